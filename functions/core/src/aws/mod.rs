@@ -1,0 +1,130 @@
+//! Thin AWS adapters: each function makes the calls for one need and returns domain types.
+//!
+//! All clients come from one `SdkConfig` and share a [`CallCounter`], so a round can report
+//! how many HTTP requests it made. Errors are printed with `DisplayErrorContext`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+pub mod autoscaling;
+pub mod cloudwatch;
+pub mod ec2;
+pub mod sns;
+pub mod ssm;
+
+/// An AWS call that failed, with the operation's name and the full error chain.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} failed: {detail}")]
+pub struct AwsError {
+    /// The API operation, e.g. `DescribeInstances`.
+    pub operation: &'static str,
+    /// The error with its context (service code, message, HTTP status).
+    pub detail: String,
+}
+
+impl AwsError {
+    pub(crate) fn new<E: std::error::Error>(operation: &'static str, err: E) -> Self {
+        Self {
+            operation,
+            detail: DisplayErrorContext(&err).to_string(),
+        }
+    }
+}
+
+/// Counts the HTTP requests (attempts, retries included) that the clients send.
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter(Arc<AtomicU64>);
+
+impl CallCounter {
+    /// Requests sent so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "faultline::CallCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The clients a round uses, all built from one `SdkConfig`.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    /// EC2.
+    pub ec2: aws_sdk_ec2::Client,
+    /// Auto Scaling.
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    /// SSM (kill switch, experiment records).
+    pub ssm: aws_sdk_ssm::Client,
+    /// SNS.
+    pub sns: aws_sdk_sns::Client,
+    /// CloudWatch (alarms).
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    /// Requests made through all of the above.
+    pub calls: CallCounter,
+}
+
+impl Aws {
+    /// Builds every client from `conf`, each counting its requests.
+    pub fn new(conf: &aws_config::SdkConfig) -> Self {
+        let calls = CallCounter::default();
+        Self {
+            ec2: aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            autoscaling: aws_sdk_autoscaling::Client::from_conf(
+                aws_sdk_autoscaling::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            ssm: aws_sdk_ssm::Client::from_conf(
+                aws_sdk_ssm::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            sns: aws_sdk_sns::Client::from_conf(
+                aws_sdk_sns::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
+                aws_sdk_cloudwatch::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            calls,
+        }
+    }
+}
+
+/// `code: message` of a service error, for per-target reports.
+pub(crate) fn short<E>(err: &E) -> String
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error,
+{
+    match (err.code(), err.message()) {
+        (Some(c), Some(m)) => format!("{c}: {m}"),
+        (Some(c), None) => c.to_owned(),
+        _ => DisplayErrorContext(err).to_string(),
+    }
+}

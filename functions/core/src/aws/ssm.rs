@@ -1,0 +1,60 @@
+//! SSM Parameter Store: the kill switch and the experiment records.
+
+use aws_sdk_ssm::operation::get_parameter::GetParameterError;
+use aws_sdk_ssm::operation::put_parameter::PutParameterError;
+use aws_sdk_ssm::types::{ParameterTier, ParameterType};
+
+use super::AwsError;
+
+/// Reads a String parameter; `None` when it does not exist.
+pub async fn get(client: &aws_sdk_ssm::Client, name: &str) -> Result<Option<String>, AwsError> {
+    match client.get_parameter().name(name).send().await {
+        Ok(out) => Ok(out.parameter.and_then(|p| p.value)),
+        Err(e) => match e.into_service_error() {
+            GetParameterError::ParameterNotFound(_) => Ok(None),
+            e => Err(AwsError::new("GetParameter", e)),
+        },
+    }
+}
+
+/// Whether a create found the parameter already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    /// Written now.
+    New,
+    /// It existed: nothing was written.
+    AlreadyExists,
+}
+
+/// Writes a String parameter, in the advanced tier when `advanced`. With `overwrite` false an
+/// existing parameter is left alone and [`Created::AlreadyExists`] returned: the idempotency
+/// lock for at-least-once delivery.
+pub async fn put(
+    client: &aws_sdk_ssm::Client,
+    name: &str,
+    value: &str,
+    advanced: bool,
+    overwrite: bool,
+) -> Result<Created, AwsError> {
+    let tier = if advanced {
+        ParameterTier::Advanced
+    } else {
+        ParameterTier::Standard
+    };
+    match client
+        .put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(ParameterType::String)
+        .tier(tier)
+        .overwrite(overwrite)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(Created::New),
+        Err(e) => match e.into_service_error() {
+            PutParameterError::ParameterAlreadyExists(_) => Ok(Created::AlreadyExists),
+            e => Err(AwsError::new("PutParameter", e)),
+        },
+    }
+}

@@ -1,0 +1,197 @@
+//! Messages people read: the SNS subject and a plain-text body that reads well in an email.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use crate::round::{Outcome, RoundResult, Settings};
+use crate::spec::{Action, Experiment};
+
+/// A message ready for SNS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// One line, at most 100 characters (SNS's limit).
+    pub subject: String,
+    /// Plain text.
+    pub body: String,
+}
+
+/// SNS subjects: at most 100 printable ASCII characters, no line breaks.
+pub fn subject_line(s: &str) -> String {
+    let clean: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    if clean.len() <= 100 {
+        clean
+    } else {
+        format!("{}...", &clean[..97])
+    }
+}
+
+fn places(r: &RoundResult) -> String {
+    let mut groups: Vec<&str> = r.chosen.iter().filter_map(|t| t.asg.as_deref()).collect();
+    groups.dedup();
+    let standalone = r.chosen.iter().any(|t| t.asg.is_none());
+    match (groups.as_slice(), standalone) {
+        ([], _) => String::new(),
+        ([g], false) => format!(" in {g}"),
+        (gs, false) => format!(" in {} groups", gs.len()),
+        (gs, true) => format!(" in {} group(s) and standalone", gs.len()),
+    }
+}
+
+/// The message for a round that acted (or, when asked, refused).
+pub fn injected(r: &RoundResult, exp: &Experiment, settings: &Settings) -> Message {
+    let hit = r.results.iter().filter(|t| t.error.is_none()).count();
+    let failed = r.results.len() - hit;
+    let subject = match r.outcome {
+        Outcome::Refused => format!(
+            "[faultline] {}: refused by {}",
+            r.experiment,
+            r.refusals
+                .first()
+                .map(|x| x.guard.name())
+                .unwrap_or("a guard")
+        ),
+        _ => format!(
+            "[faultline] {}: {} {hit} of {} instances{}{}",
+            r.experiment,
+            exp.action.past_tense(),
+            r.eligible,
+            places(r),
+            if failed > 0 {
+                format!(" ({failed} failed)")
+            } else {
+                String::new()
+            }
+        ),
+    };
+
+    let mut b = String::new();
+    let _ = writeln!(
+        b,
+        "faultline experiment \"{}\" {}.",
+        r.experiment,
+        match r.outcome {
+            Outcome::Acted => "ran",
+            Outcome::Partial => "ran, with failures",
+            Outcome::Failed => "failed: no target was hit",
+            Outcome::Refused => "was refused; nothing was changed",
+            Outcome::DryRun => "was a dry run; nothing was changed",
+            Outcome::Duplicate => "was a duplicate delivery; nothing was changed",
+        }
+    );
+    let _ = writeln!(b);
+    let _ = writeln!(b, "Experiment:  {} (id {})", r.experiment, r.experiment_id);
+    let how = match exp.action {
+        Action::Terminate { via_asg: true } => "terminate through Auto Scaling (replaced at once)",
+        Action::Terminate { via_asg: false } => {
+            "terminate through the EC2 API (groups must notice by themselves)"
+        }
+        Action::Stop => "stop",
+        Action::Reboot => "reboot",
+    };
+    let _ = writeln!(b, "Action:      {how}");
+    let _ = writeln!(
+        b,
+        "Started:     {}",
+        r.started_at.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    let _ = writeln!(
+        b,
+        "Eligible:    {} opted-in, healthy instance(s)",
+        r.eligible
+    );
+    if r.outcome != Outcome::Refused {
+        let _ = writeln!(
+            b,
+            "Chosen:      {} of {} requested",
+            r.chosen.len(),
+            r.requested
+        );
+    }
+    for c in &r.capped_by {
+        let _ = writeln!(b, "Capped by:   {c}");
+    }
+    for x in &r.refusals {
+        let _ = writeln!(b, "Refused by:  {} - {}", x.guard.name(), x.reason);
+    }
+
+    if !r.results.is_empty() {
+        let _ = writeln!(b);
+        let _ = writeln!(b, "Targets:");
+        for t in &r.results {
+            let group = t.asg.as_deref().unwrap_or("(standalone)");
+            match &t.error {
+                None => {
+                    let _ = writeln!(b, "  {:<20} {:<24} {}", t.instance_id, group, t.outcome);
+                }
+                Some(e) => {
+                    let _ = writeln!(b, "  {:<20} {:<24} FAILED: {e}", t.instance_id, group);
+                }
+            }
+        }
+    }
+
+    let spared: Vec<_> = r
+        .groups
+        .iter()
+        .filter_map(|g| g.spared.as_ref().map(|s| (&g.name, s)))
+        .collect();
+    if !spared.is_empty() || !r.excluded.is_empty() {
+        let _ = writeln!(b);
+        let _ = writeln!(b, "Spared:");
+        for (name, why) in spared {
+            let _ = writeln!(b, "  {name}: {why}");
+        }
+        let excluded: &BTreeMap<String, usize> = &r.excluded;
+        for (why, n) in excluded {
+            let _ = writeln!(b, "  {n} instance(s): {why}");
+        }
+    }
+
+    let _ = writeln!(b);
+    if matches!(r.outcome, Outcome::Acted | Outcome::Partial) {
+        let alarms = if exp.recovery.alarms.is_empty() {
+            String::new()
+        } else {
+            format!(" and alarms {} back to OK", exp.recovery.alarms.join(", "))
+        };
+        let _ = writeln!(
+            b,
+            "Recovery:    watching for up to {} for replacement capacity{alarms}; a second message \
+             will say how long recovery took.",
+            humantime::format_duration(exp.recovery.timeout)
+        );
+    }
+    let _ = writeln!(
+        b,
+        "Halt every experiment: set the SSM parameter {} to false.",
+        settings.kill_switch_param
+    );
+    Message {
+        subject: subject_line(&subject),
+        body: b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_are_one_line_of_at_most_100_ascii_characters() {
+        assert_eq!(subject_line("a\nb"), "a b");
+        assert_eq!(subject_line("é"), " ");
+        let long = "x".repeat(150);
+        let s = subject_line(&long);
+        assert_eq!(s.len(), 100);
+        assert!(s.ends_with("..."));
+    }
+}
