@@ -1,1 +1,33 @@
-fn main() {}
+//! The monkey's entry point: tracing, settings, SDK clients (once), then the runtime loop.
+
+use anyhow::Context;
+use faultline_core::aws::Aws;
+use faultline_monkey::config::settings_from;
+use faultline_monkey::handler::Monkey;
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false)
+        .init();
+
+    let settings = settings_from(|k| std::env::var(k).ok())
+        .map_err(anyhow::Error::msg)
+        .context("invalid monkey configuration")?;
+    let conf = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let monkey = Monkey::new(Aws::new(&conf), settings);
+    let monkey = &monkey;
+    lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
+        monkey.handle(ev).await
+    }))
+    .await
+}

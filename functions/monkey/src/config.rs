@@ -1,0 +1,97 @@
+//! The monkey's deployment settings, read once from the environment at init.
+
+use faultline_core::round::Settings;
+use faultline_core::select::OptIn;
+
+/// Names of the environment variables the monkey reads.
+pub mod vars {
+    /// The opt-in tag key (value must be `true`).
+    pub const OPT_IN_TAG: &str = "FAULTLINE_OPT_IN_TAG";
+    /// The kill-switch parameter name.
+    pub const KILL_SWITCH_PARAM: &str = "FAULTLINE_KILL_SWITCH_PARAM";
+    /// The prefix under which experiment records are kept.
+    pub const RECORD_PREFIX: &str = "FAULTLINE_RECORD_PREFIX";
+    /// The SNS topic to publish to.
+    pub const TOPIC_ARN: &str = "FAULTLINE_TOPIC_ARN";
+}
+
+/// Builds [`Settings`] from a variable lookup (`std::env::var` in the binary, a map in tests),
+/// rejecting values that would misbehave later.
+pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
+    let mut s = Settings::default();
+    let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
+    if let Some(key) = get(vars::OPT_IN_TAG) {
+        if key.len() > 128 {
+            return Err(format!(
+                "{}: a tag key is at most 128 characters",
+                vars::OPT_IN_TAG
+            ));
+        }
+        s.opt_in = OptIn { key };
+    }
+    for (var, slot) in [
+        (vars::KILL_SWITCH_PARAM, &mut s.kill_switch_param),
+        (vars::RECORD_PREFIX, &mut s.record_prefix),
+    ] {
+        if let Some(v) = get(var) {
+            if !v.starts_with('/') {
+                return Err(format!(
+                    "{var}={v:?}: an SSM parameter path must start with '/'"
+                ));
+            }
+            *slot = v;
+        }
+    }
+    if let Some(arn) = get(vars::TOPIC_ARN) {
+        if !arn.starts_with("arn:") || arn.split(':').count() != 6 {
+            return Err(format!(
+                "{}={arn:?} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)",
+                vars::TOPIC_ARN
+            ));
+        }
+        s.topic_arn = Some(arn);
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Settings, String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        settings_from(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let s = from(&[]).unwrap();
+        assert_eq!(s, Settings::default());
+        let s = from(&[
+            (vars::OPT_IN_TAG, "chaos"),
+            (vars::KILL_SWITCH_PARAM, "/x/enabled"),
+            (
+                vars::TOPIC_ARN,
+                "arn:aws:sns:us-east-1:123456789012:faultline",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(s.opt_in.key, "chaos");
+        assert_eq!(s.kill_switch_param, "/x/enabled");
+        assert!(s.topic_arn.is_some());
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        assert!(from(&[(vars::RECORD_PREFIX, "faultline")])
+            .unwrap_err()
+            .contains("must start with '/'"));
+        assert!(from(&[(vars::TOPIC_ARN, "faultline-topic")])
+            .unwrap_err()
+            .contains("not an SNS topic ARN"));
+    }
+}
