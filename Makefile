@@ -1,0 +1,39 @@
+# faultline — the two commands a new machine needs: `make demo` and `make test`.
+# Everything installs itself: the venv with moto and cargo-lambda (scripts/local-aws install).
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: help demo test build venv lint bench clean
+
+help:
+	@echo "make demo   run one monkey round against a local AWS and show what it did"
+	@echo "make test   build everything and run every test (unit + end to end against moto)"
+	@echo "make lint   cargo fmt --check and clippy -D warnings"
+	@echo "make bench  one round over a 1,000-instance fleet, side by side with Chaos Toolkit"
+
+venv:
+	@scripts/local-aws install
+
+build:
+	$(CARGO) build --workspace --bins
+
+# The end-to-end tests run the built binaries, so build them first.
+test: venv build
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  $(CARGO) nextest run --workspace --no-fail-fast; \
+	else \
+	  echo "cargo-nextest not found; using cargo test"; $(CARGO) test --workspace --no-fail-fast; \
+	fi
+
+demo: venv build
+	$(CARGO) run -q -p faultline-e2e --bin demo
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench: venv
+	scripts/bench
+
+clean:
+	$(CARGO) clean
