@@ -11,7 +11,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::Serialize;
 
-use crate::spec::{Experiment, Resource};
+use crate::spec::{Experiment, Resource, Selection};
 
 /// The tag that opts a resource in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -288,7 +288,22 @@ pub fn plan(exp: &Experiment, opt_in: &OptIn, inv: &Inventory, rng: &mut impl Rn
     }
 
     out.eligible = eligible.len();
-    out.requested = exp.selection.requested(eligible.len());
+    // Per-pool quotas: for a per-group percentage each group (and the standalone pool) gets
+    // its own share; otherwise one pool holds everything.
+    let mut quota: HashMap<Option<String>, usize> = HashMap::new();
+    match exp.selection {
+        Selection::PercentEach(_) => {
+            let mut sizes: HashMap<Option<String>, usize> = HashMap::new();
+            for t in &eligible {
+                *sizes.entry(t.asg.clone()).or_default() += 1;
+            }
+            for (pool, n) in sizes {
+                quota.insert(pool, exp.selection.requested(n));
+            }
+            out.requested = quota.values().sum();
+        }
+        _ => out.requested = exp.selection.requested(eligible.len()),
+    }
     let mut limit = out.requested;
     if let Some(max) = exp.guards.max_targets {
         if (max as usize) < limit {
@@ -305,6 +320,11 @@ pub fn plan(exp: &Experiment, opt_in: &OptIn, inv: &Inventory, rng: &mut impl Rn
         if out.chosen.len() == limit {
             break;
         }
+        if let Some(q) = quota.get_mut(&t.asg) {
+            if *q == 0 {
+                continue;
+            }
+        }
         if let Some(name) = t.asg.as_deref() {
             let g = budgets
                 .get_mut(name)
@@ -313,6 +333,9 @@ pub fn plan(exp: &Experiment, opt_in: &OptIn, inv: &Inventory, rng: &mut impl Rn
                 continue;
             }
             g.chosen += 1;
+        }
+        if let Some(q) = quota.get_mut(&t.asg) {
+            *q -= 1;
         }
         out.chosen.push(t);
     }
@@ -336,7 +359,7 @@ pub fn plan(exp: &Experiment, opt_in: &OptIn, inv: &Inventory, rng: &mut impl Rn
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{Action, Guards, Recovery, Selection, Targets};
+    use crate::spec::{Action, Guards, Recovery, Targets};
     use proptest::prelude::*;
     use rand::rngs::StdRng;
     use rand::SeedableRng;
@@ -519,6 +542,29 @@ mod tests {
     }
 
     #[test]
+    fn per_group_percent_takes_the_share_of_each_group() {
+        let inv = Inventory {
+            groups: vec![
+                group("a", 0, 10, 10, 0, true),
+                group("b", 0, 20, 20, 0, true),
+                group("c", 0, 3, 3, 0, true),
+            ],
+            instances: vec![],
+        };
+        let e = exp(Resource::AsgInstance, Selection::PercentEach(30.0), 0, None);
+        let p = plan(&e, &OptIn::default(), &inv, &mut rng(5));
+        let count = |g: &str| {
+            p.chosen
+                .iter()
+                .filter(|t| t.asg.as_deref() == Some(g))
+                .count()
+        };
+        assert_eq!((count("a"), count("b"), count("c")), (3, 6, 1));
+        assert_eq!(p.requested, 10);
+        assert!(p.capped_by.is_empty());
+    }
+
+    #[test]
     fn the_same_seed_picks_the_same_targets() {
         let inv = Inventory {
             groups: vec![group("web", 0, 50, 50, 0, true)],
@@ -581,6 +627,7 @@ mod tests {
     fn arb_selection() -> impl Strategy<Value = Selection> {
         prop_oneof![
             (0.0f64..=100.0).prop_map(Selection::Percent),
+            (0.0f64..=100.0).prop_map(Selection::PercentEach),
             (1u32..30).prop_map(Selection::Count),
             Just(Selection::All),
         ]
@@ -631,6 +678,19 @@ mod tests {
                 let floor = g.min_size.max(min_healthy);
                 prop_assert!(hit == 0 || g.healthy_in_service() - hit >= floor,
                     "group {} left with {} of floor {}", g.name, g.healthy_in_service() - hit, floor);
+            }
+            if let Selection::PercentEach(pct) = selection {
+                let mut pools: HashMap<Option<String>, (usize, usize)> = HashMap::new();
+                for t in &p.chosen {
+                    pools.entry(t.asg.clone()).or_default().0 += 1;
+                }
+                for (pool, (hit, _)) in &pools {
+                    let n = match pool {
+                        Some(g) => groups[g.as_str()].members.iter().filter(|m| m.serving()).count(),
+                        None => inv.instances.len(),
+                    };
+                    prop_assert!(*hit <= Selection::PercentEach(pct).requested(n), "pool {pool:?} over its share");
+                }
             }
             // Caps only ever reduce: with none binding, the request is met exactly.
             if p.capped_by.is_empty() {

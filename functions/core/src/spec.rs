@@ -146,6 +146,9 @@ pub struct Targets {
 pub enum Selection {
     /// floor(N × p / 100), at least 1 when N ≥ 1 and p > 0. `p` is in `0.0..=100.0`.
     Percent(f64),
+    /// The same percentage of each group separately (`"per_group": true`); standalone
+    /// instances count as one pool. Spreads the blast the way Chaos Monkey does.
+    PercentEach(f64),
     /// min(n, N).
     Count(u32),
     /// All N.
@@ -153,12 +156,13 @@ pub enum Selection {
 }
 
 impl Selection {
-    /// The number requested of `eligible` targets, before the guards cap it.
+    /// The number requested of `eligible` targets, before the guards cap it (for
+    /// [`Selection::PercentEach`], of one pool).
     pub fn requested(&self, eligible: usize) -> usize {
         match *self {
             Selection::All => eligible,
             Selection::Count(n) => (n as usize).min(eligible),
-            Selection::Percent(p) => {
+            Selection::Percent(p) | Selection::PercentEach(p) => {
                 if eligible == 0 || p <= 0.0 {
                     return 0;
                 }
@@ -281,8 +285,14 @@ struct RawTargets {
 #[derive(Deserialize)]
 #[serde(tag = "mode", rename_all = "lowercase", deny_unknown_fields)]
 enum RawSelection {
-    Percent { value: f64 },
-    Count { value: u32 },
+    Percent {
+        value: f64,
+        #[serde(default)]
+        per_group: bool,
+    },
+    Count {
+        value: u32,
+    },
     // Empty struct variants, not unit variants: serde ignores unknown fields on unit variants
     // of an internally tagged enum even with deny_unknown_fields.
     All {},
@@ -521,14 +531,18 @@ fn validate(raw: RawExperiment, p: &str) -> Result<Experiment, SpecError> {
 
     // Selection.
     let selection = match raw.selection {
-        RawSelection::Percent { value } => {
+        RawSelection::Percent { value, per_group } => {
             if !(value.is_finite() && (0.0..=100.0).contains(&value)) {
                 return Err(SpecError::new(
                     at("selection.value"),
                     format!("a percentage must be between 0 and 100, got {value}"),
                 ));
             }
-            Selection::Percent(value)
+            if per_group {
+                Selection::PercentEach(value)
+            } else {
+                Selection::Percent(value)
+            }
         }
         RawSelection::Count { value } => {
             if value == 0 {
@@ -903,6 +917,7 @@ mod tests {
         assert_eq!(p(100.0, 3), 3);
         assert_eq!(p(0.0, 10), 0);
         assert_eq!(p(50.0, 0), 0);
+        assert_eq!(Selection::PercentEach(30.0).requested(10), 3);
         assert_eq!(Selection::Count(5).requested(3), 3);
         assert_eq!(Selection::All.requested(4), 4);
     }
