@@ -64,12 +64,19 @@ fn tool(name: &str) -> Result<PathBuf> {
     }
 }
 
-/// A built binary of this workspace, next to the test executable's `deps/` directory.
+/// A built binary of this workspace, in the same target profile directory as this executable.
 pub fn built_binary(name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
+    // Test executables live in target/<profile>/deps/, other binaries in target/<profile>/.
     let dir = exe
         .parent()
-        .and_then(|deps| deps.parent())
+        .map(|d| {
+            if d.ends_with("deps") {
+                d.parent().unwrap_or(d)
+            } else {
+                d
+            }
+        })
         .ok_or_else(|| anyhow!("cannot locate the target directory from {}", exe.display()))?;
     let p = dir.join(name);
     if p.exists() {
@@ -598,6 +605,7 @@ impl Emulator {
         )
         .await?;
         let function = Command::new(&binary)
+            .env("RUST_LOG", "info")
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env(
                 "AWS_LAMBDA_RUNTIME_API",
@@ -606,7 +614,6 @@ impl Emulator {
             .env("AWS_LAMBDA_FUNCTION_NAME", "_")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("RUST_LOG", "info")
             .stdout(Stdio::inherit())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)

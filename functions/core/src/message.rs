@@ -36,13 +36,19 @@ pub fn subject_line(s: &str) -> String {
 
 fn places(r: &RoundResult) -> String {
     let mut groups: Vec<&str> = r.chosen.iter().filter_map(|t| t.asg.as_deref()).collect();
+    groups.sort();
     groups.dedup();
     let standalone = r.chosen.iter().any(|t| t.asg.is_none());
-    match (groups.as_slice(), standalone) {
-        ([], _) => String::new(),
-        ([g], false) => format!(" in {g}"),
-        (gs, false) => format!(" in {} groups", gs.len()),
-        (gs, true) => format!(" in {} group(s) and standalone", gs.len()),
+    let groups = match groups.as_slice() {
+        [] => None,
+        [g] => Some(g.to_string()),
+        [a, b] => Some(format!("{a}, {b}")),
+        gs => Some(format!("{} groups", gs.len())),
+    };
+    match (groups, standalone) {
+        (None, _) => String::new(),
+        (Some(g), false) => format!(" in {g}"),
+        (Some(g), true) => format!(" in {g} and standalone"),
     }
 }
 
