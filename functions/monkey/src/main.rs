@@ -24,7 +24,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .map_err(anyhow::Error::msg)
         .context("invalid monkey configuration")?;
     let conf = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let monkey = Monkey::new(Aws::new(&conf), settings);
+    let aws = Aws::new(&conf);
+    // Warm up during init (billed at full CPU and not to the first invocation): resolve
+    // credentials and open the TLS connection with one cheap read of the kill switch.
+    if let Err(e) = faultline_core::aws::ssm::get(&aws.ssm, &settings.kill_switch_param).await {
+        tracing::warn!(error = %e, "warm-up read of the kill switch failed; the first round will retry");
+    }
+    let monkey = Monkey::new(aws, settings);
     let monkey = &monkey;
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
         monkey.handle(ev).await
