@@ -1,0 +1,230 @@
+//! Resource workloads, written in Rust (no stress-ng): cpu burners, held memory, a file that
+//! fills a filesystem, and write-and-sync loops. The guardian runs them, so they end at the
+//! deadline whatever happens to the agent that started them.
+
+use std::fs;
+use std::io::{Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use faultline_faults::{Amount, DiskFault, Fault, MemoryFault, DISK_MAX_PERCENT};
+
+/// A filesystem's sizes in bytes, as `df` counts them.
+#[derive(Debug, Clone, Copy)]
+pub struct FsUsage {
+    /// Used bytes.
+    pub used: u64,
+    /// Bytes an unprivileged user may still write.
+    pub avail: u64,
+}
+
+impl FsUsage {
+    /// Used percentage of (used + avail), as `df` prints it.
+    pub fn percent(&self, extra: u64) -> f64 {
+        (self.used + extra) as f64 * 100.0 / (self.used + self.avail).max(1) as f64
+    }
+}
+
+/// statvfs of `path`.
+pub fn fs_usage(path: &Path) -> Result<FsUsage> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())?;
+    // SAFETY: statvfs writes into the zeroed struct we pass.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("statvfs {}", path.display()));
+    }
+    let f = s.f_frsize as u64;
+    Ok(FsUsage {
+        used: (s.f_blocks as u64 - s.f_bfree as u64) * f,
+        avail: s.f_bavail as u64 * f,
+    })
+}
+
+/// How many bytes the disk fault writes; refused when that would pass 98 %.
+pub fn disk_bytes(d: &DiskFault) -> Result<u64> {
+    let path = Path::new(&d.path);
+    if !path.is_dir() {
+        return Err(crate::refused(format!(
+            "disk: {} is not a directory; nothing was written",
+            d.path
+        )));
+    }
+    let u = fs_usage(path)?;
+    let bytes = match d.amount {
+        Amount::Mb(mb) => mb << 20,
+        Amount::Percent(p) => {
+            let target = (u.used + u.avail) as f64 * p / 100.0;
+            if target <= u.used as f64 {
+                return Err(crate::refused(format!(
+                    "disk: {} is already {:.1} % full, at or above the {p} % asked for; nothing \
+                     was written",
+                    d.path,
+                    u.percent(0)
+                )));
+            }
+            (target - u.used as f64) as u64
+        }
+    };
+    let after = u.percent(bytes);
+    if after > DISK_MAX_PERCENT {
+        return Err(crate::refused(format!(
+            "disk: writing {} MiB would fill {} to {after:.1} % ({} MiB used, {} MiB free); the \
+             agent never fills a filesystem past {DISK_MAX_PERCENT} %; nothing was written",
+            bytes >> 20,
+            d.path,
+            u.used >> 20,
+            u.avail >> 20
+        )));
+    }
+    Ok(bytes)
+}
+
+fn meminfo(key: &str) -> Option<u64> {
+    fs::read_to_string("/proc/meminfo")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim_start_matches(':').split_whitespace().next())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+}
+
+/// How many bytes the memory fault holds; refused when that would leave less than 5 % of
+/// memory (at least 128 MiB) available.
+pub fn memory_bytes(m: &MemoryFault) -> Result<u64> {
+    let total = meminfo("MemTotal").context("reading MemTotal from /proc/meminfo")?;
+    let avail = meminfo("MemAvailable").unwrap_or(total);
+    let bytes = match m.amount {
+        Amount::Mb(mb) => mb << 20,
+        Amount::Percent(p) => (total as f64 * p / 100.0) as u64,
+    };
+    let reserve = (total / 20).max(128 << 20);
+    if bytes + reserve > avail {
+        return Err(crate::refused(format!(
+            "memory: holding {} MiB would leave less than {} MiB of the {} MiB available; \
+             nothing was allocated",
+            bytes >> 20,
+            reserve >> 20,
+            avail >> 20
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Files a fault will create, recorded before it runs so a rollback removes them.
+pub fn files_for(f: &Fault, id: &str) -> Vec<PathBuf> {
+    match f {
+        Fault::Disk(d) => vec![Path::new(&d.path).join(format!(".faultline-disk-{id}"))],
+        Fault::Io(io) => (0..io.workers)
+            .map(|n| Path::new(&io.path).join(format!(".faultline-io-{id}-{n}")))
+            .collect(),
+        _ => vec![],
+    }
+}
+
+/// A running workload; dropping it stops threads and frees memory.
+pub struct Workload {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    _memory: Option<Vec<u8>>,
+}
+
+impl Drop for Workload {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts the workload of a resource fault; returns when it is in place.
+pub fn start(f: &Fault, files: &[PathBuf], disk_bytes: Option<u64>) -> Result<Workload> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut w = Workload {
+        stop: stop.clone(),
+        threads: vec![],
+        _memory: None,
+    };
+    match f {
+        Fault::Cpu(c) => {
+            let n = c.workers.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get() as u32)
+                    .unwrap_or(1)
+            });
+            let busy = Duration::from_millis(c.load_percent as u64);
+            for _ in 0..n {
+                let stop = stop.clone();
+                w.threads.push(std::thread::spawn(move || {
+                    // 100 ms periods: busy for load % of each, asleep for the rest.
+                    let period = Duration::from_millis(100);
+                    while !stop.load(Ordering::Relaxed) {
+                        let t = Instant::now();
+                        let mut x: u64 = 1;
+                        while t.elapsed() < busy {
+                            x = std::hint::black_box(x.wrapping_mul(6364136223846793005) + 1);
+                        }
+                        if let Some(rest) = period.checked_sub(t.elapsed()) {
+                            std::thread::sleep(rest);
+                        }
+                    }
+                }));
+            }
+        }
+        Fault::Memory(m) => {
+            let bytes = memory_bytes(m)? as usize;
+            // A non-zero fill touches every page, so it is resident, not just reserved.
+            let v = vec![0x5au8; bytes];
+            w._memory = Some(std::hint::black_box(v));
+        }
+        Fault::Disk(_) => {
+            let path = files.first().context("the disk fault has no file")?;
+            let bytes = disk_bytes.context("the disk fault has no size")?;
+            let mut file = fs::OpenOptions::new()
+                .create_new(true)
+                .write(true)
+                .open(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let chunk = vec![0x5au8; 1 << 20];
+            let mut left = bytes;
+            while left > 0 {
+                let n = left.min(chunk.len() as u64) as usize;
+                file.write_all(&chunk[..n])
+                    .with_context(|| format!("writing {}", path.display()))?;
+                left -= n as u64;
+            }
+            file.sync_all()?;
+        }
+        Fault::Io(_) => {
+            for path in files {
+                let stop = stop.clone();
+                let mut file = fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(true)
+                    .write(true)
+                    .open(path)
+                    .with_context(|| format!("creating {}", path.display()))?;
+                w.threads.push(std::thread::spawn(move || {
+                    let block = vec![0xa5u8; 64 << 10];
+                    while !stop.load(Ordering::Relaxed) {
+                        for _ in 0..64 {
+                            if file.write_all(&block).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = file.sync_all();
+                        let _ = file.set_len(0);
+                        let _ = file.rewind();
+                    }
+                }));
+            }
+        }
+        _ => {}
+    }
+    Ok(w)
+}

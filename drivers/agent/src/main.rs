@@ -1,0 +1,484 @@
+//! faultline-agent: the on-host agent that SSM Run Command executes.
+//!
+//! # Layout
+//!
+//! - `main.rs` (this file): the command line (clap), validated into [`faultline_faults::Fault`]
+//!   before anything is touched, and the `inject` / `rollback` / `status` / `version` commands.
+//! - [`out`]: one JSON line per event on stdout (what SSM captures), human text on stderr.
+//! - [`state`]: the state directory: one file per active fault, written before it is applied.
+//! - [`net`]: network faults with `tc` (htb + netem) and nftables, and their undo steps.
+//! - [`procs`]: finding and killing processes; waiting for a restart.
+//! - [`load`]: cpu, memory, disk and io workloads, run by the guardian.
+//! - [`guardian`]: the detached process that owns a fault's deadline and rolls it back, even
+//!   when the agent that started it is killed.
+//!
+//! The agent shells out to `tc`, `nft` and `ip` (iproute2, nftables) instead of speaking
+//! netlink: those tools are on every target distribution and their error messages are the ones
+//! operators know.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use faultline_faults::{Fault, FaultDuration, FaultError, RawArgs};
+use serde_json::json;
+
+mod guardian;
+mod load;
+mod net;
+mod out;
+mod procs;
+mod state;
+
+use state::{State, StateDir, Status};
+
+/// Inject network, process and resource faults on this host; every fault rolls itself back.
+#[derive(Parser, Debug)]
+#[command(name = "faultline-agent", version, about, long_about = None)]
+struct Cli {
+    /// Directory that records active faults (one JSON file each) so they can always be rolled
+    /// back.
+    #[arg(long, global = true, default_value = "/var/lib/faultline-agent")]
+    state_dir: PathBuf,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Apply a fault for --duration, then roll it back (a detached guardian guarantees it).
+    Inject(Box<InjectArgs>),
+    /// Roll back one active fault by id, or every one with --all (idempotent).
+    Rollback {
+        /// Roll back every active fault.
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+        /// The id of the fault to roll back (see `status`).
+        id: Option<String>,
+    },
+    /// Print the active faults as one JSON line.
+    Status,
+    /// Print the agent's version as one JSON line.
+    Version,
+    /// Internal: the detached process that runs a fault's workload and rolls it back at its
+    /// deadline.
+    #[command(hide = true)]
+    Guardian {
+        /// The fault's id.
+        #[arg(long)]
+        id: String,
+    },
+}
+
+#[derive(Args, Debug)]
+struct InjectArgs {
+    /// The fault: latency, loss, corrupt, duplicate, bandwidth, blackhole, dns, kill, cpu,
+    /// memory, disk or io.
+    fault: String,
+    /// How long the fault lasts, like 30s, 5m or "1h 30m" (1s to 24h). Optional only for a
+    /// one-off kill.
+    #[arg(long)]
+    duration: Option<String>,
+    /// Return as soon as the fault is applied instead of waiting for its rollback.
+    #[arg(long)]
+    detach: bool,
+    /// Keep this region's SSM and EC2 messages endpoints reachable during network faults
+    /// (default: $AWS_SSM_REGION_NAME, which SSM Run Command sets).
+    #[arg(long)]
+    aws_region: Option<String>,
+    /// Network faults: the interface (default: the default route's).
+    #[arg(long)]
+    interface: Option<String>,
+    /// Network faults: only traffic to this IPv4 CIDR, address or host name (repeatable).
+    #[arg(long)]
+    to: Vec<String>,
+    /// Network faults: only traffic to this TCP/UDP port.
+    #[arg(long, allow_hyphen_values = true)]
+    port: Option<i64>,
+    /// latency: added delay in ms (1 to 60000).
+    #[arg(long, allow_hyphen_values = true)]
+    delay_ms: Option<i64>,
+    /// latency: random variation of the delay in ms (at most the delay).
+    #[arg(long, allow_hyphen_values = true)]
+    jitter_ms: Option<i64>,
+    /// loss, corrupt, duplicate: percentage of packets; memory: of total memory; disk:
+    /// filesystem usage to reach (at most 98).
+    #[arg(long, allow_hyphen_values = true)]
+    percent: Option<f64>,
+    /// bandwidth: the rate, like 10mbit, 512kbit or 1gbit.
+    #[arg(long)]
+    rate: Option<String>,
+    /// kill: the process name (comm, or the base name of its executable or argv[0]).
+    #[arg(long)]
+    name: Option<String>,
+    /// kill: a regular expression matched against the command line.
+    #[arg(long)]
+    pattern: Option<String>,
+    /// kill: a file holding the pid to kill.
+    #[arg(long)]
+    pidfile: Option<String>,
+    /// kill: the signal, by name or number (default KILL).
+    #[arg(long)]
+    signal: Option<String>,
+    /// kill: at most this many processes each time (default: all that match).
+    #[arg(long, allow_hyphen_values = true)]
+    count: Option<i64>,
+    /// kill: kill again every this many seconds for the duration (keeps it down).
+    #[arg(long, allow_hyphen_values = true)]
+    repeat_every: Option<f64>,
+    /// kill: wait up to this many seconds for a matching process to run again and report how
+    /// long it took (the host's own time to recover).
+    #[arg(long, allow_hyphen_values = true)]
+    wait_restart: Option<f64>,
+    /// cpu, io: worker threads (cpu default: one per CPU; io default: 1).
+    #[arg(long, allow_hyphen_values = true)]
+    workers: Option<i64>,
+    /// cpu: each worker's load in percent (default 100).
+    #[arg(long, allow_hyphen_values = true)]
+    load_percent: Option<i64>,
+    /// memory, disk: how many MiB.
+    #[arg(long, allow_hyphen_values = true)]
+    mb: Option<i64>,
+    /// disk: a directory on the filesystem to fill; io: where to write (default /tmp).
+    #[arg(long)]
+    path: Option<String>,
+}
+
+impl InjectArgs {
+    fn raw(&self) -> RawArgs {
+        RawArgs {
+            interface: self.interface.clone(),
+            to: self.to.clone(),
+            port: self.port,
+            delay_ms: self.delay_ms,
+            jitter_ms: self.jitter_ms,
+            percent: self.percent,
+            rate: self.rate.clone(),
+            name: self.name.clone(),
+            pattern: self.pattern.clone(),
+            pidfile: self.pidfile.clone(),
+            signal: self.signal.clone(),
+            count: self.count,
+            repeat_every: self.repeat_every,
+            wait_restart: self.wait_restart,
+            workers: self.workers,
+            load_percent: self.load_percent,
+            mb: self.mb,
+            path: self.path.clone(),
+        }
+    }
+}
+
+/// A refusal or failure with its exit code: 2 bad arguments, 3 refused, 1 anything else.
+#[derive(Debug)]
+pub struct Exit {
+    code: u8,
+    message: String,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+/// Bad arguments: exit 2.
+pub fn usage(e: &FaultError) -> anyhow::Error {
+    Exit {
+        code: 2,
+        message: format!(
+            "invalid argument {}: {}; nothing was changed",
+            e.flag(),
+            e.message
+        ),
+    }
+    .into()
+}
+
+/// Refused before touching anything (a fault already active, a disk too full): exit 3.
+pub fn refused(message: impl Into<String>) -> anyhow::Error {
+    Exit {
+        code: 3,
+        message: message.into(),
+    }
+    .into()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let code = e.downcast_ref::<Exit>().map(|x| x.code).unwrap_or(1);
+            out::event(
+                "error",
+                json!({"error": format!("{e:#}"), "exit_code": code}),
+                &format!("faultline-agent: {e:#}"),
+            );
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let dir = StateDir::new(cli.state_dir);
+    match cli.cmd {
+        Cmd::Inject(args) => inject(&dir, *args),
+        Cmd::Rollback { all, id } => {
+            let ids: Vec<String> = match (all, id) {
+                (true, _) => dir.list()?.into_iter().map(|s| s.id).collect(),
+                (false, Some(id)) => vec![id],
+                (false, None) => {
+                    bail!("say which fault to roll back: an id (see `status`) or --all")
+                }
+            };
+            let mut n = 0;
+            for id in &ids {
+                match dir.load(id)? {
+                    Some(s) => {
+                        guardian::rollback(&dir, &s, "rollback")?;
+                        n += 1;
+                    }
+                    None => out::event(
+                        "not_active",
+                        json!({"id": id}),
+                        &format!("{id} is not active (already rolled back?); nothing to do"),
+                    ),
+                }
+            }
+            out::event(
+                "rollback_done",
+                json!({"rolled_back": n}),
+                &format!("rolled back {n} fault(s)"),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Status => {
+            let active: Vec<serde_json::Value> = dir
+                .list()?
+                .iter()
+                .map(|s| {
+                    json!({
+                        "id": s.id, "fault": s.fault.kind(), "status": s.status,
+                        "interface": s.interface, "mechanism": s.mechanism,
+                        "deadline_ms": s.deadline_ms,
+                        "remaining_ms": s.deadline_ms.saturating_sub(state::now_ms()),
+                        "guardian_pid": s.guardian.map(|g| g.pid),
+                        "guardian_alive": s.guardian.map(|g| g.alive()).unwrap_or(false),
+                    })
+                })
+                .collect();
+            let n = active.len();
+            out::event(
+                "status",
+                json!({"active": active}),
+                &format!("{n} active fault(s)"),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Version => {
+            out::event(
+                "version",
+                json!({"version": env!("CARGO_PKG_VERSION")}),
+                concat!("faultline-agent ", env!("CARGO_PKG_VERSION")),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Guardian { id } => {
+            guardian::run(&dir, &id)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn inject(dir: &StateDir, args: InjectArgs) -> Result<ExitCode> {
+    // 1. Validate everything before touching anything.
+    let fault = Fault::from_raw(&args.fault, &args.raw()).map_err(|e| usage(&e))?;
+    let one_off_kill = matches!(&fault, Fault::Kill(k) if k.repeat_every.is_none());
+    let duration = match (&args.duration, one_off_kill) {
+        (Some(d), _) => Some(FaultDuration::parse(d).map_err(|e| usage(&e))?),
+        (None, true) => None,
+        (None, false) => {
+            return Err(usage(&FaultError {
+                field: "duration".into(),
+                message: format!(
+                    "is required for {}: how long the fault lasts, like 30s or 5m",
+                    fault.kind()
+                ),
+            }))
+        }
+    };
+
+    if let Fault::Kill(k) = &fault {
+        if one_off_kill {
+            procs::kill_once(k)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let duration = duration.expect("every other fault has a duration").0;
+
+    // 2. Plan: everything that can be checked or resolved without changing the host.
+    let plan = match &fault {
+        Fault::Network(n) => Some(net::plan(n, args.aws_region.as_deref())?),
+        _ => None,
+    };
+    let disk_bytes = match &fault {
+        Fault::Disk(d) => Some(load::disk_bytes(d)?),
+        Fault::Memory(m) => {
+            load::memory_bytes(m)?;
+            None
+        }
+        _ => None,
+    };
+
+    // 3. Record the fault (and how to undo it) before applying it.
+    dir.ensure()?;
+    let _lock = dir.lock()?;
+    let now = state::now_ms();
+    let id = format!("{}-{now}-{}", fault.kind(), std::process::id());
+    let interface = plan.as_ref().map(|p| p.interface.clone());
+    if let Some(iface) = &interface {
+        if let Some(other) = dir
+            .list()?
+            .into_iter()
+            .find(|s| s.interface.as_deref() == Some(iface.as_str()))
+        {
+            return Err(refused(format!(
+                "{iface} already has a network fault ({} {}, until {}): faults are not stacked. \
+                 Roll it back first (`faultline-agent rollback {}`) or wait for it to end; \
+                 nothing was changed",
+                other.fault.kind(),
+                other.id,
+                state::format_ms(other.deadline_ms),
+                other.id
+            )));
+        }
+    }
+    let mut st = State {
+        id: id.clone(),
+        fault: fault.clone(),
+        created_ms: now,
+        deadline_ms: now + duration.as_millis() as u64,
+        status: Status::Applying,
+        interface,
+        mechanism: None,
+        undo: plan.as_ref().map(|p| p.undo()).unwrap_or_default(),
+        files: load::files_for(&fault, &id),
+        disk_bytes,
+        guardian: None,
+        killed: vec![],
+        killed_at_ms: None,
+    };
+    dir.save(&st)?;
+
+    // 4. The guardian owns the deadline from now on, whatever happens to this process.
+    let g = guardian::spawn(dir, &id).context("starting the guardian")?;
+    st.guardian = Some(g);
+    dir.save(&st)?;
+    drop(_lock);
+
+    // 5. Apply.
+    let t = Instant::now();
+    match &plan {
+        Some(p) => match net::apply(p) {
+            Ok(mechanism) => {
+                st.mechanism = Some(mechanism);
+                st.status = Status::Active;
+                dir.save(&st)?;
+            }
+            Err(e) => {
+                guardian::rollback_quiet(dir, &st);
+                return Err(e);
+            }
+        },
+        None => {
+            // The guardian runs the workload and marks the fault active when it is in place.
+            let deadline = Instant::now() + duration + Duration::from_secs(600);
+            loop {
+                match dir.load(&id)? {
+                    Some(s) if s.status == Status::Active => {
+                        st = s;
+                        break;
+                    }
+                    Some(_) if !g.alive() => {
+                        guardian::rollback_quiet(dir, &st);
+                        bail!(
+                            "the guardian exited before the fault was in place; see {}",
+                            dir.events_path().display()
+                        );
+                    }
+                    Some(_) if Instant::now() < deadline => {}
+                    Some(_) => {
+                        guardian::rollback_quiet(dir, &st);
+                        bail!("the fault was not in place after {duration:?}; rolled back");
+                    }
+                    None => bail!(
+                        "the fault ended before it was in place: {}",
+                        out::last_event_for(dir, &id).unwrap_or_else(|| "no details".into())
+                    ),
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    let apply_ms = t.elapsed().as_secs_f64() * 1000.0;
+    out::event(
+        "applied",
+        json!({
+            "id": id, "fault": fault.kind(), "args": fault.to_args(),
+            "interface": st.interface, "mechanism": st.mechanism,
+            "apply_ms": (apply_ms * 10.0).round() / 10.0,
+            "deadline_ms": st.deadline_ms, "guardian_pid": g.pid,
+            "state_file": dir.path_of(&id),
+        }),
+        &format!(
+            "applied {} ({}){} in {apply_ms:.1} ms; it rolls back at {} (guardian pid {})",
+            fault.kind(),
+            st.mechanism.as_deref().unwrap_or("workload"),
+            st.interface
+                .as_deref()
+                .map(|i| format!(" on {i}"))
+                .unwrap_or_default(),
+            state::format_ms(st.deadline_ms),
+            g.pid
+        ),
+    );
+
+    // 6. A one-off measurement for kill --wait-restart happens here; the guardian keeps
+    // killing meanwhile.
+    if let Fault::Kill(k) = &fault {
+        if let Some(wait) = k.wait_restart {
+            procs::wait_restart(
+                k,
+                &st.killed,
+                st.killed_at_ms.unwrap_or(st.created_ms),
+                wait,
+            );
+        }
+    }
+
+    if args.detach {
+        return Ok(ExitCode::SUCCESS);
+    }
+    // 7. Wait for the end; SIGTERM / SIGINT (a cancelled command) rolls back at once.
+    out::on_terminate();
+    loop {
+        if out::terminated() {
+            if let Some(s) = dir.load(&id)? {
+                guardian::rollback(dir, &s, "cancelled")?;
+            }
+            return Ok(ExitCode::from(130));
+        }
+        if dir.load(&id)?.is_none() {
+            if let Some(line) = out::last_event_for(dir, &id) {
+                out::relay(&line);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,92 @@
+//! Output: one JSON object per line on stdout for each event (SSM captures stdout), and a line
+//! of human text on stderr. The guardian has no terminal; it appends its events to the state
+//! directory's `events.jsonl`, from which a waiting `inject` relays the last one.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+use serde_json::{Map, Value};
+
+use crate::state::{now_ms, StateDir};
+
+static LOG: OnceLock<PathBuf> = OnceLock::new();
+static TERMINATED: AtomicBool = AtomicBool::new(false);
+
+/// Also append every event to `path` (the guardian's log).
+pub fn log_to(path: PathBuf) {
+    let _ = LOG.set(path);
+}
+
+/// Emits one event: `{"event": name, "ts_ms": .., ...fields}` on stdout, `human` on stderr.
+pub fn event(name: &str, fields: Value, human: &str) {
+    let mut m = Map::new();
+    m.insert("event".into(), Value::from(name));
+    m.insert("ts_ms".into(), Value::from(now_ms()));
+    if let Value::Object(f) = fields {
+        m.extend(f);
+    }
+    m.insert("message".into(), Value::from(human));
+    let line = Value::Object(m).to_string();
+    {
+        let mut o = std::io::stdout().lock();
+        let _ = writeln!(o, "{line}");
+        let _ = o.flush();
+    }
+    eprintln!("{human}");
+    if let Some(p) = LOG.get() {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
+/// Prints a line the guardian logged, as is.
+pub fn relay(line: &str) {
+    let mut o = std::io::stdout().lock();
+    let _ = writeln!(o, "{line}");
+    let _ = o.flush();
+    if let Ok(v) = serde_json::from_str::<Value>(line) {
+        eprintln!(
+            "{}: {}",
+            v["event"].as_str().unwrap_or("event"),
+            v["message"].as_str().unwrap_or(line)
+        );
+    }
+}
+
+/// The last line of the guardian log about fault `id`.
+pub fn last_event_for(dir: &StateDir, id: &str) -> Option<String> {
+    let text = std::fs::read_to_string(dir.events_path()).ok()?;
+    text.lines()
+        .rev()
+        .find(|l| {
+            serde_json::from_str::<Value>(l)
+                .map(|v| v["id"] == id)
+                .unwrap_or(false)
+        })
+        .map(str::to_owned)
+}
+
+extern "C" fn on_signal(_: libc::c_int) {
+    TERMINATED.store(true, Ordering::SeqCst);
+}
+
+/// From now on SIGTERM and SIGINT set [`terminated`] instead of killing the process.
+pub fn on_terminate() {
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+    }
+}
+
+/// Whether SIGTERM or SIGINT arrived since [`on_terminate`].
+pub fn terminated() -> bool {
+    TERMINATED.load(Ordering::SeqCst)
+}

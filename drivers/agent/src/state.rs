@@ -1,0 +1,197 @@
+//! The state directory: one JSON file per active fault, written before the fault is applied
+//! and removed once it is rolled back. It is what `status`, `rollback` and the boot-time unit
+//! read, and what the guardian watches: a fault whose file is gone has been rolled back.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use faultline_faults::Fault;
+use serde::{Deserialize, Serialize};
+
+use crate::net::Undo;
+use crate::procs::ProcRef;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// An epoch-ms instant as `HH:MM:SS.mmm UTC`.
+pub fn format_ms(ms: u64) -> String {
+    let s = (ms / 1000) % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{:03} UTC",
+        s / 3600,
+        (s / 60) % 60,
+        s % 60,
+        ms % 1000
+    )
+}
+
+/// Where a fault is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Recorded; being applied.
+    Applying,
+    /// In place until its deadline.
+    Active,
+}
+
+/// One active fault.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    /// `<kind>-<epoch ms>-<pid>`.
+    pub id: String,
+    /// The validated fault.
+    pub fault: Fault,
+    /// When it was recorded.
+    pub created_ms: u64,
+    /// When the guardian rolls it back.
+    pub deadline_ms: u64,
+    /// Applying or active.
+    pub status: Status,
+    /// The interface of a network fault.
+    pub interface: Option<String>,
+    /// How a network fault was applied (`tc-netem`, `nftables`, `tc-htb`).
+    pub mechanism: Option<String>,
+    /// Undo steps of a network fault, in the order they are applied (undone in reverse).
+    pub undo: Vec<Undo>,
+    /// Files the fault creates (disk, io), deleted on rollback.
+    pub files: Vec<PathBuf>,
+    /// Bytes the disk fault writes (checked against the 98 % limit before recording).
+    pub disk_bytes: Option<u64>,
+    /// The guardian process.
+    pub guardian: Option<ProcRef>,
+    /// Processes the first kill round hit (kill --repeat-every).
+    #[serde(default)]
+    pub killed: Vec<ProcRef>,
+    /// When they were killed.
+    #[serde(default)]
+    pub killed_at_ms: Option<u64>,
+}
+
+/// The state directory.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+/// Holds the directory's lock (flock) until dropped.
+pub struct Lock(#[allow(dead_code)] fs::File);
+
+impl StateDir {
+    /// A state directory at `root` (not created yet).
+    pub fn new(root: PathBuf) -> Self {
+        Self { root }
+    }
+
+    /// Creates the directory (mode 0700) if needed.
+    pub fn ensure(&self) -> Result<()> {
+        fs::create_dir_all(&self.root)
+            .with_context(|| format!("creating the state directory {}", self.root.display()))
+    }
+
+    /// Serialises injects, so two cannot both see an interface free.
+    pub fn lock(&self) -> Result<Lock> {
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(self.root.join(".lock"))
+            .context("opening the state lock")?;
+        // SAFETY: flock on a file descriptor we own.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error()).context("locking the state directory");
+        }
+        Ok(Lock(f))
+    }
+
+    /// The file of fault `id`.
+    pub fn path_of(&self, id: &str) -> PathBuf {
+        self.root.join(format!("{id}.json"))
+    }
+
+    /// The guardian's event log.
+    pub fn events_path(&self) -> PathBuf {
+        self.root.join("events.jsonl")
+    }
+
+    /// Writes a fault's state atomically (temporary file, fsync, rename).
+    pub fn save(&self, s: &State) -> Result<()> {
+        let path = self.path_of(&s.id);
+        let tmp = self.root.join(format!(".{}.tmp", s.id));
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        f.write_all(&serde_json::to_vec(s)?)?;
+        f.sync_all()?;
+        fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
+    }
+
+    /// A fault's state, `None` when it is not active.
+    pub fn load(&self, id: &str) -> Result<Option<State>> {
+        if id.contains('/') || id.starts_with('.') {
+            return Ok(None);
+        }
+        read(&self.path_of(id))
+    }
+
+    /// Removes a fault's state (idempotent).
+    pub fn remove(&self, id: &str) -> Result<()> {
+        match fs::remove_file(self.path_of(id)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("removing the state of {id}"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Every active fault, oldest first. A missing directory has none.
+    pub fn list(&self) -> Result<Vec<State>> {
+        let entries = match fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(e).context("reading the state directory"),
+        };
+        let mut out = Vec::new();
+        for e in entries {
+            let p = e?.path();
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if name.ends_with(".json") && !name.starts_with('.') {
+                if let Some(s) = read(&p)? {
+                    out.push(s);
+                }
+            }
+        }
+        out.sort_by_key(|s| s.created_ms);
+        Ok(out)
+    }
+}
+
+fn read(path: &Path) -> Result<Option<State>> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "{} is not a faultline-agent state file; remove it if you know it is stale",
+                path.display()
+            )
+        })?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}

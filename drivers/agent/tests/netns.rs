@@ -1,0 +1,276 @@
+//! Network faults measured for real in network namespaces the test makes (a veth pair): the
+//! agent runs in namespace `a`, servers in `b`. This kernel has no `sch_netem`, so latency is
+//! measured in the VM test (`vm.rs`); here it must fail clearly and leave nothing behind.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const SHORT: Duration = Duration::from_millis(500);
+
+fn applied_ok(out: &std::process::Output) -> Vec<serde_json::Value> {
+    assert!(
+        out.status.success(),
+        "agent failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    events(&out.stdout)
+}
+
+#[test]
+fn blackhole_drops_only_the_given_address_and_port_and_rolls_back_to_baseline() {
+    let n = NetPair::new("bh");
+    tcp_listen(&n.b, B_IP, &[8080, 8081]);
+    let before = n.snapshot();
+    assert!(tcp_connects(&n.a, B_IP, 8080, SHORT), "baseline 8080");
+    assert!(tcp_connects(&n.a, B_IP, 8081, SHORT), "baseline 8081");
+
+    let out = n.run(&[
+        "inject",
+        "blackhole",
+        "--to",
+        B_IP,
+        "--port",
+        "8080",
+        "--interface",
+        &n.a_if,
+        "--duration",
+        "60s",
+        "--detach",
+    ]);
+    let ev = applied_ok(&out);
+    let applied = find(&ev, "applied");
+    assert_eq!(applied["mechanism"], "nftables");
+    println!("MEASURE blackhole apply_ms={}", applied["apply_ms"]);
+    assert!(
+        !tcp_connects(&n.a, B_IP, 8080, SHORT),
+        "8080 must be blackholed"
+    );
+    assert!(
+        tcp_connects(&n.a, B_IP, 8081, SHORT),
+        "8081 must still work"
+    );
+
+    let out = n.run(&["rollback", applied["id"].as_str().unwrap()]);
+    let ev = applied_ok(&out);
+    println!(
+        "MEASURE blackhole rollback_ms={}",
+        find(&ev, "rolled_back")["rollback_ms"]
+    );
+    assert!(
+        tcp_connects(&n.a, B_IP, 8080, SHORT),
+        "8080 back after rollback"
+    );
+    assert!(tcp_connects(&n.a, B_IP, 8081, SHORT));
+    assert_eq!(n.snapshot(), before, "nft ruleset and qdiscs as before");
+    assert!(n.state_files().is_empty());
+}
+
+#[test]
+fn loss_50_falls_back_to_nftables_and_drops_35_to_65_percent_of_200_probes() {
+    let n = NetPair::new("ls");
+    udp_echo(&n.b, B_IP, 7000);
+    let before = n.snapshot();
+    let base = udp_lost(&n.a, B_IP, 7000, 200);
+    assert!(base <= 2, "baseline loss {base}/200");
+
+    // No --interface: the default route's interface.
+    let out = n.run(&[
+        "inject",
+        "loss",
+        "--percent",
+        "50",
+        "--duration",
+        "60s",
+        "--detach",
+    ]);
+    let ev = applied_ok(&out);
+    let applied = find(&ev, "applied");
+    assert_eq!(applied["interface"], n.a_if.as_str());
+    assert_eq!(applied["mechanism"], "nftables (sch_netem missing)");
+    println!("MEASURE loss apply_ms={}", applied["apply_ms"]);
+    let lost = udp_lost(&n.a, B_IP, 7000, 200);
+    println!("MEASURE loss lost={lost}/200");
+    assert!(
+        (70..=130).contains(&lost),
+        "lost {lost} of 200, expected 35-65 %"
+    );
+
+    let out = n.run(&["rollback", "--all"]);
+    let ev = applied_ok(&out);
+    println!(
+        "MEASURE loss rollback_ms={}",
+        find(&ev, "rolled_back")["rollback_ms"]
+    );
+    let after = udp_lost(&n.a, B_IP, 7000, 200);
+    assert!(after <= 2, "loss after rollback {after}/200");
+    assert_eq!(n.snapshot(), before);
+    assert!(n.state_files().is_empty());
+    // rollback --all is idempotent.
+    let out = n.run(&["rollback", "--all"]);
+    let ev = applied_ok(&out);
+    assert_eq!(find(&ev, "rollback_done")["rolled_back"], 0);
+}
+
+#[test]
+fn bandwidth_10mbit_measures_within_20_percent_and_rolls_back() {
+    let n = NetPair::new("bw");
+    let before = n.snapshot();
+    let out = n.run(&[
+        "inject",
+        "bandwidth",
+        "--rate",
+        "10mbit",
+        "--interface",
+        &n.a_if,
+        "--duration",
+        "60s",
+        "--detach",
+    ]);
+    let ev = applied_ok(&out);
+    let applied = find(&ev, "applied");
+    assert_eq!(applied["mechanism"], "tc-htb");
+    println!("MEASURE bandwidth apply_ms={}", applied["apply_ms"]);
+    let bps = tcp_throughput(&n.a, &n.b, B_IP, 9000, 3.0);
+    println!("MEASURE bandwidth measured={:.2} Mbit/s", bps / 1e6);
+    assert!(
+        (8e6..=12e6).contains(&bps),
+        "measured {:.2} Mbit/s, expected 10 ± 20 %",
+        bps / 1e6
+    );
+    let out = n.run(&["rollback", "--all"]);
+    let ev = applied_ok(&out);
+    println!(
+        "MEASURE bandwidth rollback_ms={}",
+        find(&ev, "rolled_back")["rollback_ms"]
+    );
+    let after = tcp_throughput(&n.a, &n.b, B_IP, 9001, 1.5);
+    println!("MEASURE bandwidth after={:.1} Mbit/s", after / 1e6);
+    assert!(
+        after > 100e6,
+        "after rollback only {:.1} Mbit/s",
+        after / 1e6
+    );
+    assert_eq!(n.snapshot(), before);
+    assert!(n.state_files().is_empty());
+}
+
+#[test]
+fn latency_without_sch_netem_names_the_module_and_leaves_nothing() {
+    let n = NetPair::new("lt");
+    let before = n.snapshot();
+    for fault in [
+        vec!["latency", "--delay-ms", "100"],
+        vec!["corrupt", "--percent", "5"],
+        vec!["duplicate", "--percent", "5"],
+    ] {
+        let mut args = vec!["inject"];
+        args.extend(&fault);
+        args.extend(["--interface", &n.a_if, "--duration", "30s"]);
+        let out = n.run(&args);
+        assert!(!out.status.success(), "{fault:?} must fail on this kernel");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("sch_netem"), "{err}");
+        assert!(err.contains("kernel-modules-extra"), "{err}");
+        assert!(err.contains("Nothing was changed"), "{err}");
+        assert_eq!(n.snapshot(), before, "{fault:?} left something behind");
+        assert!(n.state_files().is_empty(), "{fault:?} left state");
+    }
+}
+
+#[test]
+fn a_second_network_fault_on_the_same_interface_is_refused() {
+    let n = NetPair::new("st");
+    let out = n.run(&[
+        "inject",
+        "blackhole",
+        "--to",
+        "10.99.0.0/24",
+        "--port",
+        "1",
+        "--interface",
+        &n.a_if,
+        "--duration",
+        "60s",
+        "--detach",
+    ]);
+    applied_ok(&out);
+    let mid = n.snapshot();
+    let out = n.run(&[
+        "inject",
+        "loss",
+        "--percent",
+        "10",
+        "--interface",
+        &n.a_if,
+        "--duration",
+        "60s",
+        "--detach",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already has a network fault"), "{err}");
+    assert!(err.contains("not stacked"), "{err}");
+    assert_eq!(n.snapshot(), mid, "the refused fault changed nothing");
+    assert_eq!(n.state_files().len(), 1);
+}
+
+#[test]
+fn the_guardian_rolls_back_on_time_after_the_agent_is_sigkilled() {
+    let n = NetPair::new("gk");
+    tcp_listen(&n.b, B_IP, &[8080]);
+    let before = n.snapshot();
+    let mut agent = Running::start(n.agent(&[
+        "inject",
+        "blackhole",
+        "--to",
+        B_IP,
+        "--interface",
+        &n.a_if,
+        "--duration",
+        "4s",
+    ]));
+    let applied = agent.wait_for("applied", Duration::from_secs(10));
+    let deadline = applied["deadline_ms"].as_u64().unwrap();
+    // SIGKILL the agent (ip netns exec execs it, so the child is the agent).
+    agent.child.kill().unwrap();
+    agent.child.wait().unwrap();
+    assert!(
+        !tcp_connects(&n.a, B_IP, 8080, SHORT),
+        "the fault outlives the agent"
+    );
+    let guardian = applied["guardian_pid"].as_i64().unwrap();
+    assert!(alive(guardian), "the guardian survives the agent");
+    // Poll until the traffic flows again; note when.
+    let restored = poll("the guardian's rollback", Duration::from_secs(15), || {
+        tcp_connects(&n.a, B_IP, 8080, Duration::from_millis(100)).then(now_ms)
+    });
+    let late = restored as i64 - deadline as i64;
+    println!("MEASURE guardian rollback {late} ms after the deadline");
+    assert!(
+        (-100..=1500).contains(&late),
+        "restored {late} ms after the deadline"
+    );
+    poll("the guardian to exit", Duration::from_secs(5), || {
+        (!alive(guardian)).then_some(())
+    });
+    assert_eq!(n.snapshot(), before);
+    assert!(n.state_files().is_empty());
+}
+
+#[test]
+fn a_fault_ends_by_itself_at_its_duration_and_inject_reports_the_rollback() {
+    let n = NetPair::new("du");
+    let before = n.snapshot();
+    let t = Instant::now();
+    let out = n.run(&["inject", "dns", "--interface", &n.a_if, "--duration", "2s"]);
+    let ev = applied_ok(&out);
+    assert!(t.elapsed() >= Duration::from_secs(2));
+    let rb = find(&ev, "rolled_back");
+    assert_eq!(rb["by"], "guardian");
+    assert_eq!(n.snapshot(), before);
+    assert!(n.state_files().is_empty());
+}
