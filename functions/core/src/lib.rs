@@ -8,6 +8,8 @@
 //! - [`select`]: opt-in, health and blast radius: from inventory to chosen targets, pure.
 //! - [`record`]: the experiment record kept in SSM for the recovery timer.
 //! - [`message`]: SNS subjects and plain-text bodies.
+//! - [`recovery`]: recovered / not yet / timed out, time-to-recover from authoritative
+//!   timestamps, and the closing message, pure.
 //! - [`round`]: one monkey round, wiring the above to the AWS adapters in guard-chain order.
 //! - [`aws`]: thin AWS adapters (EC2, Auto Scaling, SSM, SNS, CloudWatch) and a request counter.
 //!
@@ -18,6 +20,7 @@ pub mod aws;
 pub mod guards;
 pub mod message;
 pub mod record;
+pub mod recovery;
 pub mod round;
 pub mod select;
 pub mod spec;

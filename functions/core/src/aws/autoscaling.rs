@@ -98,3 +98,51 @@ pub async fn terminate_and_replace(
         })
         .map_err(|e| short(&e))
 }
+
+/// A successful launch into a group, from `DescribeScalingActivities`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaunchActivity {
+    /// The instance, parsed from the activity's description when present.
+    pub instance_id: Option<String>,
+    /// The activity's `EndTime`.
+    pub end_time: chrono::DateTime<chrono::Utc>,
+}
+
+/// Successful launch activities of `group` that ended at or after `since`, newest first. The
+/// API keeps six weeks of activities; the first page (newest) is enough for a recovery window.
+pub async fn launches_since(
+    client: &aws_sdk_autoscaling::Client,
+    group: &str,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<LaunchActivity>, AwsError> {
+    use aws_sdk_autoscaling::types::ScalingActivityStatusCode;
+    let out = client
+        .describe_scaling_activities()
+        .auto_scaling_group_name(group)
+        .max_records(100)
+        .send()
+        .await
+        .map_err(|e| AwsError::new("DescribeScalingActivities", e))?;
+    Ok(out
+        .activities()
+        .iter()
+        .filter(|a| a.status_code() == Some(&ScalingActivityStatusCode::Successful))
+        .filter(|a| {
+            a.description()
+                .is_some_and(|d| d.starts_with("Launching a new EC2 instance"))
+        })
+        .filter_map(|a| {
+            let end = a.end_time()?;
+            let end = chrono::DateTime::from_timestamp(end.secs(), end.subsec_nanos())?;
+            Some(LaunchActivity {
+                instance_id: a
+                    .description()
+                    .and_then(|d| d.rsplit(' ').next())
+                    .filter(|w| w.starts_with("i-"))
+                    .map(str::to_owned),
+                end_time: end,
+            })
+        })
+        .filter(|l| l.end_time >= since)
+        .collect())
+}

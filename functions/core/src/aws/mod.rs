@@ -16,6 +16,7 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 pub mod autoscaling;
 pub mod cloudwatch;
 pub mod ec2;
+pub mod instances;
 pub mod sns;
 pub mod ssm;
 

@@ -58,3 +58,61 @@ pub async fn put(
         },
     }
 }
+
+/// Every parameter directly under `path` (not recursive), name → value, all pages.
+pub async fn list_under(
+    client: &aws_sdk_ssm::Client,
+    path: &str,
+) -> Result<Vec<(String, String)>, AwsError> {
+    let mut pages = client
+        .get_parameters_by_path()
+        .path(path.trim_end_matches('/'))
+        .recursive(false)
+        .max_results(10)
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::new("GetParametersByPath", e))?;
+        for p in page.parameters() {
+            if let (Some(n), Some(v)) = (p.name(), p.value()) {
+                out.push((n.to_owned(), v.to_owned()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a parameter with decryption (a `SecureString`); `None` when it does not exist. The
+/// value is a secret: callers must not log it.
+pub async fn get_decrypted(
+    client: &aws_sdk_ssm::Client,
+    name: &str,
+) -> Result<Option<String>, AwsError> {
+    match client
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.parameter.and_then(|p| p.value)),
+        Err(e) => match e.into_service_error() {
+            GetParameterError::ParameterNotFound(_) => Ok(None),
+            e => Err(AwsError::new("GetParameter", e)),
+        },
+    }
+}
+
+/// Deletes parameters, ten per call (the API's limit); names that do not exist are ignored.
+pub async fn delete(client: &aws_sdk_ssm::Client, names: &[String]) -> Result<(), AwsError> {
+    for chunk in names.chunks(10) {
+        client
+            .delete_parameters()
+            .set_names(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| AwsError::new("DeleteParameters", e))?;
+    }
+    Ok(())
+}
