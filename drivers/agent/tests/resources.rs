@@ -1,0 +1,203 @@
+//! cpu, memory and disk faults measured from /proc and statvfs, undone at their deadline.
+//! Sizes are small; the disk test fills a 64 MiB tmpfs of its own, never the real disk.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn inject(state: &TempDir, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(AGENT)
+        .arg("--state-dir")
+        .arg(state.path())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    find(&events(&out.stdout), "applied").clone()
+}
+
+/// utime + stime of a process, seconds.
+fn cpu_secs(pid: i64) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<&str> = s.rsplit(')').next().unwrap().split_whitespace().collect();
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    ticks as f64 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+fn rss_mib(pid: i64) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap()
+        / 1024
+}
+
+fn wait_ended(state: &TempDir, pid: i64, deadline_ms: u64) -> i64 {
+    poll("the fault to end", Duration::from_secs(20), || {
+        (!alive(pid) && state_files(state.path()).is_empty()).then(now_ms)
+    }) as i64
+        - deadline_ms as i64
+}
+
+#[test]
+fn cpu_one_worker_at_50_percent_uses_half_a_cpu_until_the_deadline() {
+    let state = TempDir::new("cpu");
+    let a = inject(
+        &state,
+        &[
+            "inject",
+            "cpu",
+            "--workers",
+            "1",
+            "--load-percent",
+            "50",
+            "--duration",
+            "4s",
+            "--detach",
+        ],
+    );
+    let pid = a["guardian_pid"].as_i64().unwrap();
+    let (c0, t0) = (cpu_secs(pid), Instant::now());
+    std::thread::sleep(Duration::from_millis(2000));
+    let used = (cpu_secs(pid) - c0) / t0.elapsed().as_secs_f64();
+    println!("MEASURE cpu used {used:.2} CPUs for --workers 1 --load-percent 50");
+    assert!((0.3..=0.7).contains(&used), "used {used:.2} CPUs");
+    let late = wait_ended(&state, pid, a["deadline_ms"].as_u64().unwrap());
+    assert!(late < 1500, "ended {late} ms after the deadline");
+}
+
+#[test]
+fn memory_64_mib_is_resident_until_the_deadline() {
+    let state = TempDir::new("mem");
+    let a = inject(
+        &state,
+        &[
+            "inject",
+            "memory",
+            "--mb",
+            "64",
+            "--duration",
+            "3s",
+            "--detach",
+        ],
+    );
+    let pid = a["guardian_pid"].as_i64().unwrap();
+    let rss = rss_mib(pid);
+    println!("MEASURE memory guardian RSS {rss} MiB for --mb 64");
+    assert!((64..=80).contains(&rss), "RSS {rss} MiB");
+    let late = wait_ended(&state, pid, a["deadline_ms"].as_u64().unwrap());
+    assert!(late < 1500, "ended {late} ms after the deadline");
+}
+
+/// A 64 MiB tmpfs of the test's own, unmounted on drop.
+struct SmallFs(TempDir);
+
+impl SmallFs {
+    fn new(tag: &str) -> Self {
+        let d = TempDir::new(tag);
+        sh(
+            "mount",
+            &["-t", "tmpfs", "-o", "size=64m", "tmpfs", d.str()],
+        );
+        SmallFs(d)
+    }
+
+    fn used_mib(&self) -> f64 {
+        let c = std::ffi::CString::new(self.0.str()).unwrap();
+        // SAFETY: statvfs fills the zeroed struct.
+        let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut s) }, 0);
+        ((s.f_blocks - s.f_bfree) * s.f_frsize) as f64 / (1 << 20) as f64
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").args(["-l", self.0.str()]).output();
+    }
+}
+
+#[test]
+fn disk_fills_what_it_says_then_frees_it_and_refuses_to_pass_98_percent() {
+    let fs = SmallFs::new("disk-fs");
+    let state = TempDir::new("disk");
+    let before = fs.used_mib();
+    let a = inject(
+        &state,
+        &[
+            "inject",
+            "disk",
+            "--path",
+            fs.0.str(),
+            "--mb",
+            "16",
+            "--duration",
+            "3s",
+            "--detach",
+        ],
+    );
+    let grew = fs.used_mib() - before;
+    println!("MEASURE disk used grew {grew:.1} MiB for --mb 16");
+    assert!((16.0..=17.0).contains(&grew), "grew {grew} MiB");
+    let pid = a["guardian_pid"].as_i64().unwrap();
+    let late = wait_ended(&state, pid, a["deadline_ms"].as_u64().unwrap());
+    assert!(late < 1500, "ended {late} ms after the deadline");
+    assert!(fs.used_mib() - before < 0.5, "space not freed");
+    assert_eq!(std::fs::read_dir(fs.0.path()).unwrap().count(), 0);
+
+    // 63 MiB of 64 would pass 98 %: refused, nothing written, nothing recorded.
+    let out = Command::new(AGENT)
+        .arg("--state-dir")
+        .arg(state.path())
+        .args([
+            "inject",
+            "disk",
+            "--path",
+            fs.0.str(),
+            "--mb",
+            "63",
+            "--duration",
+            "3s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("98 %"), "{err}");
+    assert!(fs.used_mib() - before < 0.5);
+    assert!(state_files(state.path()).is_empty());
+    // --percent 50 fills up to half.
+    let a = inject(
+        &state,
+        &[
+            "inject",
+            "disk",
+            "--path",
+            fs.0.str(),
+            "--percent",
+            "50",
+            "--duration",
+            "2s",
+            "--detach",
+        ],
+    );
+    let used = fs.used_mib();
+    assert!((31.0..=33.0).contains(&used), "used {used} MiB of 64");
+    wait_ended(
+        &state,
+        a["guardian_pid"].as_i64().unwrap(),
+        a["deadline_ms"].as_u64().unwrap(),
+    );
+    assert!(fs.used_mib() - before < 0.5);
+}
