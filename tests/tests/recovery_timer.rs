@@ -566,3 +566,57 @@ async fn only_the_newest_closed_records_are_kept() -> Result<()> {
     assert_eq!(left, [format!("{PREFIX}/old-3"), format!("{PREFIX}/old-4")]);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_abandoned_by_a_dead_run_is_finished_without_a_second_message() -> Result<()> {
+    let e = env().await?;
+    e.fleet.group("web-asg", 1, 2, 4, &[OPT_IN]).await?;
+    let started = Utc::now() - chrono::Duration::minutes(20);
+    for id in ["dead-1", "busy-1"] {
+        e.put_record(
+            id,
+            json!({"v": 1, "id": id, "experiment": "web-terminate", "status": "open",
+                   "started_at": started, "action": "terminate",
+                   "groups": {"web-asg": {"desired": 2, "targets": ["i-00000000000000000"]}},
+                   "timeout_s": 1800}),
+        )
+        .await?;
+    }
+    // A run claimed dead-1 ten minutes ago and died; another claimed busy-1 just now.
+    let marker = |at: DateTime<Utc>| {
+        json!({"outcome": "recovered",
+               "closed": {"at": at, "recovered_at": started + chrono::Duration::seconds(42), "ttr_s": 42}})
+        .to_string()
+    };
+    e.fleet
+        .put_param(
+            &format!("{PREFIX}/dead-1/closed"),
+            &marker(Utc::now() - chrono::Duration::minutes(10)),
+        )
+        .await?;
+    e.fleet
+        .put_param(&format!("{PREFIX}/busy-1/closed"), &marker(Utc::now()))
+        .await?;
+
+    let r = e.timer().run(&backstop()).await?;
+    assert!(r.closed.is_empty(), "{r:#?}");
+    let mut elsewhere = r.closed_elsewhere.clone();
+    elsewhere.sort();
+    assert_eq!(elsewhere, ["busy-1", "dead-1"]);
+    assert!(
+        e.messages("recovered").await?.is_empty(),
+        "no second message"
+    );
+    let dead = e.record("dead-1").await?;
+    assert_eq!(
+        (dead["status"].as_str(), dead["outcome"].as_str()),
+        (Some("closed"), Some("recovered"))
+    );
+    assert_eq!(dead["closed"]["ttr_s"], 42);
+    assert_eq!(
+        e.record("busy-1").await?["status"],
+        "open",
+        "its run is still at work"
+    );
+    Ok(())
+}

@@ -14,7 +14,8 @@ use faultline_core::aws::cloudwatch::{self, Datum};
 use faultline_core::aws::{autoscaling, instances, sns, ssm, Aws, AwsError};
 use faultline_core::record::{Status, ADVANCED_LIMIT, STANDARD_LIMIT};
 use faultline_core::recovery::{
-    self, AlarmObs, Closing, Decision, GroupObs, InstanceObs, Launch, Observation, Outcome, Stored,
+    self, AlarmObs, Closed, Closing, Decision, GroupObs, InstanceObs, Launch, Observation, Outcome,
+    Stored,
 };
 use faultline_core::round::{Clock, SystemClock};
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -327,8 +328,7 @@ impl Timer {
         if ssm::put(&self.aws.ssm, &lock, &lock_value, false, false).await?
             == ssm::Created::AlreadyExists
         {
-            info!(experiment = %r.experiment, id = %r.id, decision = "closed_elsewhere",
-                  "another run is closing this record; left alone");
+            self.finish_stale(rec, &lock, c.now).await?;
             return Ok(None);
         }
         let msg = recovery::message(r, c);
@@ -348,7 +348,9 @@ impl Timer {
                     Ok(id) => message_id = Some(id),
                     Err(e) => {
                         // Give the close back, so the next run publishes it.
-                        if let Err(e2) = ssm::delete(&self.aws.ssm, std::slice::from_ref(&lock)).await {
+                        if let Err(e2) =
+                            ssm::delete(&self.aws.ssm, std::slice::from_ref(&lock)).await
+                        {
                             error!(id = %r.id, error = %e2, "cannot release the close marker; delete it by hand to retry");
                         }
                         return Err(e);
@@ -382,23 +384,8 @@ impl Timer {
         {
             error!(experiment = %r.experiment, error = %e, "the message went out but the metrics did not");
         }
-        let mut stored = rec.stored.clone();
-        stored.record.status = Status::Closed;
-        stored.record.outcome = Some(c.outcome.name().to_owned());
-        stored.closed = Some(summary.clone());
-        let json = serde_json::to_string(&stored).expect("a record always serialises");
-        if json.len() > ADVANCED_LIMIT {
-            warn!(id = %r.id, bytes = json.len(), "closed record too large to rewrite; the close marker stands");
-        } else {
-            ssm::put(
-                &self.aws.ssm,
-                &rec.name,
-                &json,
-                json.len() > STANDARD_LIMIT,
-                true,
-            )
+        self.write_closed(rec, c.outcome.name(), summary.clone())
             .await?;
-        }
         info!(experiment = %r.experiment, id = %r.id, outcome = c.outcome.name(),
               ttr_s = summary.ttr_s, observed = summary.observed,
               message_id = message_id.as_deref().unwrap_or(""), decision = "closed", "{}", msg.subject);
@@ -410,6 +397,62 @@ impl Timer {
             observed: summary.observed,
             message_id,
         }))
+    }
+
+    async fn write_closed(
+        &self,
+        rec: &Open,
+        outcome: &str,
+        closed: Closed,
+    ) -> Result<(), AwsError> {
+        let mut stored = rec.stored.clone();
+        stored.record.status = Status::Closed;
+        stored.record.outcome = Some(outcome.to_owned());
+        stored.closed = Some(closed);
+        let json = serde_json::to_string(&stored).expect("a record always serialises");
+        if json.len() > ADVANCED_LIMIT {
+            warn!(id = %rec.stored.record.id, bytes = json.len(),
+                  "closed record too large to rewrite; the close marker stands");
+            return Ok(());
+        }
+        ssm::put(
+            &self.aws.ssm,
+            &rec.name,
+            &json,
+            json.len() > STANDARD_LIMIT,
+            true,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Another run holds the close marker. Normally it is finishing right now; but a marker
+    /// older than [`STALE_MARKER`] on a record still open means that run died after claiming
+    /// the close (its message may or may not have gone out). Finish the close from the marker
+    /// without publishing again: at most one message, and the record does not stay open forever.
+    async fn finish_stale(
+        &self,
+        rec: &Open,
+        lock: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), AwsError> {
+        let r = &rec.stored.record;
+        let marker = ssm::get(&self.aws.ssm, lock)
+            .await?
+            .and_then(|v| serde_json::from_str::<Marker>(&v).ok());
+        match marker {
+            Some(m) if now - m.closed.at > STALE_MARKER => {
+                warn!(experiment = %r.experiment, id = %r.id, outcome = %m.outcome, marked_at = %m.closed.at,
+                      decision = "finished_stale_close",
+                      "a run claimed this close and did not finish; closing the record from its marker without publishing again");
+                self.write_closed(rec, &m.outcome, m.closed).await
+            }
+            _ => {
+                info!(experiment = %r.experiment, id = %r.id, decision = "closed_elsewhere",
+                      "another run is closing this record; left alone");
+                Ok(())
+            }
+        }
     }
 
     /// Keeps the newest `retain_closed` closed records; deletes the rest and their markers.
@@ -435,6 +478,16 @@ impl Timer {
             Err(e) => warn!(error = %e, "cannot delete old closed records"),
         }
     }
+}
+
+/// How long a close marker may sit on an open record before it counts as abandoned.
+pub const STALE_MARKER: chrono::Duration = chrono::Duration::minutes(5);
+
+/// The close marker's value.
+#[derive(Debug, serde::Deserialize)]
+struct Marker {
+    outcome: String,
+    closed: Closed,
 }
 
 /// A record and, for agent faults, the fault's duration.
