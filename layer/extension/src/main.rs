@@ -1,0 +1,105 @@
+//! `/opt/extensions/faultline`: binds the proxy port, registers with the Extensions API, and
+//! serves the runtime until Lambda shuts the environment down. Every problem short of "cannot
+//! bind the port" is logged and the proxy keeps forwarding: the function must never lose its
+//! Runtime API because of the chaos layer.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use faultline_extension::{extension, http_client, serve, upstream_base, Proxy};
+use faultline_layer_engine::{Engine, Settings};
+use tokio::net::TcpListener;
+use tracing::{error, info, warn};
+
+/// The proxy port variable (the wrappers point the runtime at it).
+const PROXY_PORT: &str = "FAULTLINE_PROXY_PORT";
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("faultline: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!(source = "faultline", "{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let runtime_api = std::env::var("AWS_LAMBDA_RUNTIME_API")
+        .context("AWS_LAMBDA_RUNTIME_API is not set: run this as a Lambda extension")?;
+    let base = upstream_base(&runtime_api);
+    let port: u16 = match std::env::var(PROXY_PORT) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .with_context(|| format!("{PROXY_PORT}={v:?} is not a port number"))?,
+        _ => 9009,
+    };
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("binding the proxy on 127.0.0.1:{port} (set {PROXY_PORT})"))?;
+
+    let settings = Settings::from_lookup(|k| std::env::var(k).ok()).unwrap_or_else(|e| {
+        warn!(source = "faultline", "fail open: no faults injected: {e}");
+        Settings::default()
+    });
+    let ssm = match settings.param {
+        Some(_) => {
+            let conf = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            Some(aws_sdk_ssm::Client::new(&conf))
+        }
+        None => None,
+    };
+    let engine = Arc::new(Engine::from_settings(&settings, ssm.as_ref()));
+    let proxy = Arc::new(Proxy::new(engine, base.clone()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, proxy, async move {
+        let _ = stopped.await;
+    }));
+    info!(source = "faultline", port, upstream = %base, "proxy listening");
+
+    let client = http_client();
+    let name = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "faultline".into());
+    let outcome = match extension::register(&client, &base, &name).await {
+        Ok(id) => extension::run_until_shutdown(&client, &base, &id).await,
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(()) => {
+            info!(source = "faultline", "shutdown");
+            let _ = stop.send(());
+            let _ = server.await;
+        }
+        Err(e) => {
+            // Keep proxying: the runtime depends on us even if the Extensions API does not.
+            warn!(source = "faultline", error = %e, "extensions API unavailable; proxy keeps running");
+            let _ = server.await;
+        }
+    }
+    Ok(())
+}
