@@ -68,7 +68,14 @@ pub fn injected(r: &RoundResult, exp: &Experiment, settings: &Settings) -> Messa
         _ => format!(
             "[faultline] {}: {} {hit} of {} instances{}{}",
             r.experiment,
-            exp.action.past_tense(),
+            match &exp.action {
+                Action::Agent(a) => format!(
+                    "injected {} for {} on",
+                    a.fault.kind(),
+                    humantime::format_duration(a.duration)
+                ),
+                other => other.past_tense().to_owned(),
+            },
             r.eligible,
             places(r),
             if failed > 0 {
@@ -95,15 +102,27 @@ pub fn injected(r: &RoundResult, exp: &Experiment, settings: &Settings) -> Messa
     );
     let _ = writeln!(b);
     let _ = writeln!(b, "Experiment:  {} (id {})", r.experiment, r.experiment_id);
-    let how = match exp.action {
-        Action::Terminate { via_asg: true } => "terminate through Auto Scaling (replaced at once)",
-        Action::Terminate { via_asg: false } => {
-            "terminate through the EC2 API (groups must notice by themselves)"
+    let how = match &exp.action {
+        Action::Terminate { via_asg: true } => {
+            "terminate through Auto Scaling (replaced at once)".to_owned()
         }
-        Action::Stop => "stop",
-        Action::Reboot => "reboot",
+        Action::Terminate { via_asg: false } => {
+            "terminate through the EC2 API (groups must notice by themselves)".to_owned()
+        }
+        Action::Stop => "stop".to_owned(),
+        Action::Reboot => "reboot".to_owned(),
+        Action::Agent(a) => format!(
+            "{} {} for {} with faultline-agent (SSM document {}); it rolls itself back",
+            a.fault.kind(),
+            a.fault.to_args().join(" "),
+            humantime::format_duration(a.duration),
+            settings.agent_document
+        ),
     };
     let _ = writeln!(b, "Action:      {how}");
+    if !r.commands.is_empty() {
+        let _ = writeln!(b, "Commands:    {}", r.commands.join(", "));
+    }
     let _ = writeln!(
         b,
         "Started:     {}",
@@ -169,11 +188,21 @@ pub fn injected(r: &RoundResult, exp: &Experiment, settings: &Settings) -> Messa
         } else {
             format!(" and alarms {} back to OK", exp.recovery.alarms.join(", "))
         };
+        let watching = match &exp.action {
+            Action::Agent(a) => format!(
+                "the agent rolls {} back after {}; watching for up to {}",
+                a.fault.kind(),
+                humantime::format_duration(a.duration),
+                humantime::format_duration(exp.recovery.timeout)
+            ),
+            _ => format!(
+                "watching for up to {} for replacement capacity",
+                humantime::format_duration(exp.recovery.timeout)
+            ),
+        };
         let _ = writeln!(
             b,
-            "Recovery:    watching for up to {} for replacement capacity{alarms}; a second message \
-             will say how long recovery took.",
-            humantime::format_duration(exp.recovery.timeout)
+            "Recovery:    {watching}{alarms}; a second message will say how long recovery took."
         );
     }
     let _ = writeln!(

@@ -58,6 +58,9 @@ pub struct Record {
     /// Set when closed: `recovered`, `not_recovered`, `failed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
+    /// SSM Run Command ids of an `agent` action, one per batch of at most 50 instances.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<String>,
 }
 
 /// A group's part of a record.
@@ -144,6 +147,7 @@ mod tests {
             alarms: vec![],
             failed: vec![],
             outcome: None,
+            commands: vec![],
         }
     }
 

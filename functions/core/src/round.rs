@@ -20,7 +20,7 @@ use crate::guards::{self, Guard, Refusal};
 use crate::message;
 use crate::record::{self, Record, RecordGroup, Status};
 use crate::select::{self, GroupPlan, Inventory, OptIn, Plan, Target};
-use crate::spec::{Action, Invocation, Resource};
+use crate::spec::{Action, AgentAction, Invocation, Resource};
 
 /// Deployment settings of the monkey (environment variables of the function).
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +33,9 @@ pub struct Settings {
     pub record_prefix: String,
     /// SNS topic (`FAULTLINE_TOPIC_ARN`); without it nothing is published.
     pub topic_arn: Option<String>,
+    /// The faultline SSM document that runs faultline-agent (`agent` actions); default
+    /// `faultline-agent`.
+    pub agent_document: String,
 }
 
 impl Default for Settings {
@@ -42,6 +45,7 @@ impl Default for Settings {
             kill_switch_param: "/faultline/enabled".to_owned(),
             record_prefix: "/faultline/experiments".to_owned(),
             topic_arn: None,
+            agent_document: "faultline-agent".to_owned(),
         }
     }
 }
@@ -173,6 +177,9 @@ pub struct RoundResult {
     /// The record's parameter name, when one was written (or found, for a duplicate).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record: Option<String>,
+    /// SSM Run Command ids of an `agent` action (one per batch of at most 50 instances).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<String>,
     /// The SNS message id, when published.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notified: Option<String>,
@@ -294,6 +301,7 @@ pub async fn run(
             groups: vec![],
             excluded: BTreeMap::new(),
             record: None,
+            commands: vec![],
             notified: None,
             notify_error: None,
             api_calls: 0,
@@ -396,7 +404,14 @@ pub async fn run(
 
     // 9. Act.
     let t = Instant::now();
-    cx.result.results = act(aws, exp.action, &plan.chosen).await;
+    cx.result.results = match &exp.action {
+        Action::Agent(agent) => {
+            let (results, commands) = send_agent(aws, settings, inv, agent, &plan.chosen).await;
+            cx.result.commands = commands;
+            results
+        }
+        other => act(aws, other.clone(), &plan.chosen).await,
+    };
     cx.result.timings.act_ms = ms(t);
     let failed: Vec<&TargetResult> = cx
         .result
@@ -415,7 +430,9 @@ pub async fn run(
     }
 
     // 10. A failed target is no victim: rewrite the record so the timer does not wait for it.
-    if !failed.is_empty() {
+    // An agent action also records its command ids.
+    rec.commands = cx.result.commands.clone();
+    if !failed.is_empty() || !rec.commands.is_empty() {
         let failed_ids: Vec<String> = failed.iter().map(|r| r.instance_id.clone()).collect();
         for g in rec.groups.values_mut() {
             g.targets.retain(|id| !failed_ids.contains(id));
@@ -523,6 +540,7 @@ fn new_record(inv: &Invocation, plan: &Plan, now: DateTime<Utc>) -> Record {
         alarms: exp.recovery.alarms.clone(),
         failed: vec![],
         outcome: None,
+        commands: vec![],
     }
 }
 
@@ -531,7 +549,7 @@ async fn act(aws: &Aws, action: Action, chosen: &[Target]) -> Vec<TargetResult> 
         .iter()
         .map(|t| (t.instance_id.as_str(), t.asg.clone()))
         .collect();
-    let outcomes: ec2::Outcomes = match action {
+    let outcomes: ec2::Outcomes = match &action {
         Action::Terminate { via_asg: true } => {
             let mut out = Vec::with_capacity(chosen.len());
             for t in chosen {
@@ -547,6 +565,8 @@ async fn act(aws: &Aws, action: Action, chosen: &[Target]) -> Vec<TargetResult> 
                 Action::Terminate { .. } => Ec2Action::Terminate,
                 Action::Stop => Ec2Action::Stop,
                 Action::Reboot => Ec2Action::Reboot,
+                // Sent through SSM by `send_agent`, never here.
+                Action::Agent(_) => return vec![],
             };
             let ids: Vec<String> = chosen.iter().map(|t| t.instance_id.clone()).collect();
             ec2::act(&aws.ec2, ec2_action, &ids).await
@@ -574,4 +594,49 @@ async fn act(aws: &Aws, action: Action, chosen: &[Target]) -> Vec<TargetResult> 
             }
         })
         .collect()
+}
+
+/// Sends the agent's fault to the chosen instances with the faultline SSM document, in batches
+/// of at most 50 (SendCommand's limit). Returns per-target results (`sent`, with the command
+/// id as `state`) and the command ids.
+async fn send_agent(
+    aws: &Aws,
+    settings: &Settings,
+    inv: &Invocation,
+    agent: &AgentAction,
+    chosen: &[Target],
+) -> (Vec<TargetResult>, Vec<String>) {
+    let params = agent.ssm_parameters();
+    let comment = format!("faultline {} {}", inv.experiment.name, inv.execution_id);
+    let mut results = Vec::with_capacity(chosen.len());
+    let mut commands = Vec::new();
+    for batch in chosen.chunks(ssm::SEND_COMMAND_MAX_TARGETS) {
+        let ids: Vec<String> = batch.iter().map(|t| t.instance_id.clone()).collect();
+        let sent =
+            ssm::send_command(&aws.ssm, &settings.agent_document, &ids, &params, &comment).await;
+        info!(experiment = %inv.experiment.name, fault = agent.fault.kind().name(), targets = ids.len(),
+              command = sent.as_ref().map(String::as_str).unwrap_or(""), decision = "agent_sent", "SendCommand");
+        if let Ok(id) = &sent {
+            commands.push(id.clone());
+        }
+        for t in batch {
+            results.push(match &sent {
+                Ok(id) => TargetResult {
+                    instance_id: t.instance_id.clone(),
+                    asg: t.asg.clone(),
+                    outcome: "sent".to_owned(),
+                    state: Some(id.clone()),
+                    error: None,
+                },
+                Err(e) => TargetResult {
+                    instance_id: t.instance_id.clone(),
+                    asg: t.asg.clone(),
+                    outcome: "failed".to_owned(),
+                    state: None,
+                    error: Some(e.to_string()),
+                },
+            });
+        }
+    }
+    (results, commands)
 }

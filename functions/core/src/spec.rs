@@ -16,6 +16,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::window::{Days, Window};
+use faultline_faults::{Fault, FaultDuration, RawArgs};
 
 /// A spec that cannot be run, with the dotted path of the offending field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -177,7 +178,7 @@ impl Selection {
 }
 
 /// What to do to each chosen instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Terminate. Through the EC2 API (the group has to notice by itself, as in a real failure)
     /// unless `via_asg`, which asks the group to terminate and replace it gracefully.
@@ -189,6 +190,34 @@ pub enum Action {
     Stop,
     /// Reboot.
     Reboot,
+    /// Run a fault on the instance with faultline-agent, through SSM Run Command.
+    Agent(AgentAction),
+}
+
+/// A fault for faultline-agent, validated with the agent's own types (crate `faultline-faults`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentAction {
+    /// The fault and its arguments.
+    pub fault: Fault,
+    /// How long it lasts; the agent rolls it back by itself afterwards.
+    pub duration: Duration,
+}
+
+impl AgentAction {
+    /// The parameters of the faultline SSM document: `Fault`, `Args` (checked against the
+    /// document's `allowedPattern` during validation), `Duration`.
+    pub fn ssm_parameters(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("Fault", self.fault.kind().name().to_owned()),
+            (
+                "Args",
+                self.fault
+                    .ssm_args()
+                    .expect("checked when the spec was validated"),
+            ),
+            ("Duration", FaultDuration(self.duration).to_arg()),
+        ]
+    }
 }
 
 impl Action {
@@ -198,6 +227,7 @@ impl Action {
             Action::Terminate { .. } => "terminate",
             Action::Stop => "stop",
             Action::Reboot => "reboot",
+            Action::Agent(_) => "agent",
         }
     }
 
@@ -207,6 +237,7 @@ impl Action {
             Action::Terminate { .. } => "terminated",
             Action::Stop => "stopped",
             Action::Reboot => "rebooted",
+            Action::Agent(_) => "sent",
         }
     }
 }
@@ -307,6 +338,12 @@ enum RawAction {
     },
     Stop {},
     Reboot {},
+    Agent {
+        fault: String,
+        #[serde(default)]
+        args: Box<RawArgs>,
+        duration: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -570,6 +607,24 @@ fn validate(raw: RawExperiment, p: &str) -> Result<Experiment, SpecError> {
         }
         RawAction::Stop {} => Action::Stop,
         RawAction::Reboot {} => Action::Reboot,
+        RawAction::Agent {
+            fault,
+            args,
+            duration,
+        } => {
+            let bad = |e: faultline_faults::FaultError| {
+                let field = match e.field.as_str() {
+                    "fault" => "action.fault".to_owned(),
+                    "duration" => "action.duration".to_owned(),
+                    f => format!("action.args.{f}"),
+                };
+                SpecError::new(at(&field), e.message)
+            };
+            let fault = Fault::from_raw(&fault, &args).map_err(bad)?;
+            fault.ssm_args().map_err(bad)?;
+            let duration = FaultDuration::parse(&duration).map_err(bad)?.0;
+            Action::Agent(AgentAction { fault, duration })
+        }
     };
 
     // Guards.
@@ -889,6 +944,79 @@ mod tests {
         ] {
             let e = parse(&bare(patch)).expect_err(patch);
             assert_eq!(e.path, path, "{patch}: {e}");
+        }
+    }
+
+    #[test]
+    fn parses_an_agent_action_with_the_agents_own_types() {
+        let inv = parse(&bare(
+            r#""action": {"type": "agent", "fault": "latency", "args": {"delay_ms": 200, "jitter_ms": 20}, "duration": "5m"}"#,
+        ))
+        .unwrap();
+        let Action::Agent(a) = &inv.experiment.action else {
+            panic!("{:?}", inv.experiment.action)
+        };
+        assert_eq!(a.duration, Duration::from_secs(300));
+        assert_eq!(inv.experiment.action.name(), "agent");
+        assert_eq!(
+            a.ssm_parameters(),
+            vec![
+                ("Fault", "latency".to_owned()),
+                ("Args", "--delay-ms 200 --jitter-ms 20".to_owned()),
+                ("Duration", "300s".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn rejects_bad_agent_arguments_by_path() {
+        for (action, path, says) in [
+            (
+                r#"{"type": "agent", "fault": "latency", "args": {"delay_ms": -5}, "duration": "5m"}"#,
+                "action.args.delay_ms",
+                "got -5",
+            ),
+            (
+                r#"{"type": "agent", "fault": "loss", "args": {"percent": 101}, "duration": "5m"}"#,
+                "action.args.percent",
+                "at most 100, got 101",
+            ),
+            (
+                r#"{"type": "agent", "fault": "explode", "duration": "5m"}"#,
+                "action.fault",
+                "unknown fault",
+            ),
+            (
+                r#"{"type": "agent", "fault": "blackhole", "args": {"to": ["10.0.0.0/33"]}, "duration": "5m"}"#,
+                "action.args.to",
+                "IPv4 CIDR",
+            ),
+            (
+                r#"{"type": "agent", "fault": "latency", "args": {"delay_ms": 100}, "duration": "forever"}"#,
+                "action.duration",
+                "not a duration",
+            ),
+            (
+                r#"{"type": "agent", "fault": "latency", "args": {"delay": 100}, "duration": "5m"}"#,
+                // serde buffers an internally tagged enum, so the path stops at the action; the
+                // message still names the field.
+                "action",
+                "unknown field `delay`",
+            ),
+            (
+                r#"{"type": "agent", "fault": "kill", "args": {"pattern": "java .*Main$"}, "duration": "5m"}"#,
+                "action.args.pattern",
+                "SSM document",
+            ),
+            (
+                r#"{"type": "agent", "fault": "latency", "args": {"delay_ms": 100}}"#,
+                "action",
+                "missing field `duration`",
+            ),
+        ] {
+            let e = parse(&bare(&format!(r#""action": {action}"#))).expect_err(action);
+            assert_eq!(e.path, path, "{action}: {e}");
+            assert!(e.message.contains(says), "{action}: {e}");
         }
     }
 

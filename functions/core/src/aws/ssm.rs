@@ -116,3 +116,31 @@ pub async fn delete(client: &aws_sdk_ssm::Client, names: &[String]) -> Result<()
     }
     Ok(())
 }
+
+/// SSM Run Command's limit on `InstanceIds` per `SendCommand`.
+pub const SEND_COMMAND_MAX_TARGETS: usize = 50;
+
+/// Sends `document` with `parameters` to `instance_ids` (at most
+/// [`SEND_COMMAND_MAX_TARGETS`]); returns the command id.
+pub async fn send_command(
+    client: &aws_sdk_ssm::Client,
+    document: &str,
+    instance_ids: &[String],
+    parameters: &[(&str, String)],
+    comment: &str,
+) -> Result<String, AwsError> {
+    let params: std::collections::HashMap<String, Vec<String>> = parameters
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), vec![v.clone()]))
+        .collect();
+    let out = client
+        .send_command()
+        .document_name(document)
+        .set_instance_ids(Some(instance_ids.to_vec()))
+        .set_parameters(Some(params))
+        .comment(comment.chars().take(100).collect::<String>())
+        .send()
+        .await
+        .map_err(|e| AwsError::new("SendCommand", e))?;
+    Ok(out.command.and_then(|c| c.command_id).unwrap_or_default())
+}
