@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use faultline_core::aws::{ssm, Aws};
+use faultline_core::record::Status;
+use faultline_core::recovery::Stored;
 use faultline_core::round::{self, Outcome, RoundResult, Settings, SystemClock};
 use faultline_core::spec::Invocation;
 use faultline_monkey::config::settings_from;
@@ -152,6 +154,81 @@ pub async fn switch(on: bool, out: Output) -> Result<ExitCode> {
         ),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `status` (open records) and `history` (closed ones, newest first, at most `limit`).
+pub async fn records(closed: bool, limit: usize, out: Output) -> Result<ExitCode> {
+    let settings = settings()?;
+    let mut stored: Vec<Stored> = Vec::new();
+    for (name, value) in ssm::list_under(&aws().await.ssm, &settings.record_prefix).await? {
+        match serde_json::from_str::<Stored>(&value) {
+            Ok(s) => stored.push(s),
+            Err(e) => eprintln!("faultline: skipping {name}: not an experiment record ({e})"),
+        }
+    }
+    stored.retain(|s| (s.record.status == Status::Closed) == closed);
+    stored.sort_by(|a, b| b.record.started_at.cmp(&a.record.started_at));
+    stored.truncate(limit);
+    if out == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&stored)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if stored.is_empty() {
+        println!(
+            "no {} experiments under {}",
+            if closed { "closed" } else { "open" },
+            settings.record_prefix
+        );
+    }
+    for s in &stored {
+        let r = &s.record;
+        let victims = r.victims().count();
+        let when = r.started_at.format("%Y-%m-%d %H:%M:%S UTC");
+        if closed {
+            let outcome = r.outcome.as_deref().unwrap_or("closed");
+            let ttr = s
+                .closed
+                .as_ref()
+                .and_then(|c| c.ttr_s.map(|t| (t, c.observed)))
+                .map(|(t, observed)| {
+                    let d = humantime_secs(t);
+                    if observed {
+                        format!(" in at most {d}")
+                    } else {
+                        format!(" in {d}")
+                    }
+                })
+                .unwrap_or_default();
+            println!(
+                "{when}  {:<24} {} {victims} target(s): {outcome}{ttr}  ({})",
+                r.experiment, r.action, r.id
+            );
+        } else {
+            let groups: Vec<&str> = r.groups.keys().map(String::as_str).collect();
+            println!(
+                "{when}  {:<24} {} {victims} target(s){}  open, timeout {}s  ({})",
+                r.experiment,
+                r.action,
+                if groups.is_empty() {
+                    String::new()
+                } else {
+                    format!(" in {}", groups.join(", "))
+                },
+                r.timeout_s,
+                r.id
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn humantime_secs(s: i64) -> String {
+    let s = s.max(0);
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, m, sec) => format!("{m}m {sec}s"),
+        (h, m, _) => format!("{h}h {m}m"),
+    }
 }
 
 fn code_of(r: &RoundResult) -> ExitCode {

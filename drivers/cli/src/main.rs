@@ -5,6 +5,7 @@
 //!
 //! - `main.rs`: arguments (clap), dispatch, exit codes.
 //! - [`commands`]: one function per command; each returns what to print and an exit code.
+//!   `status` / `history` read the experiment records the monkey and the recovery timer keep.
 //!
 //! Exit codes: 0 done (acted, planned, valid, switched); 1 refused or nothing done (a guard
 //! refused, a duplicate, nothing eligible); 2 bad input (invalid spec, usage, no `--yes`
@@ -62,6 +63,14 @@ enum Command {
     Halt,
     /// Allow experiments again: set the kill switch to true.
     Resume,
+    /// Open experiments: what was hit and what the recovery timer is waiting for.
+    Status,
+    /// Closed experiments, newest first, with their time to recover.
+    History {
+        /// Show at most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -93,5 +102,7 @@ async fn dispatch(args: Args) -> anyhow::Result<ExitCode> {
         Command::Run { spec, yes } => commands::run(&spec, yes, out).await,
         Command::Halt => commands::switch(false, out).await,
         Command::Resume => commands::switch(true, out).await,
+        Command::Status => commands::records(false, usize::MAX, out).await,
+        Command::History { limit } => commands::records(true, limit, out).await,
     }
 }

@@ -176,6 +176,49 @@ async fn halt_makes_the_next_round_refuse_and_resume_lifts_it() -> Result<()> {
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_lists_open_experiments_and_history_the_closed_with_their_ttr() -> Result<()> {
+    let (cli, fleet) = Cli::start().await?;
+    fleet
+        .group("web-asg", 1, 4, 4, &[OPT_IN, ("app", "web")])
+        .await?;
+    let spec = cli.spec("status", &web(json!({})))?;
+    let o = cli.run(&["run", "--yes", spec.to_str().unwrap()]).await?;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // A closed record as the recovery timer leaves it.
+    let closed = json!({"v": 1, "id": "old-1", "experiment": "api-stop", "status": "closed",
+        "started_at": "2026-11-20T10:00:00Z", "action": "stop", "standalone": ["i-1"],
+        "timeout_s": 1800, "outcome": "recovered",
+        "closed": {"at": "2026-11-20T10:05:00Z", "recovered_at": "2026-11-20T10:02:31Z", "ttr_s": 151}});
+    fleet
+        .put_param("/faultline/experiments/old-1", &closed.to_string())
+        .await?;
+
+    let o = cli.run(&["status"]).await?;
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("web")
+            && out.contains("terminate 2 target(s) in web-asg")
+            && out.contains("open"),
+        "{out}"
+    );
+    assert!(!out.contains("api-stop"), "{out}");
+
+    let o = cli.run(&["history"]).await?;
+    let out = text(&o);
+    assert!(
+        out.contains("api-stop") && out.contains("recovered in 2m 31s"),
+        "{out}"
+    );
+    assert!(!out.contains("terminate 2"), "{out}");
+
+    let o = cli.run(&["history", "--output", "json"]).await?;
+    let h: Value = serde_json::from_slice(&o.stdout)?;
+    assert_eq!(h[0]["closed"]["ttr_s"], 151);
+    Ok(())
+}
+
 impl Drop for Cli {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
