@@ -167,7 +167,7 @@ pub async fn records(closed: bool, limit: usize, out: Output) -> Result<ExitCode
         }
     }
     stored.retain(|s| (s.record.status == Status::Closed) == closed);
-    stored.sort_by(|a, b| b.record.started_at.cmp(&a.record.started_at));
+    stored.sort_by_key(|s| std::cmp::Reverse(s.record.started_at));
     stored.truncate(limit);
     if out == Output::Json {
         println!("{}", serde_json::to_string_pretty(&stored)?);
