@@ -65,12 +65,28 @@ enum Command {
     Resume,
     /// Open experiments: what was hit and what the recovery timer is waiting for.
     Status,
+    /// The Lambda layer's fault configuration for one function (an SSM parameter the layer
+    /// reads live; failure-lambda 1.x format plus `expires_at`).
+    Layer {
+        #[command(subcommand)]
+        action: LayerCommand,
+    },
     /// Closed experiments, newest first, with their time to recover.
     History {
         /// Show at most this many.
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum LayerCommand {
+    /// Write faults for a function; the layer picks them up within its cache TTL.
+    Set(commands::LayerSet),
+    /// Show a function's fault configuration and whether the layer accepts it.
+    Show(commands::LayerTarget),
+    /// Remove a function's fault configuration: no more faults.
+    Clear(commands::LayerTarget),
 }
 
 fn main() -> ExitCode {
@@ -103,6 +119,15 @@ async fn dispatch(args: Args) -> anyhow::Result<ExitCode> {
         Command::Halt => commands::switch(false, out).await,
         Command::Resume => commands::switch(true, out).await,
         Command::Status => commands::records(false, usize::MAX, out).await,
+        Command::Layer {
+            action: LayerCommand::Set(a),
+        } => commands::layer_set(a, out).await,
+        Command::Layer {
+            action: LayerCommand::Show(a),
+        } => commands::layer_show(a, out).await,
+        Command::Layer {
+            action: LayerCommand::Clear(a),
+        } => commands::layer_clear(a, out).await,
         Command::History { limit } => commands::records(true, limit, out).await,
     }
 }

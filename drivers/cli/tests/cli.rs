@@ -219,6 +219,79 @@ async fn status_lists_open_experiments_and_history_the_closed_with_their_ttr() -
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layer_set_writes_what_the_layer_accepts_and_clear_removes_it() -> Result<()> {
+    let (cli, fleet) = Cli::start().await?;
+    let o = cli
+        .run(&[
+            "layer",
+            "set",
+            "checkout",
+            "--latency",
+            "100..400",
+            "--percentage",
+            "50",
+            "--expires",
+            "30m",
+        ])
+        .await?;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let params = fleet.params_under("/faultline/layer").await?;
+    let written = &params["/faultline/layer/checkout"];
+    let cfg = faultline_layer_engine::config::FaultConfig::parse(written)?;
+    assert_eq!(cfg.mode_names(), vec!["latency"]);
+    let v: Value = serde_json::from_str(written)?;
+    assert_eq!(
+        v["latency"],
+        json!({"enabled": true, "percentage": 50.0, "min_latency": 100, "max_latency": 400})
+    );
+    let expires = chrono::DateTime::parse_from_rfc3339(v["expires_at"].as_str().unwrap())?;
+    let left = expires.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    assert!(
+        left > chrono::Duration::minutes(28) && left <= chrono::Duration::minutes(30),
+        "{left}"
+    );
+
+    let o = cli.run(&["layer", "show", "checkout"]).await?;
+    assert!(text(&o).contains("active: latency"), "{}", text(&o));
+
+    // Bad input changes nothing.
+    for args in [
+        &["layer", "set", "checkout", "--latency", "400..100"][..],
+        &[
+            "layer",
+            "set",
+            "checkout",
+            "--percentage",
+            "150",
+            "--exception",
+            "boom",
+        ][..],
+        &["layer", "set", "checkout"][..],
+        &[
+            "layer",
+            "set",
+            "checkout",
+            "--statuscode",
+            "200",
+            "--expires",
+            "soon",
+        ][..],
+    ] {
+        let o = cli.run(args).await?;
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+    }
+    assert_eq!(
+        &fleet.params_under("/faultline/layer").await?["/faultline/layer/checkout"],
+        written
+    );
+
+    let o = cli.run(&["layer", "clear", "checkout"]).await?;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(fleet.params_under("/faultline/layer").await?.is_empty());
+    Ok(())
+}
+
 impl Drop for Cli {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
