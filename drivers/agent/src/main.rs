@@ -474,8 +474,17 @@ fn inject(dir: &StateDir, args: InjectArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(130));
         }
         if dir.load(&id)?.is_none() {
-            if let Some(line) = out::last_event_for(dir, &id) {
-                out::relay(&line);
+            // The guardian logs the rollback just after removing the state file.
+            let until = Instant::now() + Duration::from_secs(2);
+            loop {
+                if let Some(line) = out::last_event_for(dir, &id) {
+                    out::relay(&line);
+                    break;
+                }
+                if Instant::now() > until {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
             }
             return Ok(ExitCode::SUCCESS);
         }

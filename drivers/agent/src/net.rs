@@ -225,9 +225,9 @@ fn run(cmd: &str, args: &[&str], stdin: Option<&str>) -> Result<(), String> {
 }
 
 fn netem_missing(err: &str) -> bool {
-    err.contains("Specified qdisc kind is unknown")
-        || err.contains("Unknown qdisc")
-        || err.contains("qdisc kind is unknown")
+    // The error quotes the failed command, so this is about netem, not htb or u32.
+    err.contains(" netem ")
+        && (err.contains("qdisc kind is unknown") || err.contains("Unknown qdisc"))
 }
 
 /// The message for a kernel without `sch_netem`.
