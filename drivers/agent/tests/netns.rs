@@ -274,3 +274,56 @@ fn a_fault_ends_by_itself_at_its_duration_and_inject_reports_the_rollback() {
     assert_eq!(n.snapshot(), before);
     assert!(n.state_files().is_empty());
 }
+
+#[test]
+fn the_metadata_service_stays_reachable_through_a_blackhole_of_everything() {
+    let n = NetPair::new("md");
+    // Namespace b also answers as the instance metadata service.
+    sh(
+        "ip",
+        &[
+            "-n",
+            &n.b,
+            "addr",
+            "add",
+            "169.254.169.254/32",
+            "dev",
+            &n.b_if,
+        ],
+    );
+    sh(
+        "ip",
+        &[
+            "-n",
+            &n.a,
+            "route",
+            "add",
+            "169.254.169.254/32",
+            "dev",
+            &n.a_if,
+        ],
+    );
+    tcp_listen(&n.b, B_IP, &[8080]);
+    tcp_listen(&n.b, "169.254.169.254", &[80]);
+    assert!(tcp_connects(&n.a, "169.254.169.254", 80, SHORT), "baseline");
+    let out = n.run(&[
+        "inject",
+        "blackhole",
+        "--to",
+        "0.0.0.0/0",
+        "--interface",
+        &n.a_if,
+        "--duration",
+        "60s",
+        "--detach",
+    ]);
+    applied_ok(&out);
+    assert!(
+        !tcp_connects(&n.a, B_IP, 8080, SHORT),
+        "everything else is cut off"
+    );
+    assert!(
+        tcp_connects(&n.a, "169.254.169.254", 80, SHORT),
+        "the metadata service must stay reachable"
+    );
+}

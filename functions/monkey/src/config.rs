@@ -13,6 +13,8 @@ pub mod vars {
     pub const RECORD_PREFIX: &str = "FAULTLINE_RECORD_PREFIX";
     /// The SNS topic to publish to.
     pub const TOPIC_ARN: &str = "FAULTLINE_TOPIC_ARN";
+    /// The SSM document that runs faultline-agent (`agent` actions).
+    pub const AGENT_DOCUMENT: &str = "FAULTLINE_AGENT_DOCUMENT";
 }
 
 /// Builds [`Settings`] from a variable lookup (`std::env::var` in the binary, a map in tests),
@@ -51,6 +53,22 @@ pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings
         }
         s.topic_arn = Some(arn);
     }
+    if let Some(doc) = get(vars::AGENT_DOCUMENT) {
+        // SSM document names: 3 to 128 of letters, digits, '_', '-', '.' (or an ARN).
+        let name = doc.rsplit('/').next().unwrap_or(&doc);
+        if name.len() < 3
+            || doc.len() > 1024
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return Err(format!(
+                "{}={doc:?} is not an SSM document name or ARN",
+                vars::AGENT_DOCUMENT
+            ));
+        }
+        s.agent_document = doc;
+    }
     Ok(s)
 }
 
@@ -83,6 +101,8 @@ mod tests {
         assert_eq!(s.opt_in.key, "chaos");
         assert_eq!(s.kill_switch_param, "/x/enabled");
         assert!(s.topic_arn.is_some());
+        let s = from(&[(vars::AGENT_DOCUMENT, "faultline-agent-prod")]).unwrap();
+        assert_eq!(s.agent_document, "faultline-agent-prod");
     }
 
     #[test]
@@ -93,5 +113,8 @@ mod tests {
         assert!(from(&[(vars::TOPIC_ARN, "faultline-topic")])
             .unwrap_err()
             .contains("not an SNS topic ARN"));
+        assert!(from(&[(vars::AGENT_DOCUMENT, "a b")])
+            .unwrap_err()
+            .contains("not an SSM document"));
     }
 }
