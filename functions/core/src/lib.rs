@@ -4,6 +4,7 @@
 //!
 //! - [`spec`]: the experiment spec, parsed and validated into types that cannot be invalid.
 //! - [`window`]: recurring time windows, evaluated in their own time zone.
+//! - [`logging`]: JSON logs for the Lambda functions.
 //! - [`guards`]: the round-level guards (kill switch, windows, probability, stop alarms), pure.
 //! - [`select`]: opt-in, health and blast radius: from inventory to chosen targets, pure.
 //! - [`record`]: the experiment record kept in SSM for the recovery timer.
@@ -18,6 +19,7 @@
 
 pub mod aws;
 pub mod guards;
+pub mod logging;
 pub mod message;
 pub mod record;
 pub mod recovery;

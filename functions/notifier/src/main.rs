@@ -9,16 +9,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_target(false)
-        .init();
+    faultline_core::logging::init_json();
 
     let settings = settings_from(|k| std::env::var(k).ok())
         .map_err(anyhow::Error::msg)
