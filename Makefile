@@ -3,12 +3,13 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: help demo test build venv lint bench clean
+.PHONY: help demo test build venv lint bench clean layer
 
 help:
 	@echo "make demo   run one monkey round against a local AWS and show what it did"
 	@echo "make test   build everything and run every test (unit + end to end against moto)"
 	@echo "make lint   cargo fmt --check and clippy -D warnings"
+	@echo "make layer  build the failure-injection Lambda layer zip (target/layer/)"
 	@echo "make bench  one round over a 1,000-instance fleet, side by side with Chaos Toolkit"
 
 venv:
@@ -31,6 +32,11 @@ demo: venv build
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# The failure-injection Lambda layer zip(s) under target/layer/ (x86_64; arm64 when the
+# toolchain has that target, otherwise it says so).
+layer:
+	layer/package
 
 bench: venv
 	scripts/bench

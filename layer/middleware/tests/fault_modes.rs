@@ -83,7 +83,7 @@ async fn latency_is_added_within_the_configured_bounds() {
         f.call(json!({}), MINUTE).await.unwrap();
         let took = t.elapsed();
         assert!(
-            took >= Duration::from_millis(100) && took <= Duration::from_millis(200 + 150),
+            took >= Duration::from_millis(100) && took <= Duration::from_millis(200 + 1_000),
             "{took:?}"
         );
     }

@@ -34,6 +34,8 @@ pub struct Opts {
     pub proxied: bool,
     /// Extra environment for the extension (config parameter, TTL, moto endpoint...).
     pub ext_env: Vec<(String, String)>,
+    /// The extension binary (default: the workspace build).
+    pub ext_bin: Option<PathBuf>,
 }
 
 impl Opts {
@@ -43,6 +45,7 @@ impl Opts {
             func,
             proxied: true,
             ext_env,
+            ext_bin: None,
         }
     }
 }
@@ -276,7 +279,11 @@ impl Chain {
         let (ext, proxy_port) = if opts.proxied {
             let port = free_port();
             let log = std::fs::File::create(&ext_log)?;
-            let mut ext = Command::new(built_binary("faultline-extension")?)
+            let bin = match opts.ext_bin {
+                Some(b) => b,
+                None => built_binary("faultline-extension")?,
+            };
+            let mut ext = Command::new(bin)
                 .envs(opts.ext_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
                 .env("AWS_LAMBDA_RUNTIME_API", &upstream)
                 .env("FAULTLINE_PROXY_PORT", port.to_string())
