@@ -86,7 +86,10 @@ async fn run() -> anyhow::Result<()> {
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "faultline".into());
     let outcome = match extension::register(&client, &base, &name).await {
-        Ok(id) => extension::run_until_shutdown(&client, &base, &id).await,
+        Ok(id) => {
+            info!(source = "faultline", extension = %name, "registered");
+            extension::run_until_shutdown(&client, &base, &id).await
+        }
         Err(e) => Err(e),
     };
     match outcome {

@@ -94,12 +94,13 @@ async fn read_request(s: &mut TcpStream) -> Result<Option<Seen>> {
     }))
 }
 
-/// Serves: `next` → `event` with [`NEXT_HEADERS`]; anything else → 202. Records every request,
+/// Serves: `next` → `event` with [`NEXT_HEADERS`]; extension `register` → id `ext-1`; `event/next`
+/// → INVOKE, then SHUTDOWN; anything else → 202. Records every request,
 /// then closes the connection.
 async fn fake_runtime_api(event: Vec<u8>) -> Result<(String, Arc<Mutex<Vec<Seen>>>)> {
     let l = TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}/.rt", l.local_addr()?);
-    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::new(Mutex::new(Vec::<Seen>::new()));
     let rec = seen.clone();
     tokio::spawn(async move {
         loop {
@@ -112,7 +113,26 @@ async fn fake_runtime_api(event: Vec<u8>) -> Result<(String, Arc<Mutex<Vec<Seen>
                 let Ok(Some(req)) = read_request(&mut s).await else {
                     return;
                 };
-                let resp = if req.path.ends_with("/invocation/next") {
+                let ext_events = rec
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|r| r.path.ends_with("/extension/event/next"))
+                    .count();
+                let resp = if req.path.ends_with("/extension/register") {
+                    b"HTTP/1.1 200 OK\r\nLambda-Extension-Identifier: ext-1\r\nContent-Length: 2\r\n\r\n{}".to_vec()
+                } else if req.path.ends_with("/extension/event/next") {
+                    let body = if ext_events == 0 {
+                        r#"{"eventType":"INVOKE","requestId":"r","deadlineMs":1}"#
+                    } else {
+                        r#"{"eventType":"SHUTDOWN","shutdownReason":"spindown","deadlineMs":1}"#
+                    };
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .into_bytes()
+                } else if req.path.ends_with("/invocation/next") {
                     let mut head = String::from("HTTP/1.1 200 OK\r\n");
                     for (k, v) in NEXT_HEADERS {
                         head.push_str(&format!("{k}: {v}\r\n"));
@@ -251,5 +271,35 @@ async fn carries_a_6_mb_event_and_a_6_mb_response_byte_for_byte() -> Result<()> 
         .find(|s| s.path.ends_with("/req-1/response"))
         .context("the response reached the Runtime API")?;
     assert!(resp.body == event, "the 6 MB response changed");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registers_for_shutdown_only_and_returns_on_shutdown() -> Result<()> {
+    let (base, seen) = fake_runtime_api(b"{}".to_vec()).await?;
+    let client = faultline_extension::http_client();
+    let id = faultline_extension::extension::register(&client, &base, "faultline")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert_eq!(id, "ext-1");
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        faultline_extension::extension::run_until_shutdown(&client, &base, &id),
+    )
+    .await?
+    .map_err(anyhow::Error::msg)?;
+    let seen = seen.lock().unwrap().clone();
+    let reg = &seen[0];
+    assert_eq!(reg.path, "/.rt/2020-01-01/extension/register");
+    assert_eq!(reg.header("Lambda-Extension-Name"), Some("faultline"));
+    assert_eq!(reg.body, br#"{"events":["SHUTDOWN"]}"#);
+    let nexts: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| s.path == "/.rt/2020-01-01/extension/event/next")
+        .collect();
+    assert_eq!(nexts.len(), 2, "INVOKE, then SHUTDOWN ends the loop");
+    assert!(nexts
+        .iter()
+        .all(|s| s.header("Lambda-Extension-Identifier") == Some("ext-1")));
     Ok(())
 }
