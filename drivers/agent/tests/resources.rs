@@ -201,3 +201,47 @@ fn disk_fills_what_it_says_then_frees_it_and_refuses_to_pass_98_percent() {
     );
     assert!(fs.used_mib() - before < 0.5);
 }
+
+#[test]
+fn io_writes_and_syncs_until_the_deadline_then_removes_its_files() {
+    let fs = SmallFs::new("io-fs");
+    let state = TempDir::new("io");
+    let a = inject(
+        &state,
+        &[
+            "inject",
+            "io",
+            "--workers",
+            "1",
+            "--path",
+            fs.0.str(),
+            "--duration",
+            "3s",
+            "--detach",
+        ],
+    );
+    let pid = a["guardian_pid"].as_i64().unwrap();
+    let written = |pid: i64| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/io"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("wchar: "))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let w0 = written(pid);
+    poll(
+        "the io worker to write 16 MiB",
+        Duration::from_secs(5),
+        || (written(pid) - w0 >= 16 << 20).then_some(()),
+    );
+    let late = wait_ended(&state, pid, a["deadline_ms"].as_u64().unwrap());
+    assert!(late < 1500, "ended {late} ms after the deadline");
+    assert_eq!(
+        std::fs::read_dir(fs.0.path()).unwrap().count(),
+        0,
+        "files left"
+    );
+}

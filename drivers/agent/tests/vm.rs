@@ -105,7 +105,9 @@ fn vm_latency_100ms_raises_the_median_rtt_by_100ms_and_ends_by_itself() {
         "{qdisc_after}"
     );
     assert!(
-        !line("state").split_whitespace().any(|f| f.ends_with(".json")),
+        !line("state")
+            .split_whitespace()
+            .any(|f| f.ends_with(".json")),
         "state left: {lines:#?}"
     );
     let events: Vec<serde_json::Value> = lines
