@@ -100,7 +100,7 @@ fn cpu_one_worker_at_50_percent_uses_half_a_cpu_until_the_deadline() {
     );
     // What the worker asks for is half a CPU; what it gets depends on the other tests running.
     assert!(
-        (0.4..=0.65).contains(&demanded),
+        (0.4..=0.75).contains(&demanded),
         "demanded {demanded:.2} CPUs"
     );
     assert!((0.15..=0.65).contains(&used), "used {used:.2} CPUs");
