@@ -145,6 +145,8 @@ async fn agent_action_sends_the_document_to_exactly_the_chosen_instances_in_batc
     let rec: Value = serde_json::from_str(&params["/faultline/experiments/agent-1"])?;
     assert_eq!(rec["action"], "agent");
     assert_eq!(rec["commands"], json!(r.commands));
+    // The recovery timer waits for the fault's duration (5m) before it can call it recovered.
+    assert_eq!(rec["duration_s"], 300);
     let listed = e.fleet.ssm.list_commands().send().await?;
     let listed: HashSet<&str> = listed
         .commands()

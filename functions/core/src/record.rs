@@ -61,6 +61,10 @@ pub struct Record {
     /// SSM Run Command ids of an `agent` action, one per batch of at most 50 instances.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub commands: Vec<String>,
+    /// An `agent` fault's duration in seconds: the agent rolls it back by itself then, which
+    /// is one of the recovery timer's conditions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_s: Option<u64>,
 }
 
 /// A group's part of a record.
@@ -148,6 +152,7 @@ mod tests {
             failed: vec![],
             outcome: None,
             commands: vec![],
+            duration_s: None,
         }
     }
 

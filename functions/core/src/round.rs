@@ -541,6 +541,10 @@ fn new_record(inv: &Invocation, plan: &Plan, now: DateTime<Utc>) -> Record {
         failed: vec![],
         outcome: None,
         commands: vec![],
+        duration_s: match &exp.action {
+            Action::Agent(agent) => Some(agent.duration.as_secs()),
+            _ => None,
+        },
     }
 }
 

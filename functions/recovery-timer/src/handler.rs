@@ -493,8 +493,8 @@ struct Marker {
 /// A record and, for agent faults, the fault's duration.
 fn parse_record(value: &str) -> Result<(Stored, Option<u64>), String> {
     let v: Value = serde_json::from_str(value).map_err(|e| format!("not JSON: {e}"))?;
-    let duration_s = v.get("duration_s").and_then(Value::as_u64);
     let stored: Stored = serde_json::from_value(v).map_err(|e| format!("not a record: {e}"))?;
+    let duration_s = stored.record.duration_s;
     Ok((stored, duration_s))
 }
 
