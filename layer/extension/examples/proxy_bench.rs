@@ -1,4 +1,4 @@
-//! The proxy benchmark (ignored by default; `layer/bench` runs it): a no-op function invoked
+//! The proxy benchmark (an example, so the test run never includes it; `layer/bench` runs it): a no-op function invoked
 //! 2,000 times directly and 2,000 times through the proxy (faults configured but all disabled,
 //! config in moto's SSM), interleaved, both under the cargo-lambda emulator. Prints p50 / p99
 //! of each and of the difference, the proxy's RSS, and how long the proxy takes to start
@@ -7,6 +7,7 @@
 //! `FAULTLINE_BENCH_EXTENSION` picks the extension binary (`layer/bench` points it at the
 //! release build inside the layer); otherwise the workspace's debug build is measured.
 
+#[path = "../tests/common/mod.rs"]
 mod common;
 
 use std::time::{Duration, Instant};
@@ -26,9 +27,8 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1_000.0
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark: run with layer/bench"]
-async fn bench_proxy_overhead() -> Result<()> {
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
     let ext_bin = std::env::var_os("FAULTLINE_BENCH_EXTENSION").map(std::path::PathBuf::from);
     let moto = Moto::start().await?;
     moto.put_param(
