@@ -572,6 +572,24 @@ impl Emulator {
     /// Starts the emulator and the built binary `bin` with `env` (plus the variables
     /// lambda_runtime needs). The function's stderr goes to this process's stderr.
     pub async fn start(bin: &str, manifest: &str, env: &[(String, String)]) -> Result<Emulator> {
+        Self::launch(bin, manifest, env, false).await
+    }
+
+    /// Starts the emulator and the built binary `bin` with `env` (plus the variables
+    /// lambda_runtime needs); the function's output is inherited, or piped when `capture`.
+    async fn launch(
+        bin: &str,
+        manifest: &str,
+        env: &[(String, String)],
+        capture: bool,
+    ) -> Result<Emulator> {
+        let output = || {
+            if capture {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            }
+        };
         let cargo_lambda = tool("cargo-lambda")?;
         let binary = built_binary(bin)?;
         let port = free_port();
@@ -614,8 +632,8 @@ impl Emulator {
             .env("AWS_LAMBDA_FUNCTION_NAME", "_")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit())
+            .stdout(output())
+            .stderr(output())
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
@@ -868,66 +886,10 @@ impl Emulator {
         manifest: &str,
         env: &[(String, String)],
     ) -> Result<(Emulator, Logs)> {
-        let cargo_lambda = tool("cargo-lambda")?;
-        let binary = built_binary(bin)?;
-        let port = free_port();
-        let path = format!(
-            "{}:{}",
-            cargo_lambda.parent().unwrap().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let mut watch = Command::new("cargo")
-            .args([
-                "lambda",
-                "watch",
-                "--only-lambda-apis",
-                "-P",
-                &port.to_string(),
-                "--manifest-path",
-            ])
-            .arg(workspace_root().join(manifest))
-            .env("PATH", &path)
-            .current_dir(workspace_root())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting `cargo lambda watch`")?;
-        wait_for_port(
-            port,
-            "cargo lambda watch",
-            &mut watch,
-            Duration::from_secs(60),
-        )
-        .await?;
-        let mut function = Command::new(&binary)
-            .env("RUST_LOG", "info")
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env(
-                "AWS_LAMBDA_RUNTIME_API",
-                format!("http://127.0.0.1:{port}/.rt"),
-            )
-            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
+        let mut emulator = Self::launch(bin, manifest, env, true).await?;
         let logs = Logs::default();
-        logs.follow(function.stdout.take().expect("piped"));
-        logs.follow(function.stderr.take().expect("piped"));
-        Ok((
-            Emulator {
-                port,
-                watch,
-                function,
-                http: reqwest::Client::builder()
-                    .timeout(Duration::from_secs(300))
-                    .build()?,
-            },
-            logs,
-        ))
+        logs.follow(emulator.function.stdout.take().expect("piped"));
+        logs.follow(emulator.function.stderr.take().expect("piped"));
+        Ok((emulator, logs))
     }
 }
