@@ -201,6 +201,19 @@ impl Moto {
             .await
     }
 
+    /// Writes (overwrites) a String parameter.
+    pub async fn put_param(&self, name: &str, value: &str) -> Result<()> {
+        aws_sdk_ssm::Client::new(&self.sdk_config().await)
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await?;
+        Ok(())
+    }
+
     /// The environment a function process needs to reach this moto.
     pub fn env(&self) -> Vec<(String, String)> {
         [

@@ -38,6 +38,11 @@ pub async fn register(client: &HttpClient, base: &str, name: &str) -> Result<Str
 
 /// Waits for events until `SHUTDOWN` (returns `Ok`) or an error.
 pub async fn run_until_shutdown(client: &HttpClient, base: &str, id: &str) -> Result<(), String> {
+    // A pooled connection the other side has just closed fails the next request at once
+    // (hyper's SendRequest error); a few quick retries ride that out instead of letting the
+    // extension exit, which Lambda would count against the customer's function.
+    const ATTEMPTS: u32 = 3;
+    let mut failures = 0;
     loop {
         let req = Request::builder()
             .method(Method::GET)
@@ -45,10 +50,22 @@ pub async fn run_until_shutdown(client: &HttpClient, base: &str, id: &str) -> Re
             .header("lambda-extension-identifier", id)
             .body(Full::new(Bytes::new()))
             .map_err(|e| e.to_string())?;
-        let resp = client
-            .request(req)
-            .await
-            .map_err(|e| format!("event/next: {e}"))?;
+        let resp = match client.request(req).await {
+            Ok(r) => {
+                failures = 0;
+                r
+            }
+            Err(e) => {
+                failures += 1;
+                if failures >= ATTEMPTS {
+                    return Err(format!("event/next: {e} ({failures} attempts)"));
+                }
+                tracing::warn!(error = %e, attempt = failures, "event/next failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(failures)))
+                    .await;
+                continue;
+            }
+        };
         if !resp.status().is_success() {
             return Err(format!("event/next: status {}", resp.status()));
         }
