@@ -444,9 +444,16 @@ pub async fn run(
             rec.status = Status::Closed;
             rec.outcome = Some("failed".to_owned());
         }
-        let enc = rec.encode().expect("a smaller record still fits");
-        if let Err(e) = ssm::put(&aws.ssm, &name, &enc.json, enc.advanced, true).await {
-            warn!(experiment = %exp.name, error = %e, "could not rewrite the record with the failed targets");
+        // Command ids make the record a little larger; if that no longer fits, keep the record
+        // written before acting rather than fail after the action (never panic here).
+        match rec.encode() {
+            Ok(enc) => {
+                if let Err(e) = ssm::put(&aws.ssm, &name, &enc.json, enc.advanced, true).await {
+                    warn!(experiment = %exp.name, error = %e, "could not rewrite the record with the failed targets");
+                }
+            }
+            Err(r) => warn!(experiment = %exp.name, reason = %r.reason,
+                            "the record was not rewritten; it keeps the targets chosen before acting"),
         }
     }
 
