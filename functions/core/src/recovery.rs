@@ -191,6 +191,20 @@ fn is_victim_excluding(action: &str) -> bool {
     matches!(action, "terminate" | "stop")
 }
 
+/// The members of a group that count toward `rec`'s recovery: healthy `InService`, minus the
+/// record's victims when its action takes them out of service (terminate, stop).
+pub fn counted_healthy<'a>(rec: &Record, seen: &'a GroupObs) -> Vec<&'a String> {
+    let victims: std::collections::BTreeSet<&str> = if is_victim_excluding(&rec.action) {
+        rec.victims().collect()
+    } else {
+        Default::default()
+    };
+    seen.healthy_in_service
+        .iter()
+        .filter(|id| !victims.contains(id.as_str()))
+        .collect()
+}
+
 /// The conditions of `rec` against `obs` at `now`. `duration_s` is an agent fault's duration,
 /// when the record carries one.
 pub fn conditions(
@@ -201,7 +215,6 @@ pub fn conditions(
 ) -> Vec<Condition> {
     let mut out = Vec::new();
     let start = rec.started_at;
-    let victims: Vec<&str> = rec.victims().collect();
     for (name, g) in &rec.groups {
         let what = format!("{name} back to {} healthy InService instance(s)", g.desired);
         let Some(seen) = obs.groups.get(name) else {
@@ -213,11 +226,7 @@ pub fn conditions(
             });
             continue;
         };
-        let healthy: Vec<&String> = seen
-            .healthy_in_service
-            .iter()
-            .filter(|id| !is_victim_excluding(&rec.action) || !victims.contains(&id.as_str()))
-            .collect();
+        let healthy = counted_healthy(rec, seen);
         let met = healthy.len() >= g.desired as usize;
         // The launch that restored capacity is the latest successful one since the injection.
         let launch = obs

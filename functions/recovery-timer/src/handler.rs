@@ -6,16 +6,13 @@
 //! backstop at the same moment) finds it there and leaves the record alone. Records are read
 //! with `Recursive=false`, so these markers never look like records.
 
-use std::collections::BTreeSet;
-
 use aws_sdk_cloudwatch::types::StandardUnit;
 use chrono::{DateTime, Utc};
 use faultline_core::aws::cloudwatch::{self, Datum};
-use faultline_core::aws::{autoscaling, instances, sns, ssm, Aws, AwsError};
-use faultline_core::record::{Status, ADVANCED_LIMIT, STANDARD_LIMIT};
+use faultline_core::aws::{observe, sns, ssm, Aws, AwsError};
+use faultline_core::record::{Record, Status, ADVANCED_LIMIT, STANDARD_LIMIT};
 use faultline_core::recovery::{
-    self, AlarmObs, Closed, Closing, Decision, GroupObs, InstanceObs, Launch, Observation, Outcome,
-    Stored,
+    self, Closed, Closing, Decision, Launch, Observation, Outcome, Stored,
 };
 use faultline_core::round::{Clock, SystemClock};
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -188,62 +185,11 @@ impl Timer {
         Ok(report)
     }
 
+    /// What [`observe::observe`] sees for the open records, plus the launch this run was
+    /// triggered by (its `EndTime` is evidence the scaling activities may not show yet).
     async fn observe(&self, open: &[Open], trigger: &Trigger) -> Result<Observation, AwsError> {
-        let mut obs = Observation::default();
-        let groups: BTreeSet<String> = open
-            .iter()
-            .flat_map(|o| o.stored.record.groups.keys().cloned())
-            .collect();
-        let standalone: BTreeSet<String> = open
-            .iter()
-            .filter(|o| matches!(o.stored.record.action.as_str(), "stop" | "reboot"))
-            .flat_map(|o| o.stored.record.standalone.iter().cloned())
-            .collect();
-        let alarms: BTreeSet<String> = open
-            .iter()
-            .flat_map(|o| o.stored.record.alarms.iter().cloned())
-            .collect();
-        if !groups.is_empty() {
-            let names: Vec<String> = groups.iter().cloned().collect();
-            for g in autoscaling::groups(
-                &self.aws.autoscaling,
-                autoscaling::GroupQuery::Names(&names),
-            )
-            .await?
-            {
-                let healthy = g
-                    .members
-                    .iter()
-                    .filter(|m| m.lifecycle == "InService" && m.healthy)
-                    .map(|m| m.id.clone())
-                    .collect();
-                obs.groups.insert(
-                    g.name,
-                    GroupObs {
-                        healthy_in_service: healthy,
-                    },
-                );
-            }
-            // Scaling activities carry the launch EndTime that restored capacity; a failure
-            // here costs precision (the TTR becomes "observed by"), not the decision.
-            for g in &groups {
-                let since = open
-                    .iter()
-                    .filter(|o| o.stored.record.groups.contains_key(g))
-                    .map(|o| o.stored.record.started_at)
-                    .min()
-                    .unwrap_or_default();
-                match autoscaling::launches_since(&self.aws.autoscaling, g, since).await {
-                    Ok(ls) => obs.launches.extend(ls.into_iter().map(|l| Launch {
-                        group: g.clone(),
-                        instance: l.instance_id,
-                        end_time: l.end_time,
-                        source: "scaling activity",
-                    })),
-                    Err(e) => warn!(asg = %g, error = %e, "cannot read scaling activities"),
-                }
-            }
-        }
+        let records: Vec<&Record> = open.iter().map(|o| &o.stored.record).collect();
+        let mut obs = observe::observe(&self.aws, &records).await?;
         if let Trigger::Launch {
             group,
             instance,
@@ -256,26 +202,6 @@ impl Timer {
                 end_time: *end_time,
                 source: "launch event",
             });
-        }
-        if !standalone.is_empty() {
-            let ids: Vec<String> = standalone.into_iter().collect();
-            for (id, s) in instances::states(&self.aws.ec2, &ids).await? {
-                obs.instances.insert(
-                    id,
-                    InstanceObs {
-                        state: s.state,
-                        launch_time: s.launch_time,
-                    },
-                );
-            }
-        }
-        if !alarms.is_empty() {
-            let names: Vec<String> = alarms.into_iter().collect();
-            for (name, (state, updated)) in
-                cloudwatch::alarm_details(&self.aws.cloudwatch, &names).await?
-            {
-                obs.alarms.insert(name, AlarmObs { state, updated });
-            }
         }
         Ok(obs)
     }
