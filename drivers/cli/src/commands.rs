@@ -15,9 +15,12 @@ use faultline_monkey::config::settings_from;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::Output;
+use crate::{follow, Output};
 
+/// Exit code: bad input, nothing changed.
 const INVALID: u8 = 2;
+/// Exit code: acted, but not seen to recover within the timeout.
+const NOT_RECOVERED: u8 = 5;
 
 fn settings() -> Result<Settings> {
     settings_from(|k| std::env::var(k).ok()).map_err(anyhow::Error::msg)
@@ -27,26 +30,49 @@ async fn aws() -> Aws {
     Aws::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
 }
 
+/// Prints an error: on stderr always, and with `--output json` also as the one JSON document
+/// on stdout (`{"error": .., "exit_code": ..}` plus `extra`'s fields), so scripts always get a
+/// document to parse. Returns `code` as the exit code.
+pub fn fail(out: Output, code: u8, msg: &str, extra: Option<serde_json::Value>) -> ExitCode {
+    eprintln!("faultline: {msg}");
+    if out == Output::Json {
+        let mut doc = serde_json::json!({"error": msg, "exit_code": code});
+        if let Some(serde_json::Value::Object(m)) = extra {
+            doc.as_object_mut().expect("an object").extend(m);
+        }
+        println!("{doc}");
+    }
+    ExitCode::from(code)
+}
+
 /// Reads and validates a spec; on failure prints the error (naming the field) and returns the
 /// exit code to use.
-fn load(path: &Path, rng: &mut StdRng) -> Result<Invocation, ExitCode> {
+fn load(path: &Path, rng: &mut StdRng, out: Output) -> Result<Invocation, ExitCode> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("faultline: cannot read {}: {e}", path.display());
-            return Err(ExitCode::from(INVALID));
+            return Err(fail(
+                out,
+                INVALID,
+                &format!("cannot read {}: {e}", path.display()),
+                Some(serde_json::json!({"valid": false})),
+            ));
         }
     };
     Invocation::from_json_str(&text, chrono::Utc::now(), rng.gen()).map_err(|e| {
-        eprintln!("faultline: {}: {e}", path.display());
-        ExitCode::from(INVALID)
+        fail(
+            out,
+            INVALID,
+            &format!("{}: {e}", path.display()),
+            Some(serde_json::json!({"valid": false, "field": e.path, "problem": e.message})),
+        )
     })
 }
 
 /// `validate`.
 pub fn validate(path: &Path, out: Output) -> Result<ExitCode> {
     let mut rng = StdRng::from_entropy();
-    let inv = match load(path, &mut rng) {
+    let inv = match load(path, &mut rng, out) {
         Ok(i) => i,
         Err(code) => return Ok(code),
     };
@@ -70,7 +96,7 @@ pub fn validate(path: &Path, out: Output) -> Result<ExitCode> {
 /// `plan`: the round as a dry run that publishes nothing.
 pub async fn plan(path: &Path, out: Output) -> Result<ExitCode> {
     let mut rng = StdRng::from_entropy();
-    let mut inv = match load(path, &mut rng) {
+    let mut inv = match load(path, &mut rng, out) {
         Ok(i) => i,
         Err(code) => return Ok(code),
     };
@@ -82,10 +108,23 @@ pub async fn plan(path: &Path, out: Output) -> Result<ExitCode> {
     Ok(code_of(&result))
 }
 
-/// `run`.
-pub async fn run(path: &Path, yes: bool, out: Output) -> Result<ExitCode> {
+/// `run`: the round, then (unless `follow` is `None`) the recovery followed live.
+pub async fn run(
+    path: &Path,
+    yes: bool,
+    follow: Option<follow::Options>,
+    out: Output,
+) -> Result<ExitCode> {
+    if out == Output::Json && !yes {
+        return Ok(fail(
+            out,
+            INVALID,
+            "--output json never prompts: add --yes to act (`faultline plan` shows what would be hit); nothing was changed",
+            None,
+        ));
+    }
     let mut rng = StdRng::from_entropy();
-    let inv = match load(path, &mut rng) {
+    let inv = match load(path, &mut rng, out) {
         Ok(i) => i,
         Err(code) => return Ok(code),
     };
@@ -93,8 +132,12 @@ pub async fn run(path: &Path, yes: bool, out: Output) -> Result<ExitCode> {
     let aws = aws().await;
     if !yes && !inv.experiment.dry_run {
         if !std::io::stdin().is_terminal() {
-            eprintln!("faultline: refusing to act without --yes when stdin is not a terminal");
-            return Ok(ExitCode::from(INVALID));
+            return Ok(fail(
+                out,
+                INVALID,
+                "refusing to act without --yes when stdin is not a terminal; nothing was changed",
+                None,
+            ));
         }
         // Show the plan first, then ask.
         let mut dry = inv.clone();
@@ -123,8 +166,41 @@ pub async fn run(path: &Path, yes: bool, out: Output) -> Result<ExitCode> {
         }
     }
     let result = round::run(&aws, &settings, &inv, &SystemClock, &mut rng).await?;
-    print_result(&result, out, false);
-    Ok(code_of(&result))
+    if out == Output::Text {
+        print_result(&result, out, false);
+    }
+    let acted = matches!(result.outcome, Outcome::Acted | Outcome::Partial);
+    let recovery = match (&result.record, follow) {
+        (Some(record), Some(opts)) if acted => {
+            if out == Output::Text {
+                println!("following the recovery (read-only; Ctrl-C stops following, the recovery timer keeps watching)");
+            }
+            Some(follow::follow(&aws, record, &result, opts, out).await)
+        }
+        (Some(_), None) if acted && out == Output::Text => {
+            println!("not following the recovery: the recovery timer reports it (`faultline status`, `faultline history`)");
+            None
+        }
+        _ => None,
+    };
+    if out == Output::Json {
+        #[derive(serde::Serialize)]
+        struct RunDoc<'a> {
+            #[serde(flatten)]
+            round: &'a RoundResult,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            recovery: Option<&'a follow::Report>,
+        }
+        let doc = RunDoc {
+            round: &result,
+            recovery: recovery.as_ref(),
+        };
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    }
+    Ok(match recovery {
+        Some(r) if r.outcome != follow::Verdict::Recovered => ExitCode::from(NOT_RECOVERED),
+        _ => code_of(&result),
+    })
 }
 
 /// `halt` / `resume`.
@@ -275,9 +351,8 @@ pub struct LayerSet {
     pub expires: String,
 }
 
-fn bad(msg: String) -> Result<ExitCode> {
-    eprintln!("faultline: {msg}");
-    Ok(ExitCode::from(INVALID))
+fn bad(out: Output, msg: String) -> Result<ExitCode> {
+    Ok(fail(out, INVALID, &msg, None))
 }
 
 /// `layer set`: builds the failure-lambda 1.x document, validates it with the layer's own
@@ -297,12 +372,13 @@ pub async fn layer_set(a: LayerSet, out: Output) -> Result<ExitCode> {
             None => (l.trim().parse::<u64>(), l.trim().parse::<u64>()),
         };
         let (Ok(min), Ok(max)) = (min, max) else {
-            return bad(format!(
-                "--latency {l:?}: use MIN..MAX in milliseconds, e.g. 100..400"
-            ));
+            return bad(
+                out,
+                format!("--latency {l:?}: use MIN..MAX in milliseconds, e.g. 100..400"),
+            );
         };
         if min > max {
-            return bad(format!("--latency {l:?}: MIN is above MAX"));
+            return bad(out, format!("--latency {l:?}: MIN is above MAX"));
         }
         add("latency", json!({"min_latency": min, "max_latency": max}));
     }
@@ -325,14 +401,17 @@ pub async fn layer_set(a: LayerSet, out: Output) -> Result<ExitCode> {
         add("corruption", json!({"body": body}));
     }
     if doc.is_empty() {
-        return bad("layer set: name at least one fault (--latency, --exception, --statuscode, --diskspace, --denylist, --timeout, --corruption)".to_owned());
+        return bad(out, "layer set: name at least one fault (--latency, --exception, --statuscode, --diskspace, --denylist, --timeout, --corruption)".to_owned());
     }
     if a.expires != "never" {
         let Ok(d) = humantime::parse_duration(&a.expires) else {
-            return bad(format!(
-                "--expires {:?}: use a duration like 30m or 2h, or never",
-                a.expires
-            ));
+            return bad(
+                out,
+                format!(
+                    "--expires {:?}: use a duration like 30m or 2h, or never",
+                    a.expires
+                ),
+            );
         };
         let at = chrono::Utc::now() + chrono::Duration::from_std(d)?;
         doc.insert(
@@ -342,7 +421,10 @@ pub async fn layer_set(a: LayerSet, out: Output) -> Result<ExitCode> {
     }
     let text = Value::Object(doc).to_string();
     if let Err(e) = faultline_layer_engine::config::FaultConfig::parse(&text) {
-        return bad(format!("the layer would reject this configuration: {e}"));
+        return bad(
+            out,
+            format!("the layer would reject this configuration: {e}"),
+        );
     }
     let param = a.target.param();
     ssm::put(&aws().await.ssm, &param, &text, text.len() > 4096, true).await?;
@@ -360,7 +442,13 @@ pub async fn layer_set(a: LayerSet, out: Output) -> Result<ExitCode> {
 pub async fn layer_show(a: LayerTarget, out: Output) -> Result<ExitCode> {
     let param = a.param();
     let Some(text) = ssm::get(&aws().await.ssm, &param).await? else {
-        println!("{param}: not set (no faults)");
+        match out {
+            Output::Json => println!(
+                "{}",
+                serde_json::json!({"param": param, "config": null, "verdict": "not set: no faults"})
+            ),
+            Output::Text => println!("{param}: not set (no faults)"),
+        }
         return Ok(ExitCode::SUCCESS);
     };
     let verdict = match faultline_layer_engine::config::FaultConfig::parse(&text) {

@@ -4,26 +4,47 @@
 //! # Layout
 //!
 //! - `main.rs`: arguments (clap), dispatch, exit codes.
-//! - [`commands`]: one function per command; each returns what to print and an exit code.
-//!   `status` / `history` read the experiment records the monkey and the recovery timer keep.
+//! - [`commands`]: one function per command; each prints its result in the chosen format and
+//!   returns an exit code. `status` / `history` read the experiment records the monkey and the
+//!   recovery timer keep.
+//! - [`follow`]: `run`'s live view of the recovery, read-only: it observes what the recovery
+//!   timer observes (`faultline_core::aws::observe`) and decides with the same
+//!   `faultline_core::recovery::decide`, but closes and publishes nothing (that stays the
+//!   timer's job).
 //!
-//! Exit codes: 0 done (acted, planned, valid, switched); 1 refused or nothing done (a guard
-//! refused, a duplicate, nothing eligible); 2 bad input (invalid spec, usage, no `--yes`
-//! without a terminal); 3 AWS or other error, nothing changed; 4 acted with failures
-//! (partial or failed targets).
+//! Exit codes are listed in [`EXIT_CODES`] (shown by `--help`) and in the README.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod commands;
+mod follow;
+
+/// The exit codes, as `--help` shows them.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  done: acted (and recovered, when followed), planned, valid, switched
+  1  refused or nothing done: a guard refused, a duplicate, nothing eligible, not confirmed
+  2  bad input: invalid spec (the field is named), bad flag, `run` without --yes when stdin is
+     not a terminal or with --output json; nothing was changed
+  3  AWS or other error before acting; nothing was changed
+  4  acted with failures: some or all chosen targets failed
+  5  acted, but not seen to recover within the timeout (`run` following the recovery)
+
+With --output json every command prints one JSON document on stdout (errors too:
+{\"error\": ..., \"exit_code\": ...}); progress and prompts never go to stdout.";
 
 /// faultline: guarded fault injection for AWS.
+///
+/// Reads the same FAULTLINE_* settings as the monkey function (kill-switch parameter, record
+/// prefix, opt-in tag, topic) and the usual AWS credentials and region.
 #[derive(Parser, Debug)]
-#[command(name = "faultline", version, about, long_about = None)]
+#[command(name = "faultline", version, after_help = EXIT_CODES)]
 struct Args {
-    /// Output format: human text, or JSON for scripts.
+    /// Output format: readable text, or one JSON document on stdout for scripts.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     output: Output,
     #[command(subcommand)]
@@ -35,31 +56,61 @@ struct Args {
 pub enum Output {
     /// Readable lines.
     Text,
-    /// One JSON document.
+    /// One JSON document on stdout; no ANSI, no prompts.
     Json,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Check a spec file with the monkey's own validation; changes nothing, calls no AWS API.
+    #[command(after_help = "Exit codes: 0 valid, 2 invalid (the field is named).")]
     Validate {
         /// The experiment spec: a bare experiment or a scheduler envelope (JSON).
         spec: PathBuf,
     },
     /// Show what would be hit right now and which guard would refuse; changes nothing.
+    ///
+    /// Runs the whole guard chain and the selection as a dry run; publishes nothing, writes no
+    /// record.
+    #[command(
+        after_help = "Exit codes: 0 something would be hit, 1 a guard would refuse, \
+                            2 invalid spec, 3 AWS error."
+    )]
     Plan {
         /// The experiment spec (JSON).
         spec: PathBuf,
     },
-    /// Run an experiment now, through the full guard chain.
+    /// Run an experiment now, through the full guard chain, then follow the recovery live.
+    ///
+    /// Without --yes, shows the plan and asks for the experiment's name as confirmation (only
+    /// on a terminal). After acting, re-observes what the recovery timer observes every
+    /// --poll until the system recovered or --timeout passed, and prints the time to recover
+    /// from the injection. Following is read-only: the recovery timer still closes the record
+    /// and publishes the result.
+    #[command(
+        after_help = "Exit codes: 0 acted and recovered (or dry run), 1 refused or not \
+                            confirmed, 2 bad input, 3 AWS error before acting, 4 some targets \
+                            failed, 5 acted but not recovered within the timeout."
+    )]
     Run {
         /// The experiment spec (JSON).
         spec: PathBuf,
-        /// Do not ask for confirmation (required when stdin is not a terminal).
+        /// Do not ask for confirmation (required when stdin is not a terminal, and with
+        /// --output json).
         #[arg(long)]
         yes: bool,
+        /// Do not follow the recovery; return as soon as the round acted.
+        #[arg(long)]
+        no_follow: bool,
+        /// Stop following after this long from the injection (`90s`, `15m`). Default and
+        /// maximum: the spec's recovery.timeout, which is what the recovery timer uses.
+        #[arg(long, value_name = "DURATION", value_parser = duration)]
+        timeout: Option<Duration>,
+        /// How often to re-observe while following (`2s`, `500ms`).
+        #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "2s")]
+        poll: Duration,
     },
-    /// Halt every experiment: set the kill switch to false.
+    /// Halt every experiment: set the kill switch to false. Every round refuses until resume.
     Halt,
     /// Allow experiments again: set the kill switch to true.
     Resume,
@@ -89,24 +140,36 @@ enum LayerCommand {
     Clear(commands::LayerTarget),
 }
 
+/// A positive duration in humantime syntax (`2s`, `500ms`, `15m`).
+fn duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("{e}: use a duration like 500ms, 2s or 15m"))?;
+    if d < Duration::from_millis(100) {
+        return Err("use at least 100ms".to_owned());
+    }
+    Ok(d)
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    let out = args.output;
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("faultline: cannot start the async runtime: {e}");
-            return ExitCode::from(3);
+            return commands::fail(
+                out,
+                3,
+                &format!("cannot start the async runtime: {e}"),
+                None,
+            )
         }
     };
     match rt.block_on(dispatch(args)) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("faultline: {e:#}");
-            ExitCode::from(3)
-        }
+        Err(e) => commands::fail(out, 3, &format!("{e:#}"), None),
     }
 }
 
@@ -115,7 +178,16 @@ async fn dispatch(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Validate { spec } => commands::validate(&spec, out),
         Command::Plan { spec } => commands::plan(&spec, out).await,
-        Command::Run { spec, yes } => commands::run(&spec, yes, out).await,
+        Command::Run {
+            spec,
+            yes,
+            no_follow,
+            timeout,
+            poll,
+        } => {
+            let follow = (!no_follow).then_some(follow::Options { timeout, poll });
+            commands::run(&spec, yes, follow, out).await
+        }
         Command::Halt => commands::switch(false, out).await,
         Command::Resume => commands::switch(true, out).await,
         Command::Status => commands::records(false, usize::MAX, out).await,
@@ -129,5 +201,54 @@ async fn dispatch(args: Args) -> anyhow::Result<ExitCode> {
             action: LayerCommand::Clear(a),
         } => commands::layer_clear(a, out).await,
         Command::History { limit } => commands::records(true, limit, out).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_command_and_argument_is_documented() {
+        Args::command().debug_assert();
+        fn walk(c: &clap::Command, path: &str) {
+            let path = format!("{path} {}", c.get_name());
+            if path.trim() != "faultline help" && !c.is_hide_set() {
+                assert!(c.get_about().is_some(), "{path}: no about line");
+            }
+            for a in c.get_arguments() {
+                let builtin = matches!(a.get_id().as_str(), "help" | "version");
+                assert!(
+                    builtin || a.get_help().is_some(),
+                    "{path} {}: undocumented",
+                    a.get_id()
+                );
+            }
+            for s in c.get_subcommands() {
+                walk(s, &path);
+            }
+        }
+        walk(&Args::command(), "");
+    }
+
+    #[test]
+    fn help_lists_the_exit_codes() {
+        let help = Args::command().render_help().to_string();
+        for code in [
+            "0  done",
+            "2  bad input",
+            "5  acted, but not seen to recover",
+        ] {
+            assert!(help.contains(code), "{help}");
+        }
+    }
+
+    #[test]
+    fn durations_are_humantime_and_not_zero() {
+        assert_eq!(duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(duration("15m"), Ok(Duration::from_secs(900)));
+        assert!(duration("0s").is_err());
+        assert!(duration("soon").unwrap_err().contains("like 500ms"));
     }
 }

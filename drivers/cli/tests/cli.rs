@@ -1,12 +1,13 @@
-//! The `faultline` binary against a private moto: validate, plan, run, halt / resume. Outcomes
-//! are read back from moto.
+//! The `faultline` binary against a private moto: validate, plan, run (and its live follow of
+//! the recovery), halt / resume (seen by the real monkey binary under the Lambda emulator),
+//! status, history, layer, and `--output json` everywhere. Outcomes are read back from moto.
 
 use std::path::PathBuf;
 use std::process::Output;
 
 use anyhow::Result;
 use aws_sdk_cloudwatch::types::StateValue;
-use faultline_e2e::{Fleet, Moto, OPT_IN};
+use faultline_e2e::{Emulator, Fleet, Moto, OPT_IN};
 use serde_json::{json, Value};
 
 struct Cli {
@@ -31,14 +32,23 @@ impl Cli {
     }
 
     async fn run(&self, args: &[&str]) -> Result<Output> {
-        Ok(
-            tokio::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
-                .args(args)
-                .envs(self.moto.env())
-                .stdin(std::process::Stdio::null())
-                .output()
-                .await?,
-        )
+        self.run_with(args, &[]).await
+    }
+
+    /// Runs the binary with moto's environment plus `env`, stdin closed (not a terminal). A
+    /// deadline guards against a follow that never ends.
+    async fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Result<Output> {
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .args(args)
+            .envs(self.moto.env())
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        tokio::time::timeout(std::time::Duration::from_secs(120), child)
+            .await
+            .map_err(|_| anyhow::anyhow!("faultline {args:?} did not finish within 120s"))?
+            .map_err(Into::into)
     }
 }
 
@@ -110,6 +120,13 @@ async fn plan_changes_nothing_and_names_the_refusing_guard() -> Result<()> {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let r: Value = serde_json::from_slice(&o.stdout)?;
     assert_eq!(r["refusals"][0]["guard"], "stop_alarm");
+    let o = cli.run(&["plan", spec.to_str().unwrap()]).await?;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("refused by stop_alarm: ") && text(&o).contains("web-5xx"),
+        "{}",
+        text(&o)
+    );
 
     assert_eq!(fleet.states().await?, before);
     assert!(fleet
@@ -121,20 +138,32 @@ async fn plan_changes_nothing_and_names_the_refusing_guard() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn run_needs_yes_without_a_terminal_and_acts_with_it() -> Result<()> {
+async fn run_needs_yes_then_acts_and_follows_the_recovery_until_recovered() -> Result<()> {
     let (cli, fleet) = Cli::start().await?;
     let members = fleet
         .group("web-asg", 1, 4, 4, &[OPT_IN, ("app", "web")])
         .await?;
     let spec = cli.spec("run", &web(json!({})))?;
+    let spec = spec.to_str().unwrap();
+    let before = fleet.states().await?;
 
-    let o = cli.run(&["run", spec.to_str().unwrap()]).await?;
+    let o = cli.run(&["run", spec]).await?;
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("--yes"));
-    assert_eq!(fleet.in_state(&members, "terminated").await?.len(), 0);
+    // JSON never prompts: without --yes it refuses as well, with a JSON error document.
+    let o = cli.run(&["run", "--output", "json", spec]).await?;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let e: Value = serde_json::from_slice(&o.stdout)?;
+    assert_eq!(e["exit_code"], 2);
+    assert!(e["error"].as_str().unwrap().contains("--yes"), "{e}");
+    assert_eq!(fleet.states().await?, before, "nothing changed");
+    assert!(fleet
+        .params_under("/faultline/experiments")
+        .await?
+        .is_empty());
 
     let o = cli
-        .run(&["run", "--yes", "--output", "json", spec.to_str().unwrap()])
+        .run(&["run", "--yes", "--output", "json", "--poll", "200ms", spec])
         .await?;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let r: Value = serde_json::from_slice(&o.stdout)?;
@@ -150,29 +179,224 @@ async fn run_needs_yes_without_a_terminal_and_acts_with_it() -> Result<()> {
     gone.sort();
     assert_eq!(hit, gone);
     assert_eq!(gone.len(), 2);
+    let untouched: Vec<String> = members
+        .iter()
+        .filter(|m| !hit.contains(m))
+        .cloned()
+        .collect();
+    assert_eq!(
+        fleet.in_state(&untouched, "running").await?,
+        untouched,
+        "the others still run"
+    );
+
+    // moto's group replaced the victims at once: the follow saw it recover.
+    let rec = &r["recovery"];
+    assert_eq!(rec["outcome"], "recovered", "{rec:#}");
+    assert_eq!(rec["decided_by"], "faultline run");
+    assert!(rec["ttr_s"].as_i64().is_some_and(|t| t >= 0), "{rec:#}");
+    assert!(rec["injected_at"].is_string() && rec["recovered_at"].is_string());
+    assert_eq!(rec["record_timeout_s"], 1800);
+    assert_eq!(rec["conditions"][0]["met"], true, "{rec:#}");
+    let now = fleet.group_members("web-asg").await?;
+    assert_eq!(fleet.in_state(&now, "running").await?.len(), 4);
+
+    // Read-only: the record stays open for the recovery timer, which alone closes it.
+    let records = fleet.params_under("/faultline/experiments").await?;
+    assert_eq!(records.len(), 1, "{records:?}");
+    let stored: Value = serde_json::from_str(records.values().next().unwrap())?;
+    assert_eq!(stored["status"], "open");
+    assert!(stored.get("closed").is_none());
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn halt_makes_the_next_round_refuse_and_resume_lifts_it() -> Result<()> {
+async fn run_reports_not_recovered_while_a_recovery_alarm_fires_and_closes_nothing() -> Result<()> {
+    let (cli, fleet) = Cli::start().await?;
+    fleet
+        .group("web-asg", 1, 4, 4, &[OPT_IN, ("app", "web")])
+        .await?;
+    fleet.alarm("web-5xx").await?;
+    fleet.set_alarm("web-5xx", StateValue::Alarm).await?;
+    let topic = fleet.topic("faultline-events").await?;
+    let env = [("FAULTLINE_TOPIC_ARN", topic.as_str())];
+    let mut spec = web(json!({}));
+    spec["recovery"] = json!({"alarms": ["web-5xx"]});
+    let spec = cli.spec("alarm", &spec)?;
+    let spec = spec.to_str().unwrap();
+
+    let o = cli
+        .run_with(
+            &["run", "--yes", "--timeout", "2s", "--poll", "200ms", spec],
+            &env,
+        )
+        .await?;
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(5), "{out}");
+    assert!(out.contains("following the recovery"), "{out}");
+    // Not a terminal: plain lines, one per change of state.
+    assert_eq!(
+        out.matches("waiting: web-asg 4/4 healthy · alarm web-5xx ALARM · 1/2 conditions met")
+            .count(),
+        1,
+        "{out}"
+    );
+    assert!(out.contains("NOT recovered within 2s"), "{out}");
+    assert!(
+        out.contains("still not met: alarm web-5xx OK: state ALARM"),
+        "{out}"
+    );
+    assert!(
+        out.contains("the recovery timer keeps watching until"),
+        "{out}"
+    );
+    assert!(!out.contains('\x1b'), "no ANSI without a terminal: {out:?}");
+
+    // Following closed and published nothing: the record is open, the only message is the
+    // round's own "injected".
+    let records = fleet.params_under("/faultline/experiments").await?;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert!(records.values().all(|v| v.contains(r#""status":"open""#)));
+    let msgs = cli.moto.sns_messages(&topic).await?;
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].attributes["event"], "injected");
+
+    // Once the alarm is OK again, the next run recovers (text output).
+    fleet.set_alarm("web-5xx", StateValue::Ok).await?;
+    let o = cli
+        .run_with(&["run", "--yes", "--poll", "200ms", spec], &env)
+        .await?;
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("recovered in"), "{out}");
+
+    // --no-follow returns right after acting.
+    let o = cli
+        .run(&["run", "--yes", "--no-follow", "--output", "json", spec])
+        .await?;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r: Value = serde_json::from_slice(&o.stdout)?;
+    assert_eq!(r["outcome"], "acted");
+    assert!(r.get("recovery").is_none(), "{r:#}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn halt_makes_the_next_monkey_invocation_refuse_and_resume_lets_it_act() -> Result<()> {
     let (cli, fleet) = Cli::start().await?;
     let members = fleet
         .group("web-asg", 1, 4, 4, &[OPT_IN, ("app", "web")])
         .await?;
     let spec = cli.spec("halt", &web(json!({})))?;
 
-    let o = cli.run(&["halt"]).await?;
+    let o = cli.run(&["halt", "--output", "json"]).await?;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let h: Value = serde_json::from_slice(&o.stdout)?;
+    assert_eq!(
+        h,
+        json!({"kill_switch": "/faultline/enabled", "enabled": false})
+    );
+
+    // The real monkey binary under the Lambda Runtime API emulator, as the scheduler runs it.
+    let mut monkey =
+        Emulator::start("monkey", "functions/monkey/Cargo.toml", &cli.moto.env()).await?;
+    let before = fleet.states().await?;
+    let payload = |id: &str| json!({"execution_id": id, "experiment": web(json!({}))}).to_string();
+    let (status, resp) = monkey.invoke_raw(&payload("after-halt")).await?;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["outcome"], "refused", "{resp:#}");
+    assert_eq!(resp["refusals"][0]["guard"], "kill_switch", "{resp:#}");
+    assert!(resp["results"].as_array().unwrap().is_empty());
+    assert_eq!(fleet.states().await?, before, "no instance changed");
+    assert!(fleet
+        .params_under("/faultline/experiments")
+        .await?
+        .is_empty());
+    // The CLI's own round is refused by the same guard.
     let o = cli.run(&["run", "--yes", spec.to_str().unwrap()]).await?;
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("refused by kill_switch"), "{}", text(&o));
-    assert_eq!(fleet.in_state(&members, "terminated").await?.len(), 0);
+    assert_eq!(fleet.states().await?, before);
 
     let o = cli.run(&["resume"]).await?;
-    assert_eq!(o.status.code(), Some(0));
-    let o = cli.run(&["run", "--yes", spec.to_str().unwrap()]).await?;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(fleet.in_state(&members, "terminated").await?.len(), 2);
+    let (status, resp) = monkey.invoke_raw(&payload("after-resume")).await?;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["outcome"], "acted", "{resp:#}");
+    let mut hit: Vec<String> = resp["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["instance_id"].as_str().unwrap().to_owned())
+        .collect();
+    hit.sort();
+    let mut gone = fleet.in_state(&members, "terminated").await?;
+    gone.sort();
+    assert_eq!(hit, gone);
+    assert_eq!(gone.len(), 2);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_output_is_one_document_for_every_command() -> Result<()> {
+    let (cli, fleet) = Cli::start().await?;
+    fleet
+        .group("web-asg", 1, 4, 4, &[OPT_IN, ("app", "web")])
+        .await?;
+    let good = cli.spec("good", &web(json!({})))?;
+    let good = good.to_str().unwrap();
+    let mut bad = web(json!({}));
+    bad["selection"] = json!({"mode": "percent", "value": 150});
+    let bad = cli.spec("bad", &bad)?;
+    let before = fleet.states().await?;
+
+    let json_of = |o: &Output| -> Result<Value> {
+        let v: Value = serde_json::from_slice(&o.stdout)
+            .map_err(|e| anyhow::anyhow!("{e}: stdout is not one JSON document: {}", text(o)))?;
+        assert!(!text(o).contains('\x1b'), "no ANSI in JSON mode");
+        Ok(v)
+    };
+    let o = cli.run(&["validate", "--output", "json", good]).await?;
+    assert_eq!(o.status.code(), Some(0));
+    let v = json_of(&o)?;
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["name"], "web");
+
+    let o = cli
+        .run(&["--output", "json", "validate", bad.to_str().unwrap()])
+        .await?;
+    assert_eq!(o.status.code(), Some(2));
+    let v = json_of(&o)?;
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["field"], "selection.value", "{v}");
+    assert_eq!(v["exit_code"], 2);
+
+    let o = cli.run(&["plan", "--output", "json", good]).await?;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v = json_of(&o)?;
+    assert_eq!(v["outcome"], "dry_run");
+    assert_eq!(v["chosen"].as_array().unwrap().len(), 2);
+
+    let o = cli.run(&["status", "--output", "json"]).await?;
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(json_of(&o)?, json!([]));
+    let o = cli
+        .run(&["history", "--output", "json", "--limit", "5"])
+        .await?;
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(json_of(&o)?, json!([]));
+    let o = cli
+        .run(&["layer", "show", "checkout", "--output", "json"])
+        .await?;
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(json_of(&o)?["config"], Value::Null);
+
+    assert_eq!(
+        fleet.states().await?,
+        before,
+        "none of these changes anything"
+    );
+    assert!(fleet.params_under("/faultline").await?.is_empty());
     Ok(())
 }
 

@@ -1,0 +1,495 @@
+//! `run`'s live view of the recovery: re-reads the experiment record, observes what the recovery
+//! timer observes ([`observe::observe`]) and decides with the timer's own
+//! [`recovery::decide`], every `--poll`, until recovered or the timeout passes.
+//!
+//! Read-only on purpose: closing the record, publishing to SNS and putting the metrics stay the
+//! recovery timer's job, so following never races the timer into a second message. When the
+//! timer closes the record first, its verdict is the one reported.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use faultline_core::aws::{observe, ssm, Aws};
+use faultline_core::record::{Record, Status};
+use faultline_core::recovery::{
+    self, counted_healthy, short_duration, Condition, Decision, Observation, Stored,
+};
+use faultline_core::round::RoundResult;
+use serde::Serialize;
+
+use crate::Output;
+
+/// Used only when the record cannot be read at all, so its recovery timeout is unknown.
+const FALLBACK_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// How to follow.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Stop after this long from the injection; `None`: the record's recovery timeout. Never
+    /// longer than that timeout: recovery after it is not recovery for the timer either.
+    pub timeout: Option<Duration>,
+    /// Time between observations.
+    pub poll: Duration,
+}
+
+/// How following ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every recovery condition held before the timeout.
+    Recovered,
+    /// The timeout passed with conditions still unmet.
+    NotRecovered,
+    /// The timeout passed without one successful observation (`error` says why).
+    Unobserved,
+}
+
+/// One recovery condition as last evaluated.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConditionDoc {
+    /// What must hold.
+    pub what: String,
+    /// Whether it holds.
+    pub met: bool,
+    /// When it became true, from an authoritative timestamp.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
+    /// Where `at` comes from, or why it is not met.
+    pub detail: String,
+}
+
+impl From<&Condition> for ConditionDoc {
+    fn from(c: &Condition) -> Self {
+        Self {
+            what: c.what.clone(),
+            met: c.met,
+            at: c.at,
+            detail: c.detail.clone(),
+        }
+    }
+}
+
+/// The outcome of following: `recovery` in `run --output json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Recovered, not recovered, or never observed.
+    pub outcome: Verdict,
+    /// `faultline run` (this process decided) or `recovery timer` (it closed the record first).
+    pub decided_by: &'static str,
+    /// The record's parameter name.
+    pub record: String,
+    /// The injection time, from the record: the TTR starts here.
+    pub injected_at: DateTime<Utc>,
+    /// When recovery happened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovered_at: Option<DateTime<Utc>>,
+    /// Time to recover, whole seconds (recovered only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttr_s: Option<i64>,
+    /// The TTR is an upper bound seen by a check, not an authoritative timestamp.
+    pub observed: bool,
+    /// How long this run followed at most, seconds from the injection.
+    pub timeout_s: u64,
+    /// The record's own recovery timeout, seconds (the recovery timer's deadline).
+    pub record_timeout_s: u64,
+    /// The conditions as last evaluated (empty when the timer decided).
+    pub conditions: Vec<ConditionDoc>,
+    /// The last observation error, if observing failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Report {
+    /// The closing line: `recovered in 1m 5s`, `NOT recovered within 15m`.
+    pub fn headline(&self) -> String {
+        let by_timer = if self.decided_by == "recovery timer" {
+            " (closed by the recovery timer)"
+        } else {
+            ""
+        };
+        let within = short_duration(self.timeout_s as i64);
+        match (self.outcome, self.ttr_s) {
+            (Verdict::Recovered, Some(t)) if self.observed => format!(
+                "recovered in at most {} (observed by a check; no authoritative timestamp){by_timer}",
+                short_duration(t)
+            ),
+            (Verdict::Recovered, Some(t)) => {
+                format!("recovered in {}{by_timer}", short_duration(t))
+            }
+            (Verdict::Recovered, None) => format!("recovered{by_timer}"),
+            (Verdict::NotRecovered, _) => format!("NOT recovered within {within}{by_timer}"),
+            (Verdict::Unobserved, _) => format!(
+                "NOT recovered within {within}: could not observe ({})",
+                self.error.as_deref().unwrap_or("unknown error")
+            ),
+        }
+    }
+
+    fn text(&self) -> String {
+        let mut s = self.headline();
+        if self.outcome != Verdict::Recovered {
+            for c in self.conditions.iter().filter(|c| !c.met) {
+                s.push_str(&format!("\n  still not met: {}: {}", c.what, c.detail));
+            }
+            if self.decided_by != "recovery timer" && self.timeout_s < self.record_timeout_s {
+                let deadline =
+                    self.injected_at + chrono::Duration::seconds(self.record_timeout_s as i64);
+                s.push_str(&format!(
+                    "\nthe record stays open: the recovery timer keeps watching until {} \
+                     (`faultline status`, then `faultline history`)",
+                    deadline.format("%H:%M:%S UTC")
+                ));
+            }
+        }
+        s
+    }
+}
+
+/// Where progress goes.
+enum Progress {
+    /// One line rewritten in place on a terminal (stdout for text, stderr for JSON).
+    Live { stderr: bool },
+    /// A plain line whenever the state changes (not a terminal).
+    Lines,
+    /// Nothing (JSON without a terminal on stderr).
+    Quiet,
+}
+
+impl Progress {
+    fn for_output(out: Output) -> Self {
+        match out {
+            Output::Text if std::io::stdout().is_terminal() => Progress::Live { stderr: false },
+            Output::Text => Progress::Lines,
+            Output::Json if std::io::stderr().is_terminal() => Progress::Live { stderr: true },
+            Output::Json => Progress::Quiet,
+        }
+    }
+
+    fn write(&self, s: &str) {
+        let Progress::Live { stderr } = self else {
+            return;
+        };
+        // Erase the line, then write it again: `\r` plus "erase in line".
+        if *stderr {
+            let mut e = std::io::stderr().lock();
+            let _ = write!(e, "\r\x1b[2K{s}");
+            let _ = e.flush();
+        } else {
+            let mut o = std::io::stdout().lock();
+            let _ = write!(o, "\r\x1b[2K{s}");
+            let _ = o.flush();
+        }
+    }
+
+    fn clear(&self) {
+        if matches!(self, Progress::Live { .. }) {
+            self.write("");
+        }
+    }
+}
+
+/// The record as read back, and what was decided about it at `now`.
+enum Step {
+    /// The recovery timer closed it already.
+    Closed(Stored),
+    /// Still open: what AWS shows and what `decide` makes of it.
+    Open {
+        record: Box<Record>,
+        obs: Observation,
+        decision: Decision,
+    },
+}
+
+async fn step(aws: &Aws, name: &str, now: DateTime<Utc>) -> Result<Step, String> {
+    let text = ssm::get(&aws.ssm, name)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("the record {name} no longer exists"))?;
+    let stored: Stored =
+        serde_json::from_str(&text).map_err(|e| format!("{name} is not a record: {e}"))?;
+    if stored.record.status == Status::Closed || stored.closed.is_some() {
+        return Ok(Step::Closed(stored));
+    }
+    let record = stored.record;
+    let obs = observe::observe(aws, &[&record])
+        .await
+        .map_err(|e| e.to_string())?;
+    let decision = recovery::decide(&record, &obs, record.duration_s, now);
+    Ok(Step::Open {
+        record: Box::new(record),
+        obs,
+        decision,
+    })
+}
+
+/// Follows the recovery of the round `result` (which acted and wrote `record`) and prints
+/// progress and, in text, the closing lines. Observation errors are retried until the timeout:
+/// the action has happened, so giving up early would only hide the outcome.
+pub async fn follow(
+    aws: &Aws,
+    record: &str,
+    result: &RoundResult,
+    opts: Options,
+    out: Output,
+) -> Report {
+    let progress = Progress::for_output(out);
+    let mut injected_at = result.started_at;
+    let mut record_timeout = opts.timeout.unwrap_or(FALLBACK_TIMEOUT);
+    let mut known = false;
+    let mut conditions: Vec<ConditionDoc> = Vec::new();
+    let mut error: Option<String> = None;
+    let mut last_state = String::new();
+    loop {
+        let now = Utc::now();
+        match step(aws, record, now).await {
+            Ok(Step::Closed(stored)) => {
+                progress.clear();
+                let r = &stored.record;
+                let closed = stored.closed.as_ref();
+                let report = Report {
+                    outcome: match r.outcome.as_deref() {
+                        Some("recovered") => Verdict::Recovered,
+                        _ => Verdict::NotRecovered,
+                    },
+                    decided_by: "recovery timer",
+                    record: record.to_owned(),
+                    injected_at: r.started_at,
+                    recovered_at: closed.and_then(|c| c.recovered_at),
+                    ttr_s: closed.and_then(|c| c.ttr_s),
+                    observed: closed.is_some_and(|c| c.observed),
+                    timeout_s: effective(opts.timeout, r.timeout_s).as_secs(),
+                    record_timeout_s: r.timeout_s,
+                    conditions: vec![],
+                    error: None,
+                };
+                return finish(report, out);
+            }
+            Ok(Step::Open {
+                record: rec,
+                obs,
+                decision,
+            }) => {
+                injected_at = rec.started_at;
+                record_timeout = Duration::from_secs(rec.timeout_s);
+                known = true;
+                error = None;
+                let timeout = effective(opts.timeout, rec.timeout_s);
+                match decision {
+                    Decision::Close(c) => {
+                        progress.clear();
+                        let report = Report {
+                            outcome: match c.outcome {
+                                recovery::Outcome::Recovered => Verdict::Recovered,
+                                recovery::Outcome::NotRecovered => Verdict::NotRecovered,
+                            },
+                            decided_by: "faultline run",
+                            record: record.to_owned(),
+                            injected_at,
+                            recovered_at: c.recovered_at,
+                            ttr_s: c.ttr.map(|d| d.num_seconds()),
+                            observed: c.observed,
+                            timeout_s: timeout.as_secs(),
+                            record_timeout_s: rec.timeout_s,
+                            conditions: c.conditions.iter().map(ConditionDoc::from).collect(),
+                            error: None,
+                        };
+                        return finish(report, out);
+                    }
+                    Decision::Pending { conditions: cs, .. } => {
+                        conditions = cs.iter().map(ConditionDoc::from).collect();
+                        let state = state_line(&rec, &obs, &cs);
+                        let elapsed = short_duration((now - injected_at).num_seconds());
+                        let of = short_duration(timeout.as_secs() as i64);
+                        match progress {
+                            Progress::Lines if state != last_state => {
+                                println!("{}  waiting: {state}", now.format("%H:%M:%S"));
+                            }
+                            _ => progress.write(&format!("{state} · {elapsed} of {of}")),
+                        }
+                        last_state = state;
+                    }
+                }
+            }
+            Err(e) => {
+                let line = format!("cannot observe ({e}); retrying");
+                match progress {
+                    Progress::Lines if error.as_deref() != Some(e.as_str()) => {
+                        println!("{}  {line}", now.format("%H:%M:%S"));
+                    }
+                    _ => progress.write(&line),
+                }
+                error = Some(e);
+            }
+        }
+        let timeout = if known {
+            effective(opts.timeout, record_timeout.as_secs())
+        } else {
+            record_timeout
+        };
+        let deadline = injected_at + chrono::Duration::from_std(timeout).unwrap_or_default();
+        let now = Utc::now();
+        if now >= deadline {
+            progress.clear();
+            let report = Report {
+                outcome: if known {
+                    Verdict::NotRecovered
+                } else {
+                    Verdict::Unobserved
+                },
+                decided_by: "faultline run",
+                record: record.to_owned(),
+                injected_at,
+                recovered_at: None,
+                ttr_s: None,
+                observed: false,
+                timeout_s: timeout.as_secs(),
+                record_timeout_s: record_timeout.as_secs(),
+                conditions,
+                error,
+            };
+            return finish(report, out);
+        }
+        let left = (deadline - now).to_std().unwrap_or_default();
+        tokio::time::sleep(opts.poll.min(left)).await;
+    }
+}
+
+/// The follow timeout: the flag, never beyond the record's own timeout.
+fn effective(flag: Option<Duration>, record_timeout_s: u64) -> Duration {
+    let record = Duration::from_secs(record_timeout_s);
+    flag.map_or(record, |f| f.min(record))
+}
+
+fn finish(report: Report, out: Output) -> Report {
+    if out == Output::Text {
+        println!("{}", report.text());
+    }
+    report
+}
+
+/// `web-asg 3/4 healthy · alarm web-5xx ALARM · i-0abc stopped`: the state of what the
+/// recovery waits for, without the time (a plain line is printed only when this changes).
+fn state_line(rec: &Record, obs: &Observation, conditions: &[Condition]) -> String {
+    let mut parts = Vec::new();
+    for (name, g) in &rec.groups {
+        parts.push(match obs.groups.get(name) {
+            Some(seen) => format!(
+                "{name} {}/{} healthy",
+                counted_healthy(rec, seen).len(),
+                g.desired
+            ),
+            None => format!("{name} gone"),
+        });
+    }
+    if matches!(rec.action.as_str(), "stop" | "reboot") {
+        for id in &rec.standalone {
+            parts.push(match obs.instances.get(id) {
+                Some(i) => format!("{id} {}", i.state),
+                None => format!("{id} gone"),
+            });
+        }
+    }
+    for name in &rec.alarms {
+        let state = obs.alarms.get(name).map_or("unknown", |a| a.state.as_str());
+        parts.push(format!("alarm {name} {state}"));
+    }
+    let met = conditions.iter().filter(|c| c.met).count();
+    parts.push(format!("{met}/{} conditions met", conditions.len()));
+    parts.join(" · ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_core::recovery::{AlarmObs, GroupObs};
+
+    fn rec() -> Record {
+        serde_json::from_value(serde_json::json!({
+            "v": 1, "id": "e1", "experiment": "web", "status": "open",
+            "started_at": "2026-11-23T10:00:00Z", "action": "terminate",
+            "groups": {"web-asg": {"desired": 4, "targets": ["i-a"]}},
+            "timeout_s": 1800, "alarms": ["web-5xx"],
+        }))
+        .unwrap()
+    }
+
+    fn report(outcome: Verdict, ttr_s: Option<i64>, observed: bool) -> Report {
+        Report {
+            outcome,
+            decided_by: "faultline run",
+            record: "/faultline/experiments/e1".into(),
+            injected_at: rec().started_at,
+            recovered_at: None,
+            ttr_s,
+            observed,
+            timeout_s: 900,
+            record_timeout_s: 1800,
+            conditions: vec![ConditionDoc {
+                what: "web-asg back to 4 healthy InService instance(s)".into(),
+                met: false,
+                at: None,
+                detail: "3 of 4 healthy InService".into(),
+            }],
+            error: None,
+        }
+    }
+
+    #[test]
+    fn the_state_line_counts_what_the_timer_counts() {
+        let r = rec();
+        let mut obs = Observation::default();
+        // The victim is still listed InService: it does not count, as for the timer.
+        obs.groups.insert(
+            "web-asg".into(),
+            GroupObs {
+                healthy_in_service: vec!["i-a".into(), "i-b".into(), "i-c".into(), "i-d".into()],
+            },
+        );
+        obs.alarms.insert(
+            "web-5xx".into(),
+            AlarmObs {
+                state: "ALARM".into(),
+                updated: None,
+            },
+        );
+        let now = r.started_at + chrono::Duration::seconds(5);
+        let conds = recovery::conditions(&r, &obs, None, now);
+        assert_eq!(
+            state_line(&r, &obs, &conds),
+            "web-asg 3/4 healthy · alarm web-5xx ALARM · 0/2 conditions met"
+        );
+    }
+
+    #[test]
+    fn headlines() {
+        assert_eq!(
+            report(Verdict::Recovered, Some(65), false).headline(),
+            "recovered in 1m 5s"
+        );
+        assert!(report(Verdict::Recovered, Some(3), true)
+            .headline()
+            .starts_with("recovered in at most 3s"));
+        let not = report(Verdict::NotRecovered, None, false);
+        assert_eq!(not.headline(), "NOT recovered within 15m");
+        let text = not.text();
+        assert!(
+            text.contains("still not met: web-asg back to 4 healthy InService instance(s): 3 of 4"),
+            "{text}"
+        );
+        assert!(text.contains("keeps watching until 10:30:00 UTC"), "{text}");
+    }
+
+    #[test]
+    fn the_flag_never_outlasts_the_record() {
+        assert_eq!(effective(None, 1800), Duration::from_secs(1800));
+        assert_eq!(
+            effective(Some(Duration::from_secs(60)), 1800),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            effective(Some(Duration::from_secs(3600)), 1800),
+            Duration::from_secs(1800)
+        );
+    }
+}
