@@ -13,6 +13,9 @@
 //! `scripts/local-aws install` installs; a missing piece fails with a message saying which
 //! command provides it.
 
+pub mod iam;
+pub mod terraform;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

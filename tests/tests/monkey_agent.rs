@@ -42,6 +42,9 @@ impl Intercept for Captured {
     }
 }
 
+/// Where Terraform uploads the agent (`FAULTLINE_AGENT_S3_URI`).
+const AGENT_S3_URI: &str = "s3://faultline-agent-1/faultline-agent/x86_64/faultline-agent";
+
 struct Env {
     _moto: Moto,
     fleet: Fleet,
@@ -75,8 +78,11 @@ async fn env() -> Result<Env> {
             .build(),
     );
     let calls = aws.calls.clone();
-    let monkey =
-        Monkey::new(aws, Settings::default()).with_clock_and_seed(Box::new(SystemClock), 3);
+    let settings = Settings {
+        agent_s3_uri: Some(AGENT_S3_URI.to_owned()),
+        ..Settings::default()
+    };
+    let monkey = Monkey::new(aws, settings).with_clock_and_seed(Box::new(SystemClock), 3);
     Ok(Env {
         _moto: moto,
         fleet,
@@ -123,7 +129,8 @@ async fn agent_action_sends_the_document_to_exactly_the_chosen_instances_in_batc
         assert_eq!(p["Fault"], ["latency"]);
         assert_eq!(p["Args"], ["--delay-ms 200 --jitter-ms 20"]);
         assert_eq!(p["Duration"], ["300s"]);
-        assert_eq!(p.len(), 3);
+        assert_eq!(p["AgentS3Uri"], [AGENT_S3_URI]);
+        assert_eq!(p.len(), 4);
         all.extend(ids.iter().cloned());
     }
     let chosen: HashSet<String> = r.chosen.iter().map(|t| t.instance_id.clone()).collect();

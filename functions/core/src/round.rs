@@ -36,6 +36,9 @@ pub struct Settings {
     /// The faultline SSM document that runs faultline-agent (`agent` actions); default
     /// `faultline-agent`.
     pub agent_document: String,
+    /// Where hosts without faultline-agent download it (`FAULTLINE_AGENT_S3_URI`, the SSM
+    /// document's `AgentS3Uri`); `None`: it must be installed.
+    pub agent_s3_uri: Option<String>,
 }
 
 impl Default for Settings {
@@ -46,6 +49,7 @@ impl Default for Settings {
             record_prefix: "/faultline/experiments".to_owned(),
             topic_arn: None,
             agent_document: "faultline-agent".to_owned(),
+            agent_s3_uri: None,
         }
     }
 }
@@ -617,7 +621,10 @@ async fn send_agent(
     agent: &AgentAction,
     chosen: &[Target],
 ) -> (Vec<TargetResult>, Vec<String>) {
-    let params = agent.ssm_parameters();
+    let mut params = agent.ssm_parameters();
+    if let Some(uri) = &settings.agent_s3_uri {
+        params.push(("AgentS3Uri", uri.clone()));
+    }
     let comment = format!("faultline {} {}", inv.experiment.name, inv.execution_id);
     let mut results = Vec::with_capacity(chosen.len());
     let mut commands = Vec::new();

@@ -1,0 +1,66 @@
+# Everything: two Auto Scaling groups (one opted in, one not), a terminate experiment and an
+# agent (network latency) experiment on the opted-in group, email and Slack notifications, the
+# layer, the dashboard. The group that is not opted in is never touched: the monkey skips it
+# and its IAM policy could not act on it anyway.
+
+terraform {
+  required_version = ">= 1.5.0"
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.40, < 7.0"
+    }
+  }
+}
+
+provider "aws" {
+  region = var.region
+}
+
+module "faultline" {
+  source = "../.."
+
+  name               = var.name
+  architecture       = var.architecture
+  agent_architecture = var.agent_architecture
+  artifacts_dir      = var.artifacts_dir
+
+  notification_emails     = var.emails
+  slack_webhook_parameter = var.slack_webhook_parameter
+  log_retention_days      = 365
+
+  experiments = {
+    web-terminate = {
+      schedule    = "cron(0 10 ? * MON-FRI *)"
+      timezone    = "Europe/London"
+      description = "weekday mornings: a third of web-asg goes away"
+      experiment = jsonencode({
+        targets   = { resource = "asg-instance", asg_names = [aws_autoscaling_group.fleet["web"].name] }
+        selection = { mode = "percent", value = 34 }
+        action    = { type = "terminate" }
+        guards    = { min_healthy = 2 }
+        recovery  = { timeout = "15m" }
+      })
+    }
+    web-latency = {
+      schedule = "cron(30 14 ? * TUE,THU *)"
+      timezone = "Europe/London"
+      experiment = jsonencode({
+        targets   = { resource = "asg-instance", tags = { app = "web" } }
+        selection = { mode = "count", value = 1 }
+        action = {
+          type     = "agent"
+          fault    = "latency"
+          args     = { delay_ms = 200, jitter_ms = 20 }
+          duration = "5m"
+        }
+        guards = {
+          windows = [{ days = "TUE,THU", start = "14:00", end = "16:00", tz = "Europe/London" }]
+        }
+        recovery = { timeout = "10m" }
+      })
+    }
+  }
+
+  tags = { team = "sre" }
+}

@@ -1,0 +1,310 @@
+# Least privilege, and the opt-in promise a second time: the monkey may terminate, stop,
+# reboot, replace and run the agent only on resources carrying the opt-in tag; parameters only
+# under faultline's paths; publish only to its topic.
+#
+# Each function's policy document lists exactly the AWS operations its code calls (statements
+# without the "Runtime" Sid prefix); tests/tests/iam.rs collects those operations from the
+# source and fails on any difference. "Runtime" statements are what Lambda itself needs on the
+# function's behalf (logs, dead-letter queue, the KMS key of the encrypted topic and queue).
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "monkey" {
+  statement {
+    sid       = "Inventory"
+    actions   = ["ec2:DescribeInstances", "autoscaling:DescribeAutoScalingGroups"]
+    resources = ["*"] # these Describe calls support no resource-level permissions
+  }
+
+  statement {
+    sid       = "ActOnOptedInInstancesOnly"
+    actions   = ["ec2:TerminateInstances", "ec2:StopInstances", "ec2:RebootInstances"]
+    resources = [local.instance_arns]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${var.opt_in_tag_key}"
+      values   = ["true"]
+    }
+  }
+
+  statement {
+    sid       = "ReplaceInOptedInGroupsOnly"
+    actions   = ["autoscaling:TerminateInstanceInAutoScalingGroup"]
+    resources = [local.asg_arns]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${var.opt_in_tag_key}"
+      values   = ["true"]
+    }
+  }
+
+  statement {
+    sid       = "RunTheAgentDocument"
+    actions   = ["ssm:SendCommand"]
+    resources = [local.agent_document_arn]
+  }
+
+  statement {
+    sid       = "RunTheAgentOnOptedInInstancesOnly"
+    actions   = ["ssm:SendCommand"]
+    resources = [local.instance_arns]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${var.opt_in_tag_key}"
+      values   = ["true"]
+    }
+  }
+
+  statement {
+    sid       = "StopConditionAlarms"
+    actions   = ["cloudwatch:DescribeAlarms"]
+    resources = [local.alarm_arns]
+  }
+
+  statement {
+    sid       = "KillSwitch"
+    actions   = ["ssm:GetParameter"]
+    resources = ["${local.ssm_parameter_arn}${var.kill_switch_parameter}"]
+  }
+
+  statement {
+    sid       = "ExperimentRecords"
+    actions   = ["ssm:PutParameter"]
+    resources = ["${local.ssm_parameter_arn}${var.record_prefix}/*"]
+  }
+
+  statement {
+    sid       = "PublishToTheTopic"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.events.arn]
+  }
+
+  statement {
+    sid       = "RuntimeLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${local.log_group_arn.monkey}:*"]
+  }
+
+  statement {
+    sid       = "RuntimeDeadLetterQueue"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dead_letter.arn]
+  }
+
+  statement {
+    sid       = "RuntimeEncryptedTopicAndQueue"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [local.kms_key_arn]
+  }
+}
+
+data "aws_iam_policy_document" "recovery_timer" {
+  statement {
+    sid       = "ObserveGroupsAndInstances"
+    actions   = ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeScalingActivities", "ec2:DescribeInstances"]
+    resources = ["*"] # these Describe calls support no resource-level permissions
+  }
+
+  statement {
+    sid       = "RecoveryAlarms"
+    actions   = ["cloudwatch:DescribeAlarms"]
+    resources = [local.alarm_arns]
+  }
+
+  statement {
+    sid       = "TimeToRecoverMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"] # PutMetricData has no resource type; the namespace condition narrows it
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = [var.metric_namespace]
+    }
+  }
+
+  statement {
+    sid       = "ExperimentRecords"
+    actions   = ["ssm:GetParametersByPath", "ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameters"]
+    resources = ["${local.ssm_parameter_arn}${var.record_prefix}", "${local.ssm_parameter_arn}${var.record_prefix}/*"]
+  }
+
+  statement {
+    sid       = "PublishToTheTopic"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.events.arn]
+  }
+
+  statement {
+    sid       = "RuntimeLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${local.log_group_arn.recovery_timer}:*"]
+  }
+
+  statement {
+    sid       = "RuntimeDeadLetterQueue"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dead_letter.arn]
+  }
+
+  statement {
+    sid       = "RuntimeEncryptedTopicAndQueue"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [local.kms_key_arn]
+  }
+}
+
+data "aws_iam_policy_document" "notifier" {
+  statement {
+    sid       = "SlackWebhookParameter"
+    actions   = ["ssm:GetParameter"]
+    resources = ["${local.ssm_parameter_arn}${coalesce(var.slack_webhook_parameter, "/unset")}"]
+  }
+
+  statement {
+    sid       = "RuntimeDecryptTheWebhookParameter"
+    actions   = ["kms:Decrypt"]
+    resources = ["arn:${local.partition}:kms:${local.region}:${local.account_id}:key/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["ssm.${local.region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "RuntimeLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${local.log_group_arn.notifier}:*"]
+  }
+
+  statement {
+    sid       = "RuntimeDeadLetterQueue"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dead_letter.arn]
+  }
+
+  statement {
+    sid       = "RuntimeEncryptedQueue"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [local.kms_key_arn]
+  }
+}
+
+locals {
+  function_policies = {
+    monkey         = data.aws_iam_policy_document.monkey.json
+    recovery_timer = data.aws_iam_policy_document.recovery_timer.json
+    notifier       = data.aws_iam_policy_document.notifier.json
+  }
+}
+
+resource "aws_iam_role" "function" {
+  for_each = local.functions
+
+  name               = local.function_names[each.key]
+  description        = "faultline ${each.key} (Lambda execution role)"
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+  tags               = local.tags
+}
+
+resource "aws_iam_role_policy" "function" {
+  for_each = local.functions
+
+  name   = local.function_names[each.key]
+  role   = aws_iam_role.function[each.key].id
+  policy = local.function_policies[each.key]
+}
+
+# EventBridge Scheduler invokes the monkey with this role.
+data "aws_iam_policy_document" "scheduler_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["scheduler.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "scheduler" {
+  statement {
+    sid       = "InvokeTheMonkey"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [aws_lambda_function.this["monkey"].arn]
+  }
+
+  statement {
+    sid       = "DeadLetterQueue"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dead_letter.arn]
+  }
+
+  statement {
+    sid       = "EncryptedScheduleAndQueue"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [local.kms_key_arn]
+  }
+}
+
+resource "aws_iam_role" "scheduler" {
+  name               = "${var.name}-scheduler"
+  description        = "faultline: EventBridge Scheduler invokes the monkey"
+  assume_role_policy = data.aws_iam_policy_document.scheduler_assume.json
+  tags               = local.tags
+}
+
+resource "aws_iam_role_policy" "scheduler" {
+  name   = "${var.name}-scheduler"
+  role   = aws_iam_role.scheduler.id
+  policy = data.aws_iam_policy_document.scheduler.json
+}
+
+# For the callers' roles: instances that run the agent, functions that carry the layer.
+data "aws_iam_policy_document" "agent_instance" {
+  statement {
+    sid       = "DownloadTheAgent"
+    actions   = ["s3:GetObject"]
+    resources = ["arn:${local.partition}:s3:::${local.agent_bucket}/${local.agent_key}"]
+  }
+
+  statement {
+    sid       = "DecryptTheAgent"
+    actions   = ["kms:Decrypt"]
+    resources = [local.kms_key_arn]
+  }
+}
+
+resource "aws_iam_policy" "agent_instance" {
+  name        = "${var.name}-agent-instance"
+  description = "Attach to the instance role of hosts that may run faultline-agent: download it from S3"
+  policy      = data.aws_iam_policy_document.agent_instance.json
+  tags        = local.tags
+}
+
+data "aws_iam_policy_document" "layer_config" {
+  statement {
+    sid       = "ReadTheLayerConfig"
+    actions   = ["ssm:GetParameter"]
+    resources = ["${local.ssm_parameter_arn}${var.layer_config_prefix}/*"]
+  }
+}
+
+resource "aws_iam_policy" "layer_config" {
+  name        = "${var.name}-layer-config"
+  description = "Attach to the execution role of functions that carry the faultline layer: read their live fault config"
+  policy      = data.aws_iam_policy_document.layer_config.json
+  tags        = local.tags
+}

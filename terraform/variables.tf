@@ -1,0 +1,265 @@
+variable "name" {
+  description = "Prefix of every resource name (functions, roles, topic, queue, schedule group, dashboard)."
+  type        = string
+  default     = "faultline"
+
+  validation {
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9-]{0,31}$", var.name))
+    error_message = "name must be 1 to 32 characters: a letter, then letters, digits or '-'."
+  }
+}
+
+variable "architecture" {
+  description = "Instruction set of the Lambda functions and the layer: arm64 (Graviton, cheaper) or x86_64. `make package ARCH=...` must have built the same one."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture must be one of: arm64, x86_64."
+  }
+}
+
+variable "artifacts_dir" {
+  description = "Directory holding `<architecture>/{monkey,recovery-timer,notifier,faultline-layer}.zip` and `<agent_architecture>/faultline-agent`, as `make package` writes them. Default: the repository's `dist/`."
+  type        = string
+  default     = null
+}
+
+variable "opt_in_tag_key" {
+  description = "Tag key that opts an EC2 instance or Auto Scaling group in (value `true`). The monkey selects only opted-in resources, and its IAM policy only allows destructive calls on resources carrying this tag."
+  type        = string
+  default     = "faultline:enabled"
+
+  validation {
+    condition     = length(var.opt_in_tag_key) >= 1 && length(var.opt_in_tag_key) <= 128 && !startswith(var.opt_in_tag_key, "aws:")
+    error_message = "opt_in_tag_key must be 1 to 128 characters and must not start with 'aws:'."
+  }
+}
+
+variable "kill_switch_parameter" {
+  description = "SSM parameter that halts every experiment when set to `false` (`faultline halt`). Created with `true`; Terraform ignores later changes to its value."
+  type        = string
+  default     = "/faultline/enabled"
+
+  validation {
+    condition     = can(regex("^/[A-Za-z0-9_./-]+$", var.kill_switch_parameter))
+    error_message = "kill_switch_parameter must be an SSM parameter path starting with '/' (letters, digits, '_', '.', '-', '/')."
+  }
+}
+
+variable "record_prefix" {
+  description = "SSM path under which experiment records are kept (the monkey writes them, the recovery timer closes them)."
+  type        = string
+  default     = "/faultline/experiments"
+
+  validation {
+    condition     = can(regex("^/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", var.record_prefix))
+    error_message = "record_prefix must be an SSM path like /faultline/experiments (no trailing '/')."
+  }
+}
+
+variable "layer_config_prefix" {
+  description = "SSM path of the layer's live configuration parameters (`faultline layer set <function>` writes `<prefix>/<function>`). The module outputs a policy that reads them."
+  type        = string
+  default     = "/faultline/layer"
+
+  validation {
+    condition     = can(regex("^/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", var.layer_config_prefix))
+    error_message = "layer_config_prefix must be an SSM path like /faultline/layer (no trailing '/')."
+  }
+}
+
+variable "experiments" {
+  description = <<-EOT
+    Scheduled experiments, by name. Each:
+      schedule    - EventBridge Scheduler expression: rate(15 minutes), cron(0 10 ? * MON-FRI *) or at(2026-12-01T10:00:00)
+      timezone    - IANA time zone of the cron expression (default UTC)
+      enabled     - false keeps the schedule but pauses it (default true)
+      experiment  - the experiment spec as JSON (jsonencode({...}) or file("web.json")); its name defaults to the map key
+      description - shown on the schedule
+  EOT
+  type = map(object({
+    schedule    = string
+    timezone    = optional(string, "UTC")
+    enabled     = optional(bool, true)
+    experiment  = string
+    description = optional(string, "")
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for k, e in var.experiments : can(regex("^[A-Za-z0-9_.-]{1,64}$", k))])
+    error_message = "experiments: each key is the experiment's name: 1 to 64 of letters, digits, '_', '.', '-'."
+  }
+  validation {
+    condition = alltrue([for k, e in var.experiments : can(regex(
+      "^(rate\\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\\)|cron\\(\\S+ \\S+ \\S+ \\S+ \\S+ \\S+\\)|at\\([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\))$",
+    e.schedule))])
+    error_message = "experiments: schedule must be rate(N minutes|hours|days), cron(min hour day-of-month month day-of-week year) with 6 fields, or at(yyyy-mm-ddThh:mm:ss)."
+  }
+  validation {
+    condition     = alltrue([for k, e in var.experiments : can(keys(jsondecode(e.experiment)))])
+    error_message = "experiments: experiment must be a JSON object (the experiment spec), e.g. jsonencode({ targets = ..., selection = ..., action = ... })."
+  }
+  validation {
+    condition = alltrue([for k, e in var.experiments :
+      contains(["terminate", "stop", "reboot", "agent"], try(jsondecode(e.experiment).action.type, ""))
+    ])
+    error_message = "experiments: action.type must be one of: terminate, stop, reboot, agent."
+  }
+  validation {
+    condition = alltrue([for k, e in var.experiments :
+      contains(["percent", "count", "all"], try(jsondecode(e.experiment).selection.mode, ""))
+    ])
+    error_message = "experiments: selection.mode must be one of: percent, count, all."
+  }
+  validation {
+    condition = alltrue([for k, e in var.experiments :
+      try(jsondecode(e.experiment).selection.mode, "") != "percent" || (
+        try(tonumber(jsondecode(e.experiment).selection.value), -1) >= 0 &&
+        try(tonumber(jsondecode(e.experiment).selection.value), 101) <= 100
+      )
+    ])
+    error_message = "experiments: a percent selection's value must be a number between 0 and 100."
+  }
+}
+
+variable "notification_emails" {
+  description = "Email addresses subscribed to the topic (each confirms the subscription from the mail AWS sends)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for e in var.notification_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
+    error_message = "notification_emails: each entry must be an email address like sre@example.com (no empty strings)."
+  }
+}
+
+variable "slack_webhook_parameter" {
+  description = "Name of an existing SSM SecureString parameter holding a Slack incoming-webhook URL. When set, the notifier function is deployed and subscribed to the topic. The URL never appears in Terraform state."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.slack_webhook_parameter == null || can(regex("^/[A-Za-z0-9_./-]+$", var.slack_webhook_parameter))
+    error_message = "slack_webhook_parameter must be an SSM parameter path starting with '/', or null."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' log groups, in days."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of CloudWatch Logs' values: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "Customer-managed KMS key for the topic, queues, log groups, schedules and agent bucket. Default: the module creates one (with rotation)."
+  type        = string
+  default     = null
+}
+
+variable "agent_bucket" {
+  description = "Existing S3 bucket to upload faultline-agent to. Default: the module creates a private, versioned, KMS-encrypted bucket."
+  type        = string
+  default     = null
+}
+
+variable "agent_architecture" {
+  description = "Instruction set of the EC2 instances that run faultline-agent (x86_64 or arm64). Default: var.architecture."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.agent_architecture == null || contains(["arm64", "x86_64"], coalesce(var.agent_architecture, "x86_64"))
+    error_message = "agent_architecture must be one of: arm64, x86_64 (or null for var.architecture)."
+  }
+}
+
+variable "upload_agent" {
+  description = "Upload faultline-agent to S3 so instances without it install it on first use (the SSM document's AgentS3Uri)."
+  type        = bool
+  default     = true
+}
+
+variable "recovery_backstop_schedule" {
+  description = "How often the recovery timer re-evaluates open experiments besides the Auto Scaling and alarm events that trigger it."
+  type        = string
+  default     = "rate(1 minute)"
+
+  validation {
+    condition     = can(regex("^rate\\([1-9][0-9]* (minute|minutes|hour|hours)\\)$", var.recovery_backstop_schedule))
+    error_message = "recovery_backstop_schedule must be rate(N minute(s)|hour(s)), e.g. rate(1 minute)."
+  }
+}
+
+variable "retain_closed" {
+  description = "How many closed experiment records the recovery timer keeps for `faultline history`."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.retain_closed >= 0 && var.retain_closed <= 10000 && floor(var.retain_closed) == var.retain_closed
+    error_message = "retain_closed must be a whole number from 0 to 10000."
+  }
+}
+
+variable "metric_namespace" {
+  description = "CloudWatch namespace of TimeToRecover, Recovered and NotRecovered."
+  type        = string
+  default     = "faultline"
+
+  validation {
+    condition     = length(var.metric_namespace) > 0 && length(var.metric_namespace) <= 255 && !startswith(var.metric_namespace, "AWS/")
+    error_message = "metric_namespace must be 1 to 255 characters and must not start with 'AWS/'."
+  }
+}
+
+variable "create_layer" {
+  description = "Publish the failure-injection Lambda layer."
+  type        = bool
+  default     = true
+}
+
+variable "create_dashboard" {
+  description = "Create the CloudWatch dashboard (experiments, time to recover, not recovered)."
+  type        = bool
+  default     = true
+}
+
+variable "log_level" {
+  description = "RUST_LOG of the functions (error, warn, info, debug)."
+  type        = string
+  default     = "info"
+
+  validation {
+    condition     = contains(["error", "warn", "info", "debug", "trace"], var.log_level)
+    error_message = "log_level must be one of: error, warn, info, debug, trace."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource that takes tags."
+  type        = map(string)
+  default     = {}
+}
+
+variable "reserved_concurrency" {
+  description = "Reserved concurrency per function. The monkey and the timer run one at a time (async events wait and retry); -1 leaves a function unreserved, which accounts at Lambda's minimum of 10 concurrent executions need."
+  type = object({
+    monkey         = optional(number, 1)
+    recovery_timer = optional(number, 1)
+    notifier       = optional(number, 2)
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for v in values(var.reserved_concurrency) : v == -1 || (v >= 1 && floor(v) == v)])
+    error_message = "reserved_concurrency: each value must be -1 (unreserved) or a whole number >= 1."
+  }
+}
