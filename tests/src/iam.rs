@@ -138,7 +138,7 @@ impl Sources {
         let mut ops = BTreeSet::new();
         let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
         let mut work: Vec<(String, String)> = Vec::new();
-        let mut direct = |text: &str, ops: &mut BTreeSet<String>| {
+        let direct = |text: &str, ops: &mut BTreeSet<String>| {
             for c in field_op.captures_iter(text) {
                 ops.insert(format!("{}:{}", &c[1], pascal(&c[2])));
             }

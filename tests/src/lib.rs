@@ -146,10 +146,17 @@ pub struct Moto {
 impl Moto {
     /// Starts moto_server on a free port and waits until it answers.
     pub async fn start() -> Result<Moto> {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts moto_server with extra environment, e.g. `MOTO_IAM_LOAD_MANAGED_POLICIES=true`
+    /// so that AWS managed policies exist (Terraform examples attach them).
+    pub async fn start_with(env: &[(&str, &str)]) -> Result<Moto> {
         let bin = tool("moto_server")?;
         let port = free_port();
         let mut child = Command::new(&bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)

@@ -1,0 +1,533 @@
+//! The Terraform module: `fmt`, `validate`, variable validation, checkov, and a real `apply` of
+//! `examples/complete` against moto, after which the monkey binary, run under the Lambda
+//! emulator with the environment Terraform gave its function, acts on the fleet Terraform made;
+//! `plan` then shows no changes and `destroy` removes everything.
+//!
+//! Terraform and its offline provider mirror are part of this kind of machine: when either is
+//! missing these tests fail saying so (see `faultline_e2e::terraform::Terraform::locate`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use chrono::Utc;
+use faultline_core::spec::Invocation;
+use faultline_e2e::iam;
+use faultline_e2e::terraform::{local_artifacts, module_dir, stage, Scratch, Terraform};
+use faultline_e2e::{poll, venv, Emulator, Moto, AMI};
+use serde_json::{json, Value};
+
+const EXAMPLES: &[&str] = &[
+    "examples/basic",
+    "examples/lambda-faults",
+    "examples/complete",
+];
+
+/// Collapses whitespace and the diagnostic box drawing: terraform wraps its messages at 78
+/// columns inside a `│` margin.
+fn flat(s: &str) -> String {
+    s.replace(['│', '╷', '╵', '─', '├'], " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The end of a long output, for assertion messages.
+fn end(s: &str) -> &str {
+    &s[s.len().saturating_sub(1500)..]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fmt_is_clean_and_every_root_validates() -> Result<()> {
+    let tf = Terraform::locate()?;
+    tf.ok(&module_dir(), &["fmt", "-check", "-recursive", "-diff"])
+        .await
+        .context("terraform fmt -check -recursive: run `terraform fmt -recursive terraform`")?;
+    for rel in std::iter::once("").chain(EXAMPLES.iter().copied()) {
+        let dir = Scratch::new("tf-validate")?;
+        stage(rel, dir.path(), None)?;
+        tf.ok(dir.path(), &["init", "-backend=false", "-input=false"])
+            .await?;
+        let out = tf.ok(dir.path(), &["validate", "-json"]).await?;
+        let v: Value = serde_json::from_str(&out)?;
+        assert_eq!(v["valid"], true, "{rel}: {out}");
+        assert_eq!(v["warning_count"], 0, "{rel}: {out}");
+    }
+    Ok(())
+}
+
+/// The root module, staged and initialised once, planned against moto with several tfvars.
+struct RootPlan {
+    dir: Scratch,
+    n: usize,
+}
+
+impl RootPlan {
+    async fn new(tf: &Terraform, moto: &Moto) -> Result<RootPlan> {
+        let dir = Scratch::new("tf-plan")?;
+        stage("", dir.path(), Some(&moto.endpoint))?;
+        tf.ok(dir.path(), &["init", "-backend=false", "-input=false"])
+            .await?;
+        Ok(RootPlan { dir, n: 0 })
+    }
+
+    /// Exit code and the flattened output of `plan` with `vars`.
+    async fn plan(&mut self, tf: &Terraform, vars: Value) -> Result<(i32, String)> {
+        self.n += 1;
+        let file = format!("case{}.tfvars.json", self.n);
+        std::fs::write(self.dir.path().join(&file), vars.to_string())?;
+        let arg = format!("-var-file={file}");
+        let r = tf
+            .run(
+                self.dir.path(),
+                &[
+                    "plan",
+                    "-input=false",
+                    "-lock=false",
+                    "-refresh=false",
+                    &arg,
+                ],
+            )
+            .await?;
+        Ok((r.code, flat(&format!("{}\n{}", r.stdout, r.stderr))))
+    }
+}
+
+fn experiment(selection: Value, action: Value, schedule: &str) -> Value {
+    json!({"web": {"schedule": schedule, "experiment": json!({
+        "targets": {"resource": "asg-instance", "tags": {"app": "web"}},
+        "selection": selection, "action": action}).to_string()}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_variables_and_missing_artifacts_fail_plan_with_their_message() -> Result<()> {
+    let tf = Terraform::locate()?;
+    let moto = Moto::start().await?;
+    let art = Scratch::new("tf-artifacts")?;
+    local_artifacts(art.path())?;
+    let good = || {
+        json!({
+            "architecture": "x86_64",
+            "artifacts_dir": art.path(),
+            "experiments": experiment(json!({"mode": "percent", "value": 30}),
+                                      json!({"type": "terminate"}), "rate(1 hour)"),
+            "notification_emails": ["sre@example.com"],
+        })
+    };
+    // The control: the same plan with good values succeeds, so each failure below is the
+    // bad value's own.
+    let mut root = RootPlan::new(&tf, &moto).await?;
+    let (code, out) = root.plan(&tf, good()).await?;
+    assert_eq!(code, 0, "a good plan must pass: {}", end(&out));
+
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "percent 150",
+            json!({"experiments": experiment(json!({"mode": "percent", "value": 150}),
+                                             json!({"type": "terminate"}), "rate(1 hour)")}),
+            "a percent selection's value must be a number between 0 and 100",
+        ),
+        (
+            "unknown action",
+            json!({"experiments": experiment(json!({"mode": "count", "value": 1}),
+                                             json!({"type": "explode"}), "rate(1 hour)")}),
+            "action.type must be one of: terminate, stop, reboot, agent",
+        ),
+        (
+            "malformed schedule",
+            json!({"experiments": experiment(json!({"mode": "all"}),
+                                             json!({"type": "stop"}), "every 5 minutes")}),
+            "schedule must be rate(N minutes|hours|days)",
+        ),
+        (
+            "cron with five fields",
+            json!({"experiments": experiment(json!({"mode": "all"}),
+                                             json!({"type": "stop"}), "cron(0 10 * * MON)")}),
+            "schedule must be rate(N minutes|hours|days)",
+        ),
+        (
+            "empty email",
+            json!({"notification_emails": [""]}),
+            "each entry must be an email address",
+        ),
+        (
+            "architecture",
+            json!({"architecture": "sparc"}),
+            "architecture must be one of: arm64, x86_64",
+        ),
+        (
+            "missing artifact",
+            json!({"artifacts_dir": "/nonexistent/dist"}),
+            "is missing: run `make package ARCH=x86_64`",
+        ),
+    ];
+    for (what, overrides, message) in cases {
+        let mut vars = good();
+        for (k, v) in overrides.as_object().unwrap() {
+            vars[k] = v.clone();
+        }
+        let (code, out) = root.plan(&tf, vars).await?;
+        assert_eq!(code, 1, "{what}: plan must fail: {}", end(&out));
+        assert!(
+            out.contains(message),
+            "{what}: expected {message:?} in: {}",
+            end(&out)
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn checkov_finds_no_failed_check_and_every_skip_has_a_reason() -> Result<()> {
+    let checkov = std::env::var_os("FAULTLINE_CHECKOV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| venv().with_file_name("checkov").join("bin/checkov"));
+    if !checkov.exists() {
+        bail!(
+            "checkov not found at {}: run `scripts/local-aws install` (it installs checkov in its \
+             own venv) or set FAULTLINE_CHECKOV",
+            checkov.display()
+        );
+    }
+    let out = std::process::Command::new(&checkov)
+        .args(["-d"])
+        .arg(module_dir())
+        .args([
+            "--framework",
+            "terraform",
+            "-o",
+            "json",
+            "--skip-download",
+            "--quiet",
+        ])
+        .output()
+        .context("running checkov")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "checkov printed no JSON: {text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    let reports: Vec<&Value> = match &v {
+        Value::Array(a) => a.iter().collect(),
+        o => vec![o],
+    };
+    let mut failed = Vec::new();
+    let mut skipped = 0;
+    for r in &reports {
+        for f in r["results"]["failed_checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            failed.push(format!(
+                "{} {} {}:{}",
+                f["check_id"].as_str().unwrap_or(""),
+                f["check_name"].as_str().unwrap_or(""),
+                f["file_path"].as_str().unwrap_or(""),
+                f["resource"].as_str().unwrap_or("")
+            ));
+        }
+        for s in r["results"]["skipped_checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            skipped += 1;
+            let reason = s["check_result"]["suppress_comment"].as_str().unwrap_or("");
+            assert!(
+                reason.trim().len() >= 10,
+                "{} on {} is skipped without a reason",
+                s["check_id"],
+                s["resource"]
+            );
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "checkov failed checks:\n{}",
+        failed.join("\n")
+    );
+    assert!(out.status.success(), "checkov exited {}", out.status);
+    eprintln!("checkov: 0 failed, {skipped} skipped with reasons");
+    Ok(())
+}
+
+/// What the module's outputs and state say after apply.
+struct Applied {
+    outputs: Value,
+    state: Value,
+}
+
+async fn outputs_and_state(tf: &Terraform, dir: &std::path::Path) -> Result<Applied> {
+    let outputs: Value = serde_json::from_str(&tf.ok(dir, &["output", "-json"]).await?)?;
+    let state: Value = serde_json::from_str(&tf.ok(dir, &["show", "-json"]).await?)?;
+    Ok(Applied { outputs, state })
+}
+
+/// Every resource in `terraform show -json` state, child modules included.
+fn resources(state: &Value) -> Vec<&Value> {
+    fn walk<'a>(m: &'a Value, out: &mut Vec<&'a Value>) {
+        out.extend(m["resources"].as_array().into_iter().flatten());
+        for c in m["child_modules"].as_array().into_iter().flatten() {
+            walk(c, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&state["values"]["root_module"], &mut out);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn complete_example_applies_against_moto_and_its_monkey_acts() -> Result<()> {
+    let tf = Terraform::locate()?;
+    let moto = Moto::start_with(&[("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")]).await?;
+    let conf = moto.sdk_config().await;
+    let ssm = aws_sdk_ssm::Client::new(&conf);
+    // The Slack webhook parameter the operator creates before applying.
+    ssm.put_parameter()
+        .name("/faultline/slack-webhook")
+        .value("http://127.0.0.1:9/hook")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await?;
+
+    let art = Scratch::new("tf-artifacts")?;
+    local_artifacts(art.path())?;
+    let dir = Scratch::new("tf-complete")?;
+    stage("examples/complete", dir.path(), Some(&moto.endpoint))?;
+    let art_var = format!("artifacts_dir={}", art.path().display());
+    let ami_var = format!("ami_id={AMI}");
+    let vars = [
+        "-var",
+        "architecture=x86_64",
+        "-var",
+        &art_var,
+        "-var",
+        &ami_var,
+    ];
+    tf.ok(dir.path(), &["init", "-input=false"]).await?;
+    let mut apply = vec!["apply", "-auto-approve", "-input=false"];
+    apply.extend(vars);
+    tf.ok(dir.path(), &apply).await?;
+    let Applied { outputs, state } = outputs_and_state(&tf, dir.path()).await?;
+
+    // 1. The schedule's stored input (read back from moto) is the monkey's payload, with the
+    //    scheduler's placeholders intact for it to fill in.
+    let http = reqwest::Client::new();
+    // moto routes REST APIs by the service named in the signature's credential scope.
+    let schedule: Value = http
+        .get(format!(
+            "{}/schedules/web-terminate?groupName=faultline",
+            moto.endpoint
+        ))
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20261123/us-east-1/scheduler/aws4_request, \
+             SignedHeaders=host, Signature=0",
+        )
+        .send()
+        .await?
+        .json()
+        .await?;
+    let input = schedule["Target"]["Input"]
+        .as_str()
+        .with_context(|| format!("no Target.Input in {schedule}"))?;
+    assert!(
+        input.contains("\"<aws.scheduler.execution-id>\""),
+        "{input}"
+    );
+    assert!(
+        input.contains("\"<aws.scheduler.scheduled-time>\""),
+        "{input}"
+    );
+    assert_eq!(schedule["ScheduleExpressionTimezone"], "Europe/London");
+    let now = Utc::now();
+    let payload = input
+        .replace("<aws.scheduler.execution-id>", "tf-apply-1")
+        .replace(
+            "<aws.scheduler.scheduled-time>",
+            &now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        );
+    let inv = Invocation::from_json_str(&payload, now, 1).map_err(|e| {
+        anyhow::anyhow!("the scheduled input does not parse as the monkey's payload: {e}")
+    })?;
+    assert_eq!(inv.execution_id.as_str(), "tf-apply-1");
+    assert_eq!(inv.experiment.name, "web-terminate");
+
+    // 2. The deployed policies are the ones the IAM consistency test checks, and every
+    //    destructive statement is conditioned on the opt-in tag.
+    let hcl = std::fs::read_to_string(module_dir().join("iam.tf"))?;
+    let docs = iam::policy_documents(&hcl)?;
+    let deployed: BTreeMap<String, Value> = resources(&state)
+        .into_iter()
+        .filter(|r| r["type"] == "aws_iam_role_policy" && r["name"] == "function")
+        .map(|r| {
+            let key = r["index"].as_str().unwrap_or_default().to_owned();
+            let doc: Value = serde_json::from_str(r["values"]["policy"].as_str().unwrap()).unwrap();
+            (key, doc)
+        })
+        .collect();
+    assert_eq!(
+        deployed.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["monkey", "notifier", "recovery_timer"]
+    );
+    let destructive = [
+        "ec2:TerminateInstances",
+        "ec2:StopInstances",
+        "ec2:RebootInstances",
+        "autoscaling:TerminateInstanceInAutoScalingGroup",
+    ];
+    for (name, doc) in &deployed {
+        let mut actions = BTreeSet::new();
+        for s in doc["Statement"].as_array().unwrap() {
+            let list: Vec<String> = match &s["Action"] {
+                Value::String(a) => vec![a.clone()],
+                Value::Array(a) => a.iter().map(|x| x.as_str().unwrap().to_owned()).collect(),
+                other => bail!("{name}: unexpected Action {other}"),
+            };
+            let resources: Vec<&str> = match &s["Resource"] {
+                Value::String(r) => vec![r.as_str()],
+                Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+                _ => vec![],
+            };
+            let on_instances = list.iter().any(|a| a == "ssm:SendCommand")
+                && resources.iter().any(|r| r.contains(":instance/"));
+            if list.iter().any(|a| destructive.contains(&a.as_str())) || on_instances {
+                assert_eq!(
+                    s["Condition"]["StringEquals"]["aws:ResourceTag/faultline:enabled"], "true",
+                    "{name}: {s} is not conditioned on the opt-in tag"
+                );
+            }
+            assert!(
+                !(resources.contains(&"*")
+                    && list.iter().any(|a| destructive.contains(&a.as_str()))),
+                "{name}: destructive actions on *: {s}"
+            );
+            actions.extend(list);
+        }
+        let expected: BTreeSet<String> = docs[name.as_str()]
+            .iter()
+            .flat_map(|s| s.actions.iter().cloned())
+            .collect();
+        assert_eq!(
+            actions, expected,
+            "{name}: deployed policy differs from iam.tf"
+        );
+    }
+
+    // 3. The monkey binary, under the emulator with the environment Terraform set on the
+    //    function, acts on the fleet Terraform made: one of web-asg's three, never batch-asg.
+    let env_vars = &outputs["function_environments"]["value"]["monkey"];
+    assert!(
+        env_vars["FAULTLINE_AGENT_S3_URI"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("s3://") && u.ends_with("/x86_64/faultline-agent")),
+        "{env_vars}"
+    );
+    let mut env = moto.env();
+    for (k, v) in env_vars.as_object().context("monkey environment")? {
+        env.push((k.clone(), v.as_str().unwrap_or_default().to_owned()));
+    }
+    let asg = aws_sdk_autoscaling::Client::new(&conf);
+    let members = |name: &'static str| {
+        let asg = asg.clone();
+        async move {
+            let out = asg
+                .describe_auto_scaling_groups()
+                .auto_scaling_group_names(name)
+                .send()
+                .await?;
+            let ids: Vec<String> = out.auto_scaling_groups()[0]
+                .instances()
+                .iter()
+                .filter_map(|i| i.instance_id().map(str::to_owned))
+                .collect();
+            anyhow::Ok(ids)
+        }
+    };
+    let web_before = members("web-asg").await?;
+    let batch_before = members("batch-asg").await?;
+    assert_eq!((web_before.len(), batch_before.len()), (3, 2));
+
+    let mut lambda = Emulator::start("monkey", "functions/monkey/Cargo.toml", &env).await?;
+    let (_, r) = lambda.invoke_raw(&payload).await?;
+    assert_eq!(r["outcome"], "acted", "{r}");
+    let chosen: Vec<String> = r["chosen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["instance_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(chosen.len(), 1, "34 % of 3, floor 2 healthy: {r}");
+    assert!(web_before.contains(&chosen[0]), "{r}");
+    let ec2 = aws_sdk_ec2::Client::new(&conf);
+    let state_of = |id: String| {
+        let ec2 = ec2.clone();
+        async move {
+            let out = ec2.describe_instances().instance_ids(&id).send().await?;
+            let s = out.reservations()[0].instances()[0]
+                .state()
+                .and_then(|s| s.name())
+                .map(|n| n.as_str().to_owned())
+                .unwrap_or_default();
+            anyhow::Ok(s)
+        }
+    };
+    poll(
+        "the chosen instance to terminate",
+        Duration::from_secs(30),
+        || {
+            let f = state_of(chosen[0].clone());
+            async move { Ok(Some(f.await?).filter(|s| s == "terminated" || s == "shutting-down")) }
+        },
+    )
+    .await?;
+    for id in &batch_before {
+        assert_eq!(
+            state_of(id.clone()).await?,
+            "running",
+            "batch-asg is not opted in"
+        );
+    }
+    // The round was published to the topic Terraform made, and recorded for the timer.
+    // (moto's data.json, which the other tests read SNS from, fails once Lambda zips are stored.)
+    assert!(
+        r["notified"].as_str().is_some_and(|id| !id.is_empty()),
+        "{r}"
+    );
+    assert!(r["notify_error"].is_null(), "{r}");
+    let record = r["record"].as_str().context("no record")?;
+    let stored = ssm.get_parameter().name(record).send().await?;
+    let stored: Value = serde_json::from_str(stored.parameter().unwrap().value().unwrap())?;
+    assert_eq!(stored["experiment"], "web-terminate", "{stored}");
+
+    // 4. Nothing drifts: plan shows no changes.
+    let mut plan = vec!["plan", "-detailed-exitcode", "-input=false"];
+    plan.extend(vars);
+    let r = tf.run(dir.path(), &plan).await?;
+    assert_eq!(
+        r.code, 0,
+        "plan after apply must show no changes:\n{}\n{}",
+        r.stdout, r.stderr
+    );
+
+    // 5. destroy removes everything.
+    let mut destroy = vec!["destroy", "-auto-approve", "-input=false"];
+    destroy.extend(vars);
+    tf.ok(dir.path(), &destroy).await?;
+    let left = tf.ok(dir.path(), &["state", "list"]).await?;
+    assert!(left.trim().is_empty(), "left in state: {left}");
+    let sns = aws_sdk_sns::Client::new(&conf);
+    assert!(sns.list_topics().send().await?.topics().is_empty());
+    assert!(ssm
+        .get_parameter()
+        .name("/faultline/enabled")
+        .send()
+        .await
+        .is_err());
+    let groups = asg.describe_auto_scaling_groups().send().await?;
+    assert!(groups.auto_scaling_groups().is_empty());
+    Ok(())
+}
