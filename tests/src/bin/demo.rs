@@ -1,15 +1,21 @@
-//! `make demo`: faultline on the local embedded default. Starts a private local AWS (moto),
-//! seeds a demo fleet (an opted-in group, a group that is not opted in, standalone instances),
-//! runs the real `monkey` binary under the Lambda Runtime API emulator with the payload
-//! EventBridge Scheduler would send, and prints what was hit, what was spared and why, and the
-//! SNS message as an email reader sees it. Then shows the safety rails: a redelivered event
-//! does nothing, and the kill switch halts the next round. Stops everything it started.
+//! `make demo`: faultline on the local embedded default, end to end.
+//!
+//! Starts a private local AWS (moto), deploys faultline into it with `terraform apply` of the
+//! root module (or, where terraform or its provider mirror is missing, sets up the same pieces
+//! with the SDK and says so), seeds a demo fleet (an opted-in group and one that is not), drives
+//! steady-state traffic at a local HTTP service with `faultline-traffic`, fires the scheduled
+//! round exactly as EventBridge Scheduler would (the schedule's stored input, placeholders
+//! filled) through the real `monkey` binary under the Lambda Runtime API emulator, runs the real
+//! `recovery-timer` until the experiment closes, feeds the SNS messages to the real `notifier`,
+//! and prints the timeline. Stops everything it started; every run starts from nothing.
 
-use std::process::ExitCode;
-use std::time::Instant;
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
-use faultline_e2e::{Emulator, Fleet, Moto, OPT_IN};
+use anyhow::{bail, Context, Result};
+use chrono::Utc;
+use faultline_e2e::terraform::{local_artifacts, stage, Scratch, Terraform};
+use faultline_e2e::{built_binary, Emulator, Fleet, Moto, SlackServer, OPT_IN};
 use serde_json::{json, Value};
 
 fn main() -> ExitCode {
@@ -22,81 +28,313 @@ fn main() -> ExitCode {
     }
 }
 
-fn step(n: u32, what: &str) {
-    println!("\n\x1b[1m{n}. {what}\x1b[0m");
+fn step(n: u32, what: &str, started: Instant) {
+    println!(
+        "\n\x1b[1m{n}. {what}\x1b[0m  (+{:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("   | {l}\n")).collect()
 }
 
+/// The experiment the demo schedules.
+fn experiment() -> Value {
+    json!({
+        "targets": {"resource": "asg-instance", "tags": {"app": "web"}},
+        "selection": {"mode": "percent", "value": 50},
+        "action": {"type": "terminate", "via_asg": true},
+        "guards": {"stop_alarms": ["web-5xx"], "min_healthy": 3, "max_targets": 10},
+        "recovery": {"timeout": "30m", "alarms": ["web-5xx"]}
+    })
+}
+
+const SLACK_PARAM: &str = "/faultline/demo/slack-webhook";
+
+/// What the deployment gives the functions and where the schedule's input is.
+struct Deployed {
+    env: std::collections::BTreeMap<String, Vec<(String, String)>>,
+    topic: String,
+    /// The scheduler input with its placeholders, as stored.
+    schedule_input: String,
+    /// Keeps the Terraform working directory and artifacts alive until the end.
+    _keep: Vec<Scratch>,
+}
+
+async fn deploy_with_terraform(tf: &Terraform, moto: &Moto) -> Result<Deployed> {
+    let art = Scratch::new("demo-artifacts")?;
+    local_artifacts(art.path())?;
+    let dir = Scratch::new("demo-terraform")?;
+    stage("", dir.path(), Some(&moto.endpoint))?;
+    let vars = json!({
+        "architecture": "x86_64",
+        "artifacts_dir": art.path(),
+        "experiments": {"web-terminate": {
+            "schedule": "cron(0 10 ? * MON-FRI *)", "timezone": "Europe/London",
+            "experiment": experiment().to_string()}},
+        "notification_emails": ["oncall@example.com"],
+        "slack_webhook_parameter": SLACK_PARAM,
+        "log_level": "warn",
+    });
+    std::fs::write(dir.path().join("demo.tfvars.json"), vars.to_string())?;
+    println!("   terraform init + apply of terraform/ (the root module) against moto ...");
+    tf.ok(dir.path(), &["init", "-input=false", "-backend=false"])
+        .await?;
+    let t = Instant::now();
+    let out = tf
+        .ok(
+            dir.path(),
+            &[
+                "apply",
+                "-auto-approve",
+                "-input=false",
+                "-var-file=demo.tfvars.json",
+            ],
+        )
+        .await?;
+    let summary = out
+        .lines()
+        .find(|l| l.starts_with("Apply complete!"))
+        .unwrap_or("applied");
+    println!("   {summary} ({:.0} s)", t.elapsed().as_secs_f64());
+    let outputs: Value = serde_json::from_str(&tf.ok(dir.path(), &["output", "-json"]).await?)?;
+    let mut env = std::collections::BTreeMap::new();
+    for (f, vars) in outputs["function_environments"]["value"]
+        .as_object()
+        .context("function_environments output")?
+    {
+        let mut e = moto.env();
+        for (k, v) in vars.as_object().into_iter().flatten() {
+            e.push((k.clone(), v.as_str().unwrap_or_default().to_owned()));
+        }
+        env.insert(f.clone(), e);
+    }
+    for key in [
+        "topic_arn",
+        "kill_switch_parameter",
+        "agent_document_name",
+        "layer_arn",
+        "dashboard_name",
+    ] {
+        println!(
+            "   {key:<22} {}",
+            outputs[key]["value"].as_str().unwrap_or("-")
+        );
+    }
+    let topic = outputs["topic_arn"]["value"]
+        .as_str()
+        .context("topic_arn")?
+        .to_owned();
+    // The schedule as moto stores it (REST API routed by the signature's service).
+    let schedule: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/schedules/web-terminate?groupName=faultline",
+            moto.endpoint
+        ))
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20261123/us-east-1/scheduler/aws4_request, \
+             SignedHeaders=host, Signature=0",
+        )
+        .send()
+        .await?
+        .json()
+        .await?;
+    println!(
+        "   schedule web-terminate: {} ({}), target {}",
+        schedule["ScheduleExpression"].as_str().unwrap_or("?"),
+        schedule["ScheduleExpressionTimezone"]
+            .as_str()
+            .unwrap_or("?"),
+        schedule["Target"]["Arn"].as_str().unwrap_or("?")
+    );
+    let schedule_input = schedule["Target"]["Input"]
+        .as_str()
+        .context("the schedule has no input")?
+        .to_owned();
+    Ok(Deployed {
+        env,
+        topic,
+        schedule_input,
+        _keep: vec![art, dir],
+    })
+}
+
+/// Without terraform: the same pieces the module creates that the round needs, through the SDK.
+async fn deploy_with_sdk(moto: &Moto, fleet: &Fleet) -> Result<Deployed> {
+    let topic = fleet.topic("faultline").await?;
+    fleet.put_param("/faultline/enabled", "true").await?;
+    let mut env = std::collections::BTreeMap::new();
+    let with = |extra: &[(&str, &str)]| {
+        let mut e = moto.env();
+        e.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        e.push(("RUST_LOG".into(), "warn".into()));
+        e
+    };
+    env.insert(
+        "monkey".to_owned(),
+        with(&[("FAULTLINE_TOPIC_ARN", &topic)]),
+    );
+    env.insert(
+        "recovery_timer".to_owned(),
+        with(&[("FAULTLINE_TOPIC_ARN", &topic)]),
+    );
+    env.insert(
+        "notifier".to_owned(),
+        with(&[("FAULTLINE_SLACK_WEBHOOK_PARAM", SLACK_PARAM)]),
+    );
+    let mut exp = experiment();
+    exp["name"] = json!("web-terminate");
+    let schedule_input = json!({"execution_id": "<aws.scheduler.execution-id>",
+                                "scheduled_time": "<aws.scheduler.scheduled-time>",
+                                "experiment": exp})
+    .to_string();
+    Ok(Deployed {
+        env,
+        topic,
+        schedule_input,
+        _keep: vec![],
+    })
+}
+
+/// The notifications the mailbox (an http subscription on the topic) received, in order.
+fn notifications(mailbox: &SlackServer) -> Vec<Value> {
+    mailbox
+        .requests()
+        .iter()
+        .filter_map(|r| serde_json::from_str::<Value>(&r.body).ok())
+        .filter(|v| v["Type"] == "Notification")
+        .collect()
+}
+
 #[tokio::main]
 async fn run() -> Result<()> {
     let started = Instant::now();
-    println!("faultline demo: one scheduled monkey round against a local AWS (moto), through the");
-    println!("real monkey binary under the Lambda Runtime API emulator.");
+    println!(
+        "faultline demo: deploy, break, measure. A local AWS (moto), the real Lambda binaries"
+    );
+    println!("under the Lambda Runtime API emulator, the Terraform module, a traffic driver.");
 
-    step(1, "Local AWS");
+    step(1, "Local AWS", started);
     let moto = Moto::start()
         .await
         .context("starting moto (run `scripts/local-aws install`)")?;
     println!("   moto_server at {}", moto.endpoint);
-    let fleet = Fleet::new(&moto.sdk_config().await).await?;
+    let conf = moto.sdk_config().await;
+    let fleet = Fleet::new(&conf).await?;
+    let slack = SlackServer::start(vec![]).await?;
+    let ssm = aws_sdk_ssm::Client::new(&conf);
+    ssm.put_parameter()
+        .name(SLACK_PARAM)
+        .value(format!("{}/services/T000/B000/demo-secret", slack.base))
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await?;
 
-    step(2, "Demo fleet");
+    step(2, "Deploy faultline", started);
+    let deployed = match Terraform::locate() {
+        Ok(tf) => deploy_with_terraform(&tf, &moto).await?,
+        Err(e) => {
+            println!("   terraform is not usable here ({e:#});");
+            println!(
+                "   falling back to the CLI's own set-up: topic and kill switch through the SDK"
+            );
+            deploy_with_sdk(&moto, &fleet).await?
+        }
+    };
+    // A mailbox: an http subscription shows what every email subscriber receives.
+    let mailbox = SlackServer::start(vec![]).await?;
+    aws_sdk_sns::Client::new(&conf)
+        .subscribe()
+        .topic_arn(&deployed.topic)
+        .protocol("http")
+        .endpoint(format!("{}/mailbox", mailbox.base))
+        .send()
+        .await?;
+
+    step(3, "Demo fleet", started);
     let web = fleet
         .group("web-asg", 2, 6, 8, &[OPT_IN, ("app", "web")])
         .await?;
-    let payments = fleet
-        .group("payments-asg", 2, 4, 6, &[("app", "web")])
-        .await?;
-    let solo = fleet.instances(3, &[OPT_IN, ("app", "web")]).await?;
-    let topic = fleet.topic("faultline-events").await?;
+    let batch = fleet.group("batch-asg", 2, 4, 6, &[("app", "web")]).await?;
     fleet.alarm("web-5xx").await?;
-    println!("   web-asg       6 instances, MinSize 2, tagged faultline:enabled=true  (opted in)");
+    println!("   web-asg    6 instances, MinSize 2, tagged faultline:enabled=true  (opted in)");
     println!(
-        "   payments-asg  4 instances, MinSize 2, no opt-in tag                  (must be spared)"
+        "   batch-asg  4 instances, MinSize 2, no opt-in tag                  (must be spared)"
     );
-    println!("   standalone    3 instances, tagged faultline:enabled=true             (opted in)");
-    println!("   stop alarm    web-5xx (OK)");
+    println!("   alarm      web-5xx (OK): the stop condition and the recovery signal");
 
-    step(3, "The monkey function under the Lambda emulator");
-    let mut env = moto.env();
-    env.push(("FAULTLINE_TOPIC_ARN".into(), topic.clone()));
-    env.push(("RUST_LOG".into(), "warn".into()));
-    let mut lambda = Emulator::start("monkey", "functions/monkey/Cargo.toml", &env).await?;
-    println!("   started; invoking with the payload EventBridge Scheduler sends:");
-    let payload = json!({
-        "execution_id": "demo-2026-11-23T10-00",
-        "scheduled_time": "2026-11-23T10:00:00Z",
-        "experiment": {
-            "name": "web-terminate",
-            "targets": {"resource": "ec2-instance", "tags": {"app": "web"}},
-            "selection": {"mode": "percent", "value": 50},
-            "action": {"type": "terminate"},
-            "guards": {"stop_alarms": ["web-5xx"], "min_healthy": 3, "max_targets": 10},
-            "recovery": {"timeout": "30m", "alarms": ["web-5xx"]}
-        }
-    });
-    print!("{}", indent(&serde_json::to_string_pretty(&payload)?));
-    let (_, result) = lambda.invoke_raw(&payload.to_string()).await?;
+    step(4, "Steady-state traffic", started);
+    let service = SlackServer::start(vec![]).await?;
+    let traffic_bin = built_binary("faultline-traffic")?;
+    let traffic = tokio::process::Command::new(&traffic_bin)
+        .args([
+            "--url",
+            &format!("{}/checkout", service.base),
+            "--rate",
+            "25",
+            "--concurrency",
+            "8",
+            "--duration",
+            "8s",
+            "--period",
+            "4s",
+            "--name",
+            "web",
+            "--output",
+            "json",
+        ])
+        .envs(moto.env())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", traffic_bin.display()))?;
+    println!(
+        "   faultline-traffic: 25 req/s at {}/checkout for 8 s, metrics to CloudWatch every 4 s",
+        service.base
+    );
+
+    step(
+        5,
+        "The scheduled round: the monkey under the Lambda emulator",
+        started,
+    );
+    let now = Utc::now();
+    let execution_id = format!("demo-{}", now.format("%Y%m%dT%H%M%S"));
+    let payload = deployed
+        .schedule_input
+        .replace("<aws.scheduler.execution-id>", &execution_id)
+        .replace(
+            "<aws.scheduler.scheduled-time>",
+            &now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        );
+    println!("   the schedule's input, placeholders filled in as EventBridge Scheduler does:");
+    let pretty: Value = serde_json::from_str(&payload)?;
+    print!("{}", indent(&serde_json::to_string_pretty(&pretty)?));
+    let mut monkey = Emulator::start(
+        "monkey",
+        "functions/monkey/Cargo.toml",
+        &deployed.env["monkey"],
+    )
+    .await?;
+    let (_, result) = monkey.invoke_raw(&payload).await?;
     if result.get("outcome").is_none() {
-        anyhow::bail!("the monkey returned an error: {result}");
+        bail!("the monkey returned an error: {result}");
     }
 
-    step(4, "What was hit");
+    step(6, "What was hit", started);
     println!(
-        "   outcome {}: {} eligible, {} requested, {} chosen, {} AWS requests, {} ms",
+        "   outcome {}: {} eligible, {} requested, {} chosen",
         result["outcome"].as_str().unwrap_or("?"),
         result["eligible"],
         result["requested"],
         result["chosen"].as_array().map(Vec::len).unwrap_or(0),
-        result["api_calls"],
-        result["timings"]["total_ms"]
     );
     for r in result["results"].as_array().cloned().unwrap_or_default() {
         println!(
-            "   {:<20} {:<14} {} ({})",
+            "   {:<20} {:<10} {} ({})",
             r["instance_id"].as_str().unwrap_or(""),
             r["asg"].as_str().unwrap_or("standalone"),
             r["outcome"].as_str().unwrap_or(""),
@@ -104,10 +342,10 @@ async fn run() -> Result<()> {
         );
     }
 
-    step(5, "What was spared, and why");
+    step(7, "What was spared, and why", started);
     for g in result["groups"].as_array().cloned().unwrap_or_default() {
         println!(
-            "   {:<14} {} healthy, floor {} (max of MinSize and min_healthy) -> may lose {}, lost {}{}",
+            "   {:<10} {} healthy, floor {} (max of MinSize and min_healthy) -> may lose {}, lost {}{}",
             g["name"].as_str().unwrap_or(""),
             g["healthy_in_service"],
             g["floor"],
@@ -116,66 +354,141 @@ async fn run() -> Result<()> {
             g["spared"].as_str().map(|s| format!("; spared: {s}")).unwrap_or_default()
         );
     }
-    for c in result["capped_by"].as_array().cloned().unwrap_or_default() {
-        println!("   capped by {}", c.as_str().unwrap_or(""));
-    }
     let states = fleet.states().await?;
-    let untouched = payments
-        .iter()
-        .filter(|id| states[*id] == "running")
-        .count();
+    let running = |ids: &[String]| ids.iter().filter(|id| states[*id] == "running").count();
     println!(
-        "   payments-asg: {untouched} of {} still running: it never carried faultline:enabled=true, \
-         so it was never even listed",
-        payments.len()
+        "   batch-asg  {} of {} still running: no faultline:enabled=true tag, so never listed \
+         (and the monkey's IAM policy could not touch it)",
+        running(&batch),
+        batch.len()
     );
-    let gone = |ids: &[String]| ids.iter().filter(|id| states[*id] == "terminated").count();
     println!(
-        "   checked in AWS: web-asg lost {}, standalone lost {}, payments-asg lost {}",
-        gone(&web),
-        gone(&solo),
-        gone(&payments)
+        "   checked in AWS: web-asg {} of {} original instances running",
+        running(&web),
+        web.len()
     );
 
-    step(6, "The SNS message, as an email reader sees it");
-    let msgs = moto.sns_messages(&topic).await?;
-    for m in &msgs {
-        println!("   Subject: {}", m.subject);
-        println!("   Attributes: {:?}", m.attributes);
-        print!("{}", indent(&m.body));
+    step(
+        8,
+        "Recovery: the recovery timer under the Lambda emulator",
+        started,
+    );
+    let mut timer = Emulator::start(
+        "recovery-timer",
+        "functions/recovery-timer/Cargo.toml",
+        &deployed.env["recovery_timer"],
+    )
+    .await?;
+    let backstop = json!({"version": "0", "id": "demo", "detail-type": "Scheduled Event",
+        "source": "aws.events", "time": Utc::now().to_rfc3339(), "region": "us-east-1",
+        "resources": [], "detail": {}});
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let closed = loop {
+        let (_, report) = timer.invoke_raw(&backstop.to_string()).await?;
+        if let Some(c) = report["closed"].as_array().and_then(|c| c.first()) {
+            break c.clone();
+        }
+        if Instant::now() > deadline {
+            bail!("the experiment did not close within 40 s: {report}");
+        }
+        println!(
+            "   open {}, waiting: {:?}",
+            report["open"], report["pending"]
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    println!(
+        "   closed {}: {}",
+        closed["id"].as_str().unwrap_or("?"),
+        closed["outcome"].as_str().unwrap_or("?")
+    );
+
+    step(9, "The SNS messages, as an email reader sees them", started);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while notifications(&mailbox).len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let notes = notifications(&mailbox);
+    for n in &notes {
+        println!("   From: faultline <no-reply@sns.amazonaws.com>");
+        println!("   Subject: {}", n["Subject"].as_str().unwrap_or(""));
+        print!("{}", indent(n["Message"].as_str().unwrap_or("")));
+        println!();
     }
 
-    step(7, "Safety rails");
-    let (_, again) = lambda.invoke_raw(&payload.to_string()).await?;
+    step(
+        10,
+        "The Slack payload: the notifier under the Lambda emulator",
+        started,
+    );
+    let mut notifier = Emulator::start(
+        "notifier",
+        "functions/notifier/Cargo.toml",
+        &deployed.env["notifier"],
+    )
+    .await?;
+    for n in &notes {
+        let event = json!({"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0",
+            "EventSubscriptionArn": format!("{}:demo", deployed.topic), "Sns": n}]});
+        let (_, r) = notifier.invoke_raw(&event.to_string()).await?;
+        if r.get("errorMessage").is_some() {
+            bail!("the notifier failed: {r}");
+        }
+    }
+    for req in slack.requests() {
+        println!(
+            "   POST {} (the webhook's secret path; never logged)",
+            "/services/…"
+        );
+        let pretty = serde_json::from_str::<Value>(&req.body)
+            .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
+            .unwrap_or(req.body.clone());
+        print!("{}", indent(&pretty));
+    }
+
+    step(11, "Time to recover", started);
+    match closed["ttr_s"].as_i64() {
+        Some(s) => println!(
+            "   {}: recovered in {s} s, measured from the injection to the last recovery \
+             condition (moto replaces capacity at once); published to SNS and as the CloudWatch \
+             metric faultline/TimeToRecover",
+            closed["experiment"].as_str().unwrap_or("?"),
+        ),
+        None => println!(
+            "   {}: {}",
+            closed["experiment"].as_str().unwrap_or("?"),
+            closed["outcome"].as_str().unwrap_or("?")
+        ),
+    }
+    let out = traffic.wait_with_output().await?;
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     println!(
-        "   the same event delivered again -> {} (record {} exists; nothing done)",
+        "   steady state during the round: {} requests, success {}%, p50 {} ms, p99 {} ms \
+         (SuccessRate and Latency p50/p99 in CloudWatch namespace faultline/traffic)",
+        summary["requests"], summary["success_rate"], summary["p50_ms"], summary["p99_ms"]
+    );
+
+    step(12, "Safety rails", started);
+    let (_, again) = monkey.invoke_raw(&payload).await?;
+    println!(
+        "   the same scheduled event delivered again -> {} (record {} exists; nothing done)",
         again["outcome"].as_str().unwrap_or("?"),
         again["record"].as_str().unwrap_or("?")
     );
     fleet.put_param("/faultline/enabled", "false").await?;
-    let mut next = payload.clone();
-    next["execution_id"] = json!("demo-2026-11-23T11-00");
-    let (_, halted) = lambda.invoke_raw(&next.to_string()).await?;
-    let reason = halted["refusals"][0]["reason"].as_str().unwrap_or("?");
+    let next = payload.replace(&execution_id, &format!("{execution_id}-next"));
+    let (_, halted) = monkey.invoke_raw(&next).await?;
     println!(
-        "   kill switch set to false, next round -> {}: {reason}",
-        halted["outcome"].as_str().unwrap_or("?")
+        "   kill switch /faultline/enabled=false (faultline halt), next round -> {}: {}",
+        halted["outcome"].as_str().unwrap_or("?"),
+        halted["refusals"][0]["reason"].as_str().unwrap_or("?")
     );
-    let record: Value = serde_json::from_str(
-        fleet
-            .params_under("/faultline/experiments")
-            .await?
-            .values()
-            .next()
-            .map(String::as_str)
-            .unwrap_or("{}"),
-    )?;
-    println!("   experiment record for the recovery timer: {record}");
 
-    drop(lambda);
+    drop((monkey, timer, notifier, slack, mailbox, service));
+    drop(deployed);
     drop(moto);
     println!(
-        "\nDone in {:.1} s; the emulator, the function and moto are stopped.",
+        "\nDone in {:.1} s; the emulators, the functions, the traffic driver and moto are stopped.",
         started.elapsed().as_secs_f64()
     );
     Ok(())

@@ -1,0 +1,59 @@
+//! `make demo` end to end: the demo binary runs twice in a row (it cleans up after itself) and
+//! prints every section of the timeline, with the outcomes the demo is there to show.
+
+use std::process::Command;
+
+use anyhow::Result;
+use faultline_e2e::built_binary;
+
+const SECTIONS: &[&str] = &[
+    "1. Local AWS",
+    "2. Deploy faultline",
+    "3. Demo fleet",
+    "4. Steady-state traffic",
+    "5. The scheduled round",
+    "6. What was hit",
+    "7. What was spared, and why",
+    "8. Recovery",
+    "9. The SNS messages, as an email reader sees them",
+    "10. The Slack payload",
+    "11. Time to recover",
+    "12. Safety rails",
+];
+
+#[test]
+fn make_demo_runs_twice_and_prints_the_timeline() -> Result<()> {
+    let demo = built_binary("demo")?;
+    for run in 1..=2 {
+        let out = Command::new(&demo).output()?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "run {run} failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for s in SECTIONS {
+            assert!(
+                stdout.contains(s),
+                "run {run}: no section {s:?} in:\n{stdout}"
+            );
+        }
+        for outcome in [
+            "Apply complete!",
+            "outcome acted: 6 eligible, 3 requested, 3 chosen",
+            "batch-asg  4 of 4 still running",
+            "Subject: [faultline] web-terminate recovered in",
+            "\"text\": \"[faultline] web-terminate recovered in",
+            "steady state during the round: 200 requests, success 100",
+            "-> duplicate",
+            "next round -> refused: the kill switch",
+            "moto are stopped",
+        ] {
+            assert!(
+                stdout.contains(outcome),
+                "run {run}: no {outcome:?} in:\n{stdout}"
+            );
+        }
+    }
+    Ok(())
+}
