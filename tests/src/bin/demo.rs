@@ -436,10 +436,7 @@ async fn run() -> Result<()> {
         }
     }
     for req in slack.requests() {
-        println!(
-            "   POST {} (the webhook's secret path; never logged)",
-            "/services/…"
-        );
+        println!("   POST /services/… (the webhook's secret path; never logged)");
         let pretty = serde_json::from_str::<Value>(&req.body)
             .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
             .unwrap_or(req.body.clone());
@@ -475,11 +472,26 @@ async fn run() -> Result<()> {
         again["outcome"].as_str().unwrap_or("?"),
         again["record"].as_str().unwrap_or("?")
     );
-    fleet.put_param("/faultline/enabled", "false").await?;
+    let halt = tokio::process::Command::new(built_binary("faultline")?)
+        .arg("halt")
+        .envs(moto.env())
+        .output()
+        .await?;
+    if !halt.status.success() {
+        bail!(
+            "faultline halt failed: {}",
+            String::from_utf8_lossy(&halt.stderr)
+        );
+    }
+    println!("   $ faultline halt");
+    print!(
+        "{}",
+        indent(String::from_utf8_lossy(&halt.stdout).trim_end())
+    );
     let next = payload.replace(&execution_id, &format!("{execution_id}-next"));
     let (_, halted) = monkey.invoke_raw(&next).await?;
     println!(
-        "   kill switch /faultline/enabled=false (faultline halt), next round -> {}: {}",
+        "   next round -> {}: {}",
         halted["outcome"].as_str().unwrap_or("?"),
         halted["refusals"][0]["reason"].as_str().unwrap_or("?")
     );
