@@ -79,6 +79,12 @@ impl Terraform {
                  1.11 at /usr/local/bin/terraform) or set FAULTLINE_TERRAFORM",
             )?,
         };
+        if !bin.is_file() {
+            bail!(
+                "{} does not exist: point FAULTLINE_TERRAFORM at a terraform binary",
+                bin.display()
+            );
+        }
         let mirror = mirror().context(
             "the offline AWS provider mirror (a folder holding registry.terraform.io/hashicorp/aws) \
              was not found: set FAULTLINE_TF_MIRROR to the folder that contains registry.terraform.io \

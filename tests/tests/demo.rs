@@ -40,6 +40,7 @@ fn make_demo_runs_twice_and_prints_the_timeline() -> Result<()> {
         }
         for outcome in [
             "Apply complete!",
+            "schedule web-terminate: cron(0 10 ? * MON-FRI *) (Europe/London)",
             "outcome acted: 6 eligible, 3 requested, 3 chosen",
             "batch-asg  4 of 4 still running",
             "Subject: [faultline] web-terminate recovered in",
@@ -55,5 +56,32 @@ fn make_demo_runs_twice_and_prints_the_timeline() -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+#[test]
+fn without_terraform_the_demo_says_so_and_sets_up_with_the_sdk() -> Result<()> {
+    let out = Command::new(built_binary("demo")?)
+        .env("FAULTLINE_TERRAFORM", "/nonexistent/terraform")
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("falling back to an SDK set-up"), "{stdout}");
+    assert!(!stdout.contains("Apply complete!"), "{stdout}");
+    for s in SECTIONS {
+        assert!(stdout.contains(s), "no section {s:?} in:\n{stdout}");
+    }
+    assert!(
+        stdout.contains("outcome acted: 6 eligible, 3 requested, 3 chosen"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Subject: [faultline] web-terminate recovered in"),
+        "{stdout}"
+    );
     Ok(())
 }

@@ -236,9 +236,10 @@ async fn run() -> Result<()> {
     let deployed = match Terraform::locate() {
         Ok(tf) => deploy_with_terraform(&tf, &moto).await?,
         Err(e) => {
-            println!("   terraform is not usable here ({e:#});");
+            println!("   terraform is not usable here: {e:#}");
             println!(
-                "   falling back to the CLI's own set-up: topic and kill switch through the SDK"
+                "   falling back to an SDK set-up: the topic, the kill switch and the functions' \
+                 environment, as the module would make them"
             );
             deploy_with_sdk(&moto, &fleet).await?
         }
