@@ -2,14 +2,19 @@
 # Everything installs itself: the venv with moto and cargo-lambda (scripts/local-aws install).
 SHELL := /bin/bash
 CARGO ?= cargo
+# make package: the Lambda/layer architecture (Terraform's `architecture`, default arm64) and the
+# EC2 instances' one for faultline-agent (Terraform's `agent_architecture`).
+ARCH ?= arm64
+AGENT_ARCH ?= x86_64
 
-.PHONY: help demo test build venv lint bench clean layer
+.PHONY: help demo test build venv lint bench clean layer package
 
 help:
 	@echo "make demo   run one monkey round against a local AWS and show what it did"
 	@echo "make test   build everything and run every test (unit + end to end against moto)"
 	@echo "make lint   cargo fmt --check and clippy -D warnings"
 	@echo "make layer  build the failure-injection Lambda layer zip (target/layer/)"
+	@echo "make package [ARCH=arm64|x86_64] [AGENT_ARCH=...]  build what terraform/ deploys into dist/<arch>/"
 	@echo "make bench  one round over a 1,000-instance fleet, side by side with Chaos Toolkit"
 
 venv:
@@ -37,6 +42,11 @@ lint:
 # toolchain has that target, otherwise it says so).
 layer:
 	layer/package
+
+# What terraform/ deploys: dist/$(ARCH)/{monkey,recovery-timer,notifier,faultline-layer}.zip and
+# dist/$(AGENT_ARCH)/faultline-agent (release builds; fails up front when ARCH can't be built here).
+package:
+	ARCH=$(ARCH) AGENT_ARCH=$(AGENT_ARCH) CARGO=$(CARGO) scripts/package
 
 bench: venv
 	scripts/bench
