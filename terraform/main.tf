@@ -20,7 +20,7 @@ locals {
   account_id = data.aws_caller_identity.current.account_id
 
   artifacts_dir      = coalesce(var.artifacts_dir, "${path.module}/../dist")
-  agent_architecture = coalesce(var.agent_architecture, var.architecture)
+  agent_architecture = var.agent_architecture
   artifacts = {
     monkey         = "${local.artifacts_dir}/${var.architecture}/monkey.zip"
     recovery_timer = "${local.artifacts_dir}/${var.architecture}/recovery-timer.zip"

@@ -171,13 +171,13 @@ variable "agent_bucket" {
 }
 
 variable "agent_architecture" {
-  description = "Instruction set of the EC2 instances that run faultline-agent (x86_64 or arm64). Default: var.architecture."
+  description = "Instruction set of the EC2 instances that run faultline-agent (x86_64 or arm64); independent of the functions' architecture. `make package AGENT_ARCH=...` must have built the same one."
   type        = string
-  default     = null
+  default     = "x86_64"
 
   validation {
-    condition     = var.agent_architecture == null || contains(["arm64", "x86_64"], coalesce(var.agent_architecture, "x86_64"))
-    error_message = "agent_architecture must be one of: arm64, x86_64 (or null for var.architecture)."
+    condition     = contains(["arm64", "x86_64"], var.agent_architecture)
+    error_message = "agent_architecture must be one of: arm64, x86_64."
   }
 }
 
