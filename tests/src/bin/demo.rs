@@ -321,9 +321,16 @@ async fn run() -> Result<()> {
     )
     .await?;
     let (_, result) = monkey.invoke_raw(&payload).await?;
+    let acted = Instant::now();
     if result.get("outcome").is_none() {
         bail!("the monkey returned an error: {result}");
     }
+
+    // Capacity dropped: the checkout's 5xx alarm fires (moto does not evaluate alarms; the
+    // demo plays CloudWatch's part). The recovery timer waits for it to be OK again.
+    fleet
+        .set_alarm("web-5xx", aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .await?;
 
     step(6, "What was hit", started);
     println!(
@@ -384,6 +391,7 @@ async fn run() -> Result<()> {
         "source": "aws.events", "time": Utc::now().to_rfc3339(), "region": "us-east-1",
         "resources": [], "detail": {}});
     let deadline = Instant::now() + Duration::from_secs(40);
+    let mut polls = 0;
     let closed = loop {
         let (_, report) = timer.invoke_raw(&backstop.to_string()).await?;
         if let Some(c) = report["closed"].as_array().and_then(|c| c.first()) {
@@ -392,11 +400,29 @@ async fn run() -> Result<()> {
         if Instant::now() > deadline {
             bail!("the experiment did not close within 40 s: {report}");
         }
+        polls += 1;
         println!(
-            "   open {}, waiting: {:?}",
-            report["open"], report["pending"]
+            "   {:>4.1} s  {} open, waiting: web-5xx is in ALARM ({})",
+            acted.elapsed().as_secs_f64(),
+            report["open"],
+            report["pending"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         tokio::time::sleep(Duration::from_secs(2)).await;
+        if polls == 2 {
+            fleet
+                .set_alarm("web-5xx", aws_sdk_cloudwatch::types::StateValue::Ok)
+                .await?;
+            println!(
+                "   {:>4.1} s  web-5xx back to OK: the replacements took the load",
+                acted.elapsed().as_secs_f64()
+            );
+        }
     };
     println!(
         "   closed {}: {}",
@@ -447,9 +473,9 @@ async fn run() -> Result<()> {
     step(11, "Time to recover", started);
     match closed["ttr_s"].as_i64() {
         Some(s) => println!(
-            "   {}: recovered in {s} s, measured from the injection to the last recovery \
-             condition (moto replaces capacity at once); published to SNS and as the CloudWatch \
-             metric faultline/TimeToRecover",
+            "   {}: recovered in {s} s, from the injection to the last recovery condition (here \
+             web-5xx back to OK; moto replaced the capacity at once); published to SNS and as the \
+             CloudWatch metric faultline/TimeToRecover",
             closed["experiment"].as_str().unwrap_or("?"),
         ),
         None => println!(
