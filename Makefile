@@ -10,7 +10,7 @@ AGENT_ARCH ?= x86_64
 .PHONY: help demo test build venv lint bench clean layer package
 
 help:
-	@echo "make demo   run one monkey round against a local AWS and show what it did"
+	@echo "make demo   deploy faultline into a local AWS with terraform, run one scheduled round, show recovery, email and Slack"
 	@echo "make test   build everything and run every test (unit + end to end against moto)"
 	@echo "make lint   cargo fmt --check and clippy -D warnings"
 	@echo "make layer  build the failure-injection Lambda layer zip (target/layer/)"
