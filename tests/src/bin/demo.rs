@@ -462,6 +462,10 @@ async fn run() -> Result<()> {
             bail!("the notifier failed: {r}");
         }
     }
+    println!(
+        "   (moto's http delivery leaves out MessageAttributes, so *Event* reads \"message\" and \
+         the colour is grey; from real SNS it is injected / recovered, coloured)"
+    );
     for req in slack.requests() {
         println!("   POST /services/… (the webhook's secret path; never logged)");
         let pretty = serde_json::from_str::<Value>(&req.body)
