@@ -239,6 +239,28 @@ impl Moto {
         .collect()
     }
 
+    /// An EventBridge Scheduler schedule as moto stores it (`GetSchedule`'s JSON). moto routes
+    /// REST APIs by the service in the signature's credential scope, so the request names it.
+    pub async fn schedule(&self, group: &str, name: &str) -> Result<Value> {
+        let v: Value = self
+            .http
+            .get(format!(
+                "{}/schedules/{name}?groupName={group}",
+                self.endpoint
+            ))
+            .header(
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=testing/20261123/us-east-1/scheduler/aws4_request, \
+                 SignedHeaders=host, Signature=0",
+            )
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(v)
+    }
+
     /// Everything moto holds (`GET /moto-api/data.json`).
     pub async fn data(&self) -> Result<Value> {
         Ok(self

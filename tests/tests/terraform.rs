@@ -315,22 +315,7 @@ async fn complete_example_applies_against_moto_and_its_monkey_acts() -> Result<(
 
     // 1. The schedule's stored input (read back from moto) is the monkey's payload, with the
     //    scheduler's placeholders intact for it to fill in.
-    let http = reqwest::Client::new();
-    // moto routes REST APIs by the service named in the signature's credential scope.
-    let schedule: Value = http
-        .get(format!(
-            "{}/schedules/web-terminate?groupName=faultline",
-            moto.endpoint
-        ))
-        .header(
-            "Authorization",
-            "AWS4-HMAC-SHA256 Credential=testing/20261123/us-east-1/scheduler/aws4_request, \
-             SignedHeaders=host, Signature=0",
-        )
-        .send()
-        .await?
-        .json()
-        .await?;
+    let schedule = moto.schedule("faultline", "web-terminate").await?;
     let input = schedule["Target"]["Input"]
         .as_str()
         .with_context(|| format!("no Target.Input in {schedule}"))?;

@@ -126,21 +126,7 @@ async fn deploy_with_terraform(tf: &Terraform, moto: &Moto) -> Result<Deployed> 
         .as_str()
         .context("topic_arn")?
         .to_owned();
-    // The schedule as moto stores it (REST API routed by the signature's service).
-    let schedule: Value = reqwest::Client::new()
-        .get(format!(
-            "{}/schedules/web-terminate?groupName=faultline",
-            moto.endpoint
-        ))
-        .header(
-            "Authorization",
-            "AWS4-HMAC-SHA256 Credential=testing/20261123/us-east-1/scheduler/aws4_request, \
-             SignedHeaders=host, Signature=0",
-        )
-        .send()
-        .await?
-        .json()
-        .await?;
+    let schedule = moto.schedule("faultline", "web-terminate").await?;
     println!(
         "   schedule web-terminate: {} ({}), target {}",
         schedule["ScheduleExpression"].as_str().unwrap_or("?"),
