@@ -36,6 +36,18 @@ pub const AMI: &str = "ami-03cf127a";
 /// The default opt-in tag.
 pub const OPT_IN: (&str, &str) = ("faultline:enabled", "true");
 
+/// The `instance_id`s of a list in a round result (`chosen`, `results`), sorted.
+pub fn instance_ids(list: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["instance_id"].as_str().map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -14,7 +14,7 @@ use chrono::Utc;
 use faultline_core::spec::Invocation;
 use faultline_e2e::iam;
 use faultline_e2e::terraform::{local_artifacts, module_dir, stage, Scratch, Terraform};
-use faultline_e2e::{poll, venv, Emulator, Moto, AMI};
+use faultline_e2e::{instance_ids, poll, venv, Emulator, Moto, AMI};
 use serde_json::{json, Value};
 
 const EXAMPLES: &[&str] = &[
@@ -439,12 +439,7 @@ async fn complete_example_applies_against_moto_and_its_monkey_acts() -> Result<(
     let mut lambda = Emulator::start("monkey", "functions/monkey/Cargo.toml", &env).await?;
     let (_, r) = lambda.invoke_raw(&payload).await?;
     assert_eq!(r["outcome"], "acted", "{r}");
-    let chosen: Vec<String> = r["chosen"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["instance_id"].as_str().unwrap().to_owned())
-        .collect();
+    let chosen = instance_ids(&r["chosen"]);
     assert_eq!(chosen.len(), 1, "34 % of 3, floor 2 healthy: {r}");
     assert!(web_before.contains(&chosen[0]), "{r}");
     let ec2 = aws_sdk_ec2::Client::new(&conf);

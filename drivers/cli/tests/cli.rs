@@ -7,7 +7,7 @@ use std::process::Output;
 
 use anyhow::Result;
 use aws_sdk_cloudwatch::types::StateValue;
-use faultline_e2e::{Emulator, Fleet, Moto, OPT_IN};
+use faultline_e2e::{instance_ids, Emulator, Fleet, Moto, OPT_IN};
 use serde_json::{json, Value};
 
 struct Cli {
@@ -168,13 +168,7 @@ async fn run_needs_yes_then_acts_and_follows_the_recovery_until_recovered() -> R
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let r: Value = serde_json::from_slice(&o.stdout)?;
     assert_eq!(r["outcome"], "acted");
-    let mut hit: Vec<String> = r["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["instance_id"].as_str().unwrap().to_owned())
-        .collect();
-    hit.sort();
+    let hit = instance_ids(&r["results"]);
     let mut gone = fleet.in_state(&members, "terminated").await?;
     gone.sort();
     assert_eq!(hit, gone);
@@ -323,13 +317,7 @@ async fn halt_makes_the_next_monkey_invocation_refuse_and_resume_lets_it_act() -
     let (status, resp) = monkey.invoke_raw(&payload("after-resume")).await?;
     assert_eq!(status, 200, "{resp}");
     assert_eq!(resp["outcome"], "acted", "{resp:#}");
-    let mut hit: Vec<String> = resp["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["instance_id"].as_str().unwrap().to_owned())
-        .collect();
-    hit.sort();
+    let hit = instance_ids(&resp["results"]);
     let mut gone = fleet.in_state(&members, "terminated").await?;
     gone.sort();
     assert_eq!(hit, gone);
