@@ -1,5 +1,9 @@
 # faultline — the two commands a new machine needs: `make demo` and `make test`.
-# Everything installs itself: the venv with moto and cargo-lambda (scripts/local-aws install).
+# Everything installs itself: the system packages (scripts/system-deps: nftables, qemu, iproute2,
+# GNU time, ...) and the venv with moto and cargo-lambda (scripts/local-aws install).
+# Each command builds every crate once: one `cargo build` (or nextest's build) per command, and
+# the demo runs the binary it built (a `cargo run -p` would compile the SDKs again with another
+# feature set).
 SHELL := /bin/bash
 CARGO ?= cargo
 # make package: the Lambda/layer architecture (Terraform's `architecture`, default arm64) and the
@@ -7,7 +11,7 @@ CARGO ?= cargo
 ARCH ?= arm64
 AGENT_ARCH ?= x86_64
 
-.PHONY: help demo test build venv lint bench clean layer package
+.PHONY: help demo test build deps venv lint bench clean layer package
 
 help:
 	@echo "make demo   deploy faultline into a local AWS with terraform, run one scheduled round, show recovery, email and Slack"
@@ -17,22 +21,27 @@ help:
 	@echo "make package [ARCH=arm64|x86_64] [AGENT_ARCH=...]  build what terraform/ deploys into dist/<arch>/"
 	@echo "make bench  one round over a 1,000-instance fleet, side by side with Chaos Toolkit"
 
+deps:
+	@scripts/system-deps
+
 venv:
 	@scripts/local-aws install
 
 build:
 	$(CARGO) build --workspace --bins
 
-# The end-to-end tests run the built binaries, so build them first.
-test: venv build
+# The end-to-end tests run the built binaries: one build of every target (binaries and tests
+# together, so the SDKs are compiled once with one feature set), then the run.
+test: deps venv
+	$(CARGO) build --workspace --all-targets
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  $(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
 	  echo "cargo-nextest not found; using cargo test"; $(CARGO) test --workspace --no-fail-fast; \
 	fi
 
-demo: venv build
-	$(CARGO) run -q -p faultline-e2e --bin demo
+demo: deps venv build
+	"$${CARGO_TARGET_DIR:-target}/debug/demo"
 
 lint:
 	$(CARGO) fmt --all --check

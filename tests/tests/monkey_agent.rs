@@ -14,10 +14,11 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use faultline_core::aws::Aws;
-use faultline_core::round::{Outcome, Settings, SystemClock};
+use faultline_core::clock::SystemClock;
+use faultline_core::monkey::{Monkey, MonkeyError};
+use faultline_core::outcome::RoundOutcome as Outcome;
+use faultline_core::settings::Settings;
 use faultline_e2e::{workspace_root, Fleet, Moto, OPT_IN};
-use faultline_monkey::handler::{Monkey, MonkeyError};
-use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
 
 /// Records every SendCommand input the SSM client sends.
@@ -108,15 +109,12 @@ async fn agent_action_sends_the_document_to_exactly_the_chosen_instances_in_batc
     let others = e.fleet.instances(20, &[("app", "web")]).await?;
     let r = e
         .monkey
-        .handle(LambdaEvent::new(
-            experiment(json!({"type": "agent", "fault": "latency",
-                              "args": {"delay_ms": 200, "jitter_ms": 20}, "duration": "5m"})),
-            Context::default(),
-        ))
+        .handle(experiment(json!({"type": "agent", "fault": "latency",
+                              "args": {"delay_ms": 200, "jitter_ms": 20}, "duration": "5m"})))
         .await?;
     assert_eq!(r.outcome, Outcome::Acted, "{r:#?}");
     assert_eq!(r.action, "agent");
-    assert_eq!(r.chosen.len(), 120);
+    assert_eq!(r.plan.chosen.len(), 120);
 
     let sent = e.sent.0.lock().unwrap().clone();
     assert_eq!(sent.len(), 3, "120 targets → 50 + 50 + 20");
@@ -133,7 +131,12 @@ async fn agent_action_sends_the_document_to_exactly_the_chosen_instances_in_batc
         assert_eq!(p.len(), 4);
         all.extend(ids.iter().cloned());
     }
-    let chosen: HashSet<String> = r.chosen.iter().map(|t| t.instance_id.clone()).collect();
+    let chosen: HashSet<String> = r
+        .plan
+        .chosen
+        .iter()
+        .map(|t| t.instance_id.clone())
+        .collect();
     let sent_to: HashSet<String> = all.iter().cloned().collect();
     assert_eq!(all.len(), sent_to.len(), "no instance is sent twice");
     assert_eq!(sent_to, chosen, "exactly the chosen instances");
@@ -189,10 +192,7 @@ async fn an_invalid_agent_argument_is_refused_before_any_call() -> Result<()> {
     ] {
         let err = e
             .monkey
-            .handle(LambdaEvent::new(
-                experiment(action.clone()),
-                Context::default(),
-            ))
+            .handle(experiment(action.clone()))
             .await
             .expect_err("must be refused");
         let MonkeyError::InvalidSpec(spec) = err else {

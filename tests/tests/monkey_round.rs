@@ -8,10 +8,11 @@ use anyhow::Result;
 use aws_sdk_cloudwatch::types::StateValue;
 use chrono::{DateTime, Utc};
 use faultline_core::aws::Aws;
-use faultline_core::round::{FixedClock, Outcome, RoundResult, Settings, SystemClock};
+use faultline_core::clock::{FixedClock, SystemClock};
+use faultline_core::monkey::{Monkey, MonkeyError};
+use faultline_core::outcome::{RoundOutcome as Outcome, RoundResult};
+use faultline_core::settings::Settings;
 use faultline_e2e::{Fleet, Moto, OPT_IN};
-use faultline_monkey::handler::{Monkey, MonkeyError};
-use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
 
 const PREFIX: &str = "/faultline/experiments";
@@ -54,9 +55,7 @@ async fn env() -> Result<Env> {
 
 impl Env {
     async fn invoke(&self, payload: Value) -> Result<RoundResult, MonkeyError> {
-        self.monkey
-            .handle(LambdaEvent::new(payload, Context::default()))
-            .await
+        self.monkey.handle(payload).await
     }
 
     async fn sns_count(&self) -> Result<usize> {
@@ -69,7 +68,11 @@ fn envelope(id: &str, experiment: Value) -> Value {
 }
 
 fn chosen_ids(r: &RoundResult) -> Vec<String> {
-    r.chosen.iter().map(|t| t.instance_id.clone()).collect()
+    r.plan
+        .chosen
+        .iter()
+        .map(|t| t.instance_id.clone())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,7 +114,10 @@ async fn fleet_of_300_with_100_opted_in_percent_30_hits_exactly_30_opted_in() ->
         .await?;
 
     assert_eq!(r.outcome, Outcome::Acted, "{r:#?}");
-    assert_eq!((r.eligible, r.requested, r.chosen.len()), (100, 30, 30));
+    assert_eq!(
+        (r.plan.eligible, r.plan.requested, r.plan.chosen.len()),
+        (100, 30, 30)
+    );
     let after = f.states().await?;
     let terminated: Vec<&String> = opted
         .iter()
@@ -184,14 +190,14 @@ async fn asg_with_min_size_2_desired_3_at_percent_100_loses_at_most_one() -> Res
                        "action": {"type": "terminate"}}))
         .await?;
     assert_eq!(r.outcome, Outcome::Acted);
-    assert_eq!(r.requested, 3);
-    assert_eq!(r.chosen.len(), 1, "{r:#?}");
+    assert_eq!(r.plan.requested, 3);
+    assert_eq!(r.plan.chosen.len(), 1, "{r:#?}");
     assert_eq!(e.fleet.in_state(&members, "terminated").await?.len(), 1);
     assert_eq!(e.fleet.in_state(&members, "running").await?.len(), 2);
     assert!(
-        r.capped_by.iter().any(|c| c.contains("web-asg")),
+        r.plan.capped_by.iter().any(|c| c.contains("web-asg")),
         "{:?}",
-        r.capped_by
+        r.plan.capped_by
     );
     Ok(())
 }
@@ -221,7 +227,7 @@ async fn a_degraded_group_is_spared_and_min_healthy_is_honoured() -> Result<()> 
         Vec::<String>::new()
     );
     assert_eq!(e.fleet.in_state(&healthy, "terminated").await?.len(), 2);
-    let g = r.groups.iter().find(|g| g.name == "degraded").unwrap();
+    let g = r.plan.groups.iter().find(|g| g.name == "degraded").unwrap();
     assert!(
         g.spared.as_deref().unwrap().starts_with("degraded"),
         "{g:?}"
@@ -349,8 +355,8 @@ async fn dry_run_returns_the_plan_and_changes_nothing() -> Result<()> {
         ))
         .await?;
     assert_eq!(r.outcome, Outcome::DryRun);
-    assert_eq!(r.chosen.len(), 3);
-    assert!(r.chosen.iter().all(|t| ids.contains(&t.instance_id)));
+    assert_eq!(r.plan.chosen.len(), 3);
+    assert!(r.plan.chosen.iter().all(|t| ids.contains(&t.instance_id)));
     assert_eq!(e.fleet.states().await?, before);
     assert!(e.fleet.params_under(PREFIX).await?.is_empty());
     assert_eq!(e.sns_count().await?, 0);
@@ -372,7 +378,7 @@ async fn the_same_execution_id_twice_acts_once() -> Result<()> {
     assert_eq!(first.outcome, Outcome::Acted);
     let second = e.invoke(payload).await?;
     assert_eq!(second.outcome, Outcome::Duplicate, "{second:#?}");
-    assert!(second.results.is_empty() && second.chosen.is_empty());
+    assert!(second.results.is_empty() && second.plan.chosen.is_empty());
     assert_eq!(
         second.record.as_deref(),
         Some("/faultline/experiments/delivered-twice")
@@ -423,14 +429,10 @@ async fn malformed_input_is_rejected_with_the_problem_named_and_nothing_changes(
             .invoke(payload.clone())
             .await
             .expect_err("must be rejected");
-        let diag: lambda_runtime::Diagnostic = err.into();
-        assert_eq!(diag.error_type, "InvalidSpec");
-        assert!(
-            diag.error_message.contains(want),
-            "{payload}: {}",
-            diag.error_message
-        );
-        assert!(diag.error_message.contains("nothing was changed"));
+        assert_eq!(err.error_type(), "InvalidSpec");
+        let message = err.to_string();
+        assert!(message.contains(want), "{payload}: {message}");
+        assert!(message.contains("nothing was changed"));
     }
     assert_eq!(e.fleet.states().await?, before);
     assert!(e.fleet.params_under(PREFIX).await?.is_empty());

@@ -8,7 +8,7 @@ use anyhow::Result;
 use aws_sdk_ssm::types::ParameterType;
 use faultline_core::aws::Aws;
 use faultline_e2e::{Emulator, Fleet, Logs, Moto, Reply, SlackServer, SnsMessage, OPT_IN};
-use faultline_recovery_timer::config::Settings;
+use faultline_recovery_timer::config::TimerConfig;
 use faultline_recovery_timer::handler::Timer;
 use serde_json::{json, Value};
 
@@ -47,9 +47,9 @@ async fn env(script: Vec<Reply>, extra: &[(&str, &str)]) -> Result<Env> {
         .await?;
     let timer = Timer::new(
         Aws::new(&conf),
-        Settings {
+        TimerConfig {
             topic_arn: Some(topic.clone()),
-            ..Settings::default()
+            ..TimerConfig::default()
         },
     );
     timer

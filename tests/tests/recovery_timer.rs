@@ -9,13 +9,14 @@ use anyhow::{anyhow, Result};
 use aws_sdk_cloudwatch::types::{Dimension, StateValue, Statistic};
 use chrono::{DateTime, Utc};
 use faultline_core::aws::Aws;
+use faultline_core::clock::FixedClock;
+use faultline_core::monkey::Monkey;
+use faultline_core::outcome::RoundOutcome;
 use faultline_core::recovery::short_duration;
-use faultline_core::round::{FixedClock, Outcome as RoundOutcome, Settings as MonkeySettings};
+use faultline_core::settings::Settings as MonkeySettings;
 use faultline_e2e::{Emulator, Fleet, Moto, OPT_IN};
-use faultline_monkey::handler::Monkey;
-use faultline_recovery_timer::config::Settings;
+use faultline_recovery_timer::config::TimerConfig;
 use faultline_recovery_timer::handler::{RunReport, Timer};
-use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
 
 const PREFIX: &str = "/faultline/experiments";
@@ -41,10 +42,10 @@ async fn env() -> Result<Env> {
 }
 
 impl Env {
-    fn settings(&self) -> Settings {
-        Settings {
+    fn settings(&self) -> TimerConfig {
+        TimerConfig {
             topic_arn: Some(self.topic.clone()),
-            ..Settings::default()
+            ..TimerConfig::default()
         }
     }
 
@@ -75,11 +76,9 @@ impl Env {
             "selection": {"mode": "count", "value": count},
             "action": {"type": "terminate", "via_asg": true},
             "recovery": {"timeout": "30m", "alarms": alarms}}});
-        let r = monkey
-            .handle(LambdaEvent::new(payload, Context::default()))
-            .await?;
+        let r = monkey.handle(payload).await?;
         assert_eq!(r.outcome, RoundOutcome::Acted, "{r:#?}");
-        Ok(r.chosen.into_iter().map(|t| t.instance_id).collect())
+        Ok(r.plan.chosen.into_iter().map(|t| t.instance_id).collect())
     }
 
     async fn record(&self, id: &str) -> Result<Value> {
@@ -555,7 +554,7 @@ async fn only_the_newest_closed_records_are_kept() -> Result<()> {
     }
     let timer = Timer::new(
         Aws::new(&e.conf),
-        Settings {
+        TimerConfig {
             retain_closed: 2,
             ..e.settings()
         },

@@ -7,11 +7,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use faultline_core::aws::{ssm, Aws};
+use faultline_core::clock::SystemClock;
+use faultline_core::outcome::{RoundOutcome as Outcome, RoundResult};
 use faultline_core::record::Status;
 use faultline_core::recovery::Stored;
-use faultline_core::round::{self, Outcome, RoundResult, Settings, SystemClock};
+use faultline_core::round::{self, Planning};
+use faultline_core::settings::{settings_from, Settings};
 use faultline_core::spec::Invocation;
-use faultline_monkey::config::settings_from;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -45,9 +47,19 @@ pub fn fail(out: Output, code: u8, msg: &str, extra: Option<serde_json::Value>) 
     ExitCode::from(code)
 }
 
+/// The RNG of a round's random choices (the probability roll, the choice of targets): seeded
+/// with `seed` when given, so the same seed over the same world chooses the same targets.
+/// Returns the seed used, to print.
+fn round_rng(seed: Option<u64>) -> (u64, StdRng) {
+    let seed = seed.unwrap_or_else(|| StdRng::from_entropy().gen());
+    (seed, StdRng::seed_from_u64(seed))
+}
+
 /// Reads and validates a spec; on failure prints the error (naming the field) and returns the
-/// exit code to use.
-fn load(path: &Path, rng: &mut StdRng, out: Output) -> Result<Invocation, ExitCode> {
+/// exit code to use. The execution id comes from entropy, never from the round's seed, so two
+/// runs with one seed are two experiments.
+fn load(path: &Path, out: Output) -> Result<Invocation, ExitCode> {
+    let rng = &mut StdRng::from_entropy();
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
@@ -71,8 +83,7 @@ fn load(path: &Path, rng: &mut StdRng, out: Output) -> Result<Invocation, ExitCo
 
 /// `validate`.
 pub fn validate(path: &Path, out: Output) -> Result<ExitCode> {
-    let mut rng = StdRng::from_entropy();
-    let inv = match load(path, &mut rng, out) {
+    let inv = match load(path, out) {
         Ok(i) => i,
         Err(code) => return Ok(code),
     };
@@ -94,24 +105,33 @@ pub fn validate(path: &Path, out: Output) -> Result<ExitCode> {
 }
 
 /// `plan`: the round as a dry run that publishes nothing.
-pub async fn plan(path: &Path, out: Output) -> Result<ExitCode> {
-    let mut rng = StdRng::from_entropy();
-    let mut inv = match load(path, &mut rng, out) {
+pub async fn plan(path: &Path, seed: Option<u64>, out: Output) -> Result<ExitCode> {
+    let (seed, mut rng) = round_rng(seed);
+    let mut inv = match load(path, out) {
         Ok(i) => i,
         Err(code) => return Ok(code),
     };
     inv.experiment.dry_run = true;
     inv.experiment.notify_refusals = false;
     let settings = settings()?;
+    // The dry run stops after planning: the same plan `run` executes.
     let result = round::run(&aws().await, &settings, &inv, &SystemClock, &mut rng).await?;
     print_result(&result, out, true);
+    if out == Output::Text && result.outcome == Outcome::DryRun {
+        println!(
+            "seed {seed}: `faultline run {} --seed {seed}` chooses these targets while the world is unchanged",
+            path.display()
+        );
+    }
     Ok(code_of(&result))
 }
 
-/// `run`: the round, then (unless `follow` is `None`) the recovery followed live.
+/// `run`: one plan, shown and confirmed (unless `yes`), then executed as confirmed; then
+/// (unless `follow` is `None`) the recovery followed live.
 pub async fn run(
     path: &Path,
     yes: bool,
+    seed: Option<u64>,
     follow: Option<follow::Options>,
     out: Output,
 ) -> Result<ExitCode> {
@@ -123,49 +143,47 @@ pub async fn run(
             None,
         ));
     }
-    let mut rng = StdRng::from_entropy();
-    let inv = match load(path, &mut rng, out) {
+    let (_, mut rng) = round_rng(seed);
+    let inv = match load(path, out) {
         Ok(i) => i,
         Err(code) => return Ok(code),
     };
     let settings = settings()?;
     let aws = aws().await;
-    if !yes && !inv.experiment.dry_run {
-        if !std::io::stdin().is_terminal() {
-            return Ok(fail(
-                out,
-                INVALID,
-                "refusing to act without --yes when stdin is not a terminal; nothing was changed",
-                None,
-            ));
-        }
-        // Show the plan first, then ask.
-        let mut dry = inv.clone();
-        dry.experiment.dry_run = true;
-        dry.experiment.notify_refusals = false;
-        let plan = round::run(&aws, &settings, &dry, &SystemClock, &mut rng).await?;
-        print_result(&plan, Output::Text, true);
-        if plan.outcome != Outcome::DryRun {
-            return Ok(code_of(&plan));
-        }
-        eprint!(
-            "{} up to {} instance(s) now? Type the experiment name ({}) to confirm: ",
-            inv.experiment.action.name(),
-            plan.chosen.len(),
-            inv.experiment.name
-        );
-        std::io::stderr().flush().ok();
-        let mut answer = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut answer)
-            .context("reading the confirmation")?;
-        if answer.trim() != inv.experiment.name {
-            eprintln!("faultline: not confirmed; nothing was changed");
-            return Ok(ExitCode::from(1));
-        }
+    let ask = !yes && !inv.experiment.dry_run;
+    if ask && !std::io::stdin().is_terminal() {
+        return Ok(fail(
+            out,
+            INVALID,
+            "refusing to act without --yes when stdin is not a terminal; nothing was changed",
+            None,
+        ));
     }
-    let result = round::run(&aws, &settings, &inv, &SystemClock, &mut rng).await?;
+    // One plan: what the operator is shown is what is executed.
+    let result = match round::plan(&aws, &settings, &inv, &SystemClock, &mut rng).await? {
+        Planning::Done(result) => result,
+        Planning::Ready(planned) if ask => {
+            print_result(planned.result(), Output::Text, true);
+            eprint!(
+                "{} these {} instance(s) now? Type the experiment name ({}) to confirm: ",
+                inv.experiment.action.name(),
+                planned.chosen().len(),
+                inv.experiment.name
+            );
+            std::io::stderr().flush().ok();
+            let mut answer = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut answer)
+                .context("reading the confirmation")?;
+            if answer.trim() != inv.experiment.name {
+                eprintln!("faultline: not confirmed; nothing was changed");
+                return Ok(ExitCode::from(1));
+            }
+            round::execute_confirmed(&aws, &settings, planned, &SystemClock).await?
+        }
+        Planning::Ready(planned) => round::execute(&aws, &settings, planned, &SystemClock).await?,
+    };
     if out == Output::Text {
         print_result(&result, out, false);
     }
@@ -514,12 +532,12 @@ fn print_result(r: &RoundResult, out: Output, planning: bool) {
     println!(
         "{}: {} eligible, {} requested, {verb} {}",
         r.experiment,
-        r.eligible,
-        r.requested,
-        r.chosen.len()
+        r.plan.eligible,
+        r.plan.requested,
+        r.plan.chosen.len()
     );
     if planning {
-        for t in &r.chosen {
+        for t in &r.plan.chosen {
             println!(
                 "  {:<20} {}",
                 t.instance_id,
@@ -540,7 +558,7 @@ fn print_result(r: &RoundResult, out: Output, planning: bool) {
             );
         }
     }
-    for g in &r.groups {
+    for g in &r.plan.groups {
         let spared = g
             .spared
             .as_deref()
@@ -551,10 +569,10 @@ fn print_result(r: &RoundResult, out: Output, planning: bool) {
             g.name, g.healthy_in_service, g.floor, g.budget, g.chosen
         );
     }
-    for c in &r.capped_by {
+    for c in &r.plan.capped_by {
         println!("  capped by {c}");
     }
-    for (why, n) in &r.excluded {
+    for (why, n) in &r.plan.excluded {
         println!("  excluded {n}: {why}");
     }
     match r.outcome {

@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use faultline_core::aws::{observe, ssm, Aws};
+use faultline_core::outcome::RoundResult;
 use faultline_core::record::{Record, Status};
 use faultline_core::recovery::{
     self, counted_healthy, short_duration, Condition, Decision, Observation, Stored,
 };
-use faultline_core::round::RoundResult;
 use serde::Serialize;
 
 use crate::Output;

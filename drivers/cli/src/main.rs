@@ -79,11 +79,16 @@ enum Command {
     Plan {
         /// The experiment spec (JSON).
         spec: PathBuf,
+        /// Seed of the round's random choices (probability roll, targets); printed when not
+        /// given. `run --seed` with the same seed chooses the same targets in the same world.
+        #[arg(long)]
+        seed: Option<u64>,
     },
     /// Run an experiment now, through the full guard chain, then follow the recovery live.
     ///
     /// Without --yes, shows the plan and asks for the experiment's name as confirmation (only
-    /// on a terminal). After acting, re-observes what the recovery timer observes every
+    /// on a terminal); then acts on exactly the instances shown, or on none when the world
+    /// changed in between (a chosen instance gone, a guard now refusing). After acting, re-observes what the recovery timer observes every
     /// --poll until the system recovered or --timeout passed, and prints the time to recover
     /// from the injection. Following is read-only: the recovery timer still closes the record
     /// and publishes the result.
@@ -99,6 +104,10 @@ enum Command {
         /// --output json).
         #[arg(long)]
         yes: bool,
+        /// Seed of the round's random choices (probability roll, targets), as printed by
+        /// `plan`: the same seed in the same world chooses the same targets.
+        #[arg(long)]
+        seed: Option<u64>,
         /// Do not follow the recovery; return as soon as the round acted.
         #[arg(long)]
         no_follow: bool,
@@ -177,16 +186,17 @@ async fn dispatch(args: Args) -> anyhow::Result<ExitCode> {
     let out = args.output;
     match args.command {
         Command::Validate { spec } => commands::validate(&spec, out),
-        Command::Plan { spec } => commands::plan(&spec, out).await,
+        Command::Plan { spec, seed } => commands::plan(&spec, seed, out).await,
         Command::Run {
             spec,
             yes,
+            seed,
             no_follow,
             timeout,
             poll,
         } => {
             let follow = (!no_follow).then_some(follow::Options { timeout, poll });
-            commands::run(&spec, yes, follow, out).await
+            commands::run(&spec, yes, seed, follow, out).await
         }
         Command::Halt => commands::switch(false, out).await,
         Command::Resume => commands::switch(true, out).await,

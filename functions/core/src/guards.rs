@@ -25,6 +25,9 @@ pub enum Guard {
     NoTargets,
     /// The experiment record would not fit in an SSM parameter.
     RecordTooLarge,
+    /// Between the plan an operator confirmed and its execution, the world changed (a chosen
+    /// instance gone or unhealthy, a group's budget shrunk): nothing unconfirmed is hit.
+    PlanChanged,
 }
 
 impl Guard {
@@ -38,6 +41,7 @@ impl Guard {
             Guard::StopAlarm => "stop_alarm",
             Guard::NoTargets => "no_targets",
             Guard::RecordTooLarge => "record_too_large",
+            Guard::PlanChanged => "plan_changed",
         }
     }
 }

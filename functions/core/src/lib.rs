@@ -3,27 +3,39 @@
 //! # Layout
 //!
 //! - [`spec`]: the experiment spec, parsed and validated into types that cannot be invalid.
+//! - [`settings`]: the monkey's deployment settings and their one parser, [`settings::settings_from`].
+//! - [`clock`]: where "now" comes from ([`clock::SystemClock`], [`clock::FixedClock`]).
 //! - [`window`]: recurring time windows, evaluated in their own time zone.
 //! - [`logging`]: JSON logs for the Lambda functions.
 //! - [`guards`]: the round-level guards (kill switch, windows, probability, stop alarms), pure.
 //! - [`select`]: opt-in, health and blast radius: from inventory to chosen targets, pure.
 //! - [`record`]: the experiment record kept in SSM for the recovery timer.
+//! - [`outcome`]: what a round produced ([`outcome::RoundResult`], [`outcome::RoundOutcome`]).
 //! - [`message`]: SNS subjects and plain-text bodies.
 //! - [`recovery`]: recovered / not yet / timed out, time-to-recover from authoritative
 //!   timestamps, and the closing message, pure.
-//! - [`round`]: one monkey round, wiring the above to the AWS adapters in guard-chain order.
+//! - [`round`]: one monkey round, `plan` then `execute`, wiring the above to the AWS adapters in
+//!   guard-chain order.
+//! - [`act`]: the destructive calls of a round (EC2 / Auto Scaling actions, the agent via SSM).
+//! - [`monkey`]: one scheduled invocation (payload -> invocation -> round), independent of the
+//!   Lambda runtime, which the monkey function and the tests drive.
 //! - [`aws`]: thin AWS adapters (EC2, Auto Scaling, SSM, SNS, CloudWatch) and a request counter.
 //!
 //! Domain logic takes its clock and RNG as arguments, so tests are deterministic and need no
 //! network; AWS calls sit in `aws` and are tested against a local AWS (moto).
 
+pub mod act;
 pub mod aws;
+pub mod clock;
 pub mod guards;
 pub mod logging;
 pub mod message;
+pub mod monkey;
+pub mod outcome;
 pub mod record;
 pub mod recovery;
 pub mod round;
 pub mod select;
+pub mod settings;
 pub mod spec;
 pub mod window;

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::round::{Outcome, RoundResult, Settings};
+use crate::outcome::{RoundOutcome, RoundResult};
+use crate::settings::Settings;
 use crate::spec::{Action, Experiment};
 
 /// A message ready for SNS.
@@ -35,10 +36,15 @@ pub fn subject_line(s: &str) -> String {
 }
 
 fn places(r: &RoundResult) -> String {
-    let mut groups: Vec<&str> = r.chosen.iter().filter_map(|t| t.asg.as_deref()).collect();
+    let mut groups: Vec<&str> = r
+        .plan
+        .chosen
+        .iter()
+        .filter_map(|t| t.asg.as_deref())
+        .collect();
     groups.sort();
     groups.dedup();
-    let standalone = r.chosen.iter().any(|t| t.asg.is_none());
+    let standalone = r.plan.chosen.iter().any(|t| t.asg.is_none());
     let groups = match groups.as_slice() {
         [] => None,
         [g] => Some(g.to_string()),
@@ -57,7 +63,7 @@ pub fn injected(r: &RoundResult, exp: &Experiment, settings: &Settings) -> Messa
     let hit = r.results.iter().filter(|t| t.error.is_none()).count();
     let failed = r.results.len() - hit;
     let subject = match r.outcome {
-        Outcome::Refused => format!(
+        RoundOutcome::Refused => format!(
             "[faultline] {}: refused by {}",
             r.experiment,
             r.refusals
@@ -76,7 +82,7 @@ pub fn injected(r: &RoundResult, exp: &Experiment, settings: &Settings) -> Messa
                 ),
                 other => other.past_tense().to_owned(),
             },
-            r.eligible,
+            r.plan.eligible,
             places(r),
             if failed > 0 {
                 format!(" ({failed} failed)")
@@ -92,12 +98,12 @@ pub fn injected(r: &RoundResult, exp: &Experiment, settings: &Settings) -> Messa
         "faultline experiment \"{}\" {}.",
         r.experiment,
         match r.outcome {
-            Outcome::Acted => "ran",
-            Outcome::Partial => "ran, with failures",
-            Outcome::Failed => "failed: no target was hit",
-            Outcome::Refused => "was refused; nothing was changed",
-            Outcome::DryRun => "was a dry run; nothing was changed",
-            Outcome::Duplicate => "was a duplicate delivery; nothing was changed",
+            RoundOutcome::Acted => "ran",
+            RoundOutcome::Partial => "ran, with failures",
+            RoundOutcome::Failed => "failed: no target was hit",
+            RoundOutcome::Refused => "was refused; nothing was changed",
+            RoundOutcome::DryRun => "was a dry run; nothing was changed",
+            RoundOutcome::Duplicate => "was a duplicate delivery; nothing was changed",
         }
     );
     let _ = writeln!(b);
@@ -131,17 +137,17 @@ pub fn injected(r: &RoundResult, exp: &Experiment, settings: &Settings) -> Messa
     let _ = writeln!(
         b,
         "Eligible:    {} opted-in, healthy instance(s)",
-        r.eligible
+        r.plan.eligible
     );
-    if r.outcome != Outcome::Refused {
+    if r.outcome != RoundOutcome::Refused {
         let _ = writeln!(
             b,
             "Chosen:      {} of {} requested",
-            r.chosen.len(),
-            r.requested
+            r.plan.chosen.len(),
+            r.plan.requested
         );
     }
-    for c in &r.capped_by {
+    for c in &r.plan.capped_by {
         let _ = writeln!(b, "Capped by:   {c}");
     }
     for x in &r.refusals {
@@ -165,24 +171,25 @@ pub fn injected(r: &RoundResult, exp: &Experiment, settings: &Settings) -> Messa
     }
 
     let spared: Vec<_> = r
+        .plan
         .groups
         .iter()
         .filter_map(|g| g.spared.as_ref().map(|s| (&g.name, s)))
         .collect();
-    if !spared.is_empty() || !r.excluded.is_empty() {
+    if !spared.is_empty() || !r.plan.excluded.is_empty() {
         let _ = writeln!(b);
         let _ = writeln!(b, "Spared:");
         for (name, why) in spared {
             let _ = writeln!(b, "  {name}: {why}");
         }
-        let excluded: &BTreeMap<String, usize> = &r.excluded;
+        let excluded: &BTreeMap<String, usize> = &r.plan.excluded;
         for (why, n) in excluded {
             let _ = writeln!(b, "  {n} instance(s): {why}");
         }
     }
 
     let _ = writeln!(b);
-    if matches!(r.outcome, Outcome::Acted | Outcome::Partial) {
+    if matches!(r.outcome, RoundOutcome::Acted | RoundOutcome::Partial) {
         let alarms = if exp.recovery.alarms.is_empty() {
             String::new()
         } else {

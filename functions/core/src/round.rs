@@ -1,207 +1,73 @@
 //! One monkey round: the guard chain, inventory, selection, record, action and notification, in
-//! the order DESIGN.md promises. The Lambda and the CLI both call [`run`]; neither holds logic
-//! of its own.
+//! the order DESIGN.md promises, split in two so that what an operator confirms is what runs:
 //!
-//! Nothing is touched until every guard has passed and the record (the idempotency lock) has
-//! been created. An AWS error before that point fails the round with nothing changed.
+//! - [`plan`]: the guards, the inventory and the choice of targets; nothing is touched. It
+//!   returns [`Planning::Ready`] with a [`Planned`] round, or [`Planning::Done`] when a guard
+//!   refused.
+//! - [`execute`]: the record (the idempotency lock), the action on exactly the planned targets,
+//!   and the message. [`execute_confirmed`] first checks that the plan still holds (kill
+//!   switch, windows, stop alarms, every chosen target still eligible, every group's budget),
+//!   for a plan a person looked at before saying yes.
+//! - [`run`]: both at once, for the Lambda.
+//!
+//! Nothing is touched until every guard has passed and the record has been created. An AWS
+//! error before that point fails the round with nothing changed.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
-use serde::Serialize;
 use tracing::{info, warn};
 
+use crate::act::{act, send_agent};
 use crate::aws::autoscaling::{self, GroupQuery};
-use crate::aws::ec2::{self, Ec2Action};
-use crate::aws::{cloudwatch, sns, ssm, Aws, AwsError};
+use crate::aws::{cloudwatch, ec2, sns, ssm, Aws, AwsError};
+use crate::clock::Clock;
 use crate::guards::{self, Guard, Refusal};
 use crate::message;
+use crate::outcome::{ms, RoundError, RoundOutcome, RoundResult, TargetResult, Timings};
 use crate::record::{self, Record, RecordGroup, Status};
-use crate::select::{self, GroupPlan, Inventory, OptIn, Plan, Target};
-use crate::spec::{Action, AgentAction, Invocation, Resource};
+use crate::select::{self, Inventory, Plan, Target};
+use crate::settings::Settings;
+use crate::spec::{Action, Invocation, Resource};
 
-/// Deployment settings of the monkey (environment variables of the function).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
-    /// The opt-in tag (`FAULTLINE_OPT_IN_TAG`, default `faultline:enabled`).
-    pub opt_in: OptIn,
-    /// Kill-switch parameter (`FAULTLINE_KILL_SWITCH_PARAM`, default `/faultline/enabled`).
-    pub kill_switch_param: String,
-    /// Record prefix (`FAULTLINE_RECORD_PREFIX`, default `/faultline/experiments`).
-    pub record_prefix: String,
-    /// SNS topic (`FAULTLINE_TOPIC_ARN`); without it nothing is published.
-    pub topic_arn: Option<String>,
-    /// The faultline SSM document that runs faultline-agent (`agent` actions); default
-    /// `faultline-agent`.
-    pub agent_document: String,
-    /// Where hosts without faultline-agent download it (`FAULTLINE_AGENT_S3_URI`, the SSM
-    /// document's `AgentS3Uri`); `None`: it must be installed.
-    pub agent_s3_uri: Option<String>,
+/// A round whose guards passed and whose targets are chosen; nothing has been touched.
+/// [`execute`] acts on exactly [`Planned::chosen`].
+#[derive(Debug, Clone)]
+pub struct Planned {
+    inv: Invocation,
+    result: RoundResult,
+    started: Instant,
+    calls0: u64,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            opt_in: OptIn::default(),
-            kill_switch_param: "/faultline/enabled".to_owned(),
-            record_prefix: "/faultline/experiments".to_owned(),
-            topic_arn: None,
-            agent_document: "faultline-agent".to_owned(),
-            agent_s3_uri: None,
-        }
+impl Planned {
+    /// The round so far, as a dry run would report it (outcome `dry_run`).
+    pub fn result(&self) -> &RoundResult {
+        &self.result
+    }
+
+    /// The targets [`execute`] will act on.
+    pub fn chosen(&self) -> &[Target] {
+        &self.result.plan.chosen
+    }
+
+    /// The invocation planned.
+    pub fn invocation(&self) -> &Invocation {
+        &self.inv
     }
 }
 
-/// A source of the current time, injected so tests can fix it.
-pub trait Clock: Send + Sync {
-    /// Now.
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
-
-/// A clock stopped at one instant.
-#[derive(Debug, Clone, Copy)]
-pub struct FixedClock(pub DateTime<Utc>);
-
-impl Clock for FixedClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-    }
-}
-
-/// How a round ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Every chosen target was hit.
-    Acted,
-    /// Some chosen targets failed; the rest were hit.
-    Partial,
-    /// Every chosen target failed.
-    Failed,
-    /// A guard refused; nothing changed.
-    Refused,
-    /// Dry run: the plan only; nothing changed, nothing recorded.
-    DryRun,
-    /// This execution id already has a record: an at-least-once redelivery; nothing changed.
-    Duplicate,
-}
-
-impl Outcome {
-    /// The outcome's name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Outcome::Acted => "acted",
-            Outcome::Partial => "partial",
-            Outcome::Failed => "failed",
-            Outcome::Refused => "refused",
-            Outcome::DryRun => "dry_run",
-            Outcome::Duplicate => "duplicate",
-        }
-    }
-}
-
-/// What happened to one target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TargetResult {
-    /// Instance id.
-    pub instance_id: String,
-    /// Its group, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub asg: Option<String>,
-    /// `terminated`, `stopped`, `rebooted` or `failed`.
-    pub outcome: String,
-    /// The state AWS reported right after the call (`shutting-down`, `stopping`, ...).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
-    /// Why it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// Wall time of each phase, milliseconds.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Timings {
-    /// Kill switch, windows, probability, stop alarms.
-    pub guards_ms: u64,
-    /// Describe calls.
-    pub inventory_ms: u64,
-    /// Record creation.
-    pub record_ms: u64,
-    /// The action itself.
-    pub act_ms: u64,
-    /// SNS publish.
-    pub notify_ms: u64,
-    /// The whole round.
-    pub total_ms: u64,
-}
-
-/// The result of a round: what the Lambda returns and the CLI prints.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RoundResult {
-    /// Execution id.
-    pub experiment_id: String,
-    /// Experiment name.
-    pub experiment: String,
-    /// How it ended.
-    pub outcome: Outcome,
-    /// `terminate`, `stop`, `reboot`.
-    pub action: String,
-    /// Whether this was a dry run.
-    pub dry_run: bool,
-    /// When the round started deciding.
-    pub started_at: DateTime<Utc>,
-    /// Opted-in, healthy targets found (N).
-    pub eligible: usize,
-    /// What the selection asked for.
-    pub requested: usize,
-    /// Chosen targets.
-    pub chosen: Vec<Target>,
-    /// Per-target outcome (empty unless acted).
-    pub results: Vec<TargetResult>,
-    /// The guard that refused (at most one: the chain stops at the first).
-    pub refusals: Vec<Refusal>,
-    /// Why fewer than requested were chosen.
-    pub capped_by: Vec<String>,
-    /// Per-group blast-radius view.
-    pub groups: Vec<GroupPlan>,
-    /// Instances left out before selection, by reason.
-    pub excluded: BTreeMap<String, usize>,
-    /// The record's parameter name, when one was written (or found, for a duplicate).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub record: Option<String>,
-    /// SSM Run Command ids of an `agent` action (one per batch of at most 50 instances).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub commands: Vec<String>,
-    /// The SNS message id, when published.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub notified: Option<String>,
-    /// Why publishing failed, if it did (the action stands; the record is written).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub notify_error: Option<String>,
-    /// HTTP requests this round made to AWS.
-    pub api_calls: u64,
-    /// Phase timings.
-    pub timings: Timings,
-}
-
-/// A round that could not decide safely: nothing was changed.
-#[derive(Debug, thiserror::Error)]
-pub enum RoundError {
-    /// An AWS read or the record write failed before anything was touched.
-    #[error("{0}; nothing was changed. Check the function's IAM permissions and the service's health, then retry")]
-    Aws(#[from] AwsError),
+/// What [`plan`] came to.
+// Made once per round and consumed at once: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum Planning {
+    /// The guards passed and targets are chosen.
+    Ready(Planned),
+    /// A guard refused (published when the experiment asks for it); nothing changed.
+    Done(RoundResult),
 }
 
 struct Ctx<'a> {
@@ -223,7 +89,7 @@ impl Ctx<'_> {
     async fn refuse(mut self, refusal: Refusal) -> RoundResult {
         info!(experiment = %self.result.experiment, id = %self.result.experiment_id,
               guard = refusal.guard.name(), reason = %refusal.reason, decision = "refused", "guard refused");
-        self.result.outcome = Outcome::Refused;
+        self.result.outcome = RoundOutcome::Refused;
         self.result.refusals.push(refusal);
         if self.inv.experiment.notify_refusals {
             self.publish().await;
@@ -238,7 +104,7 @@ impl Ctx<'_> {
         };
         let t = Instant::now();
         let msg = message::injected(&self.result, &self.inv.experiment, self.settings);
-        let event = if self.result.outcome == Outcome::Refused {
+        let event = if self.result.outcome == RoundOutcome::Refused {
             "refused"
         } else {
             "injected"
@@ -269,18 +135,34 @@ impl Ctx<'_> {
     }
 }
 
-fn ms(t: Instant) -> u64 {
-    t.elapsed().as_millis() as u64
+/// The kill switch, read now.
+async fn kill_switch(aws: &Aws, settings: &Settings) -> Result<Result<(), Refusal>, AwsError> {
+    let switch = ssm::get(&aws.ssm, &settings.kill_switch_param).await?;
+    Ok(guards::kill_switch(
+        &settings.kill_switch_param,
+        switch.as_deref(),
+    ))
 }
 
-/// Runs one round. `rng` drives the probability roll and the choice of targets.
-pub async fn run(
+/// The experiment's stop alarms, read now (no call when it has none).
+async fn stop_alarms(aws: &Aws, inv: &Invocation) -> Result<Result<(), Refusal>, AwsError> {
+    let alarms = &inv.experiment.guards.stop_alarms;
+    if alarms.is_empty() {
+        return Ok(Ok(()));
+    }
+    let states = cloudwatch::alarm_states(&aws.cloudwatch, alarms).await?;
+    Ok(guards::stop_alarms(&states))
+}
+
+/// Plans one round: the guard chain, then inventory and selection. `rng` drives the
+/// probability roll and the choice of targets. Touches nothing and records nothing.
+pub async fn plan(
     aws: &Aws,
     settings: &Settings,
     inv: &Invocation,
     clock: &dyn Clock,
     rng: &mut (impl Rng + Send),
-) -> Result<RoundResult, RoundError> {
+) -> Result<Planning, RoundError> {
     let exp = &inv.experiment;
     let now = clock.now();
     let mut cx = Ctx {
@@ -292,18 +174,13 @@ pub async fn run(
         result: RoundResult {
             experiment_id: inv.execution_id.to_string(),
             experiment: exp.name.clone(),
-            outcome: Outcome::Refused,
+            outcome: RoundOutcome::Refused,
             action: exp.action.name().to_owned(),
             dry_run: exp.dry_run,
             started_at: now,
-            eligible: 0,
-            requested: 0,
-            chosen: vec![],
+            plan: Plan::default(),
             results: vec![],
             refusals: vec![],
-            capped_by: vec![],
-            groups: vec![],
-            excluded: BTreeMap::new(),
             record: None,
             commands: vec![],
             notified: None,
@@ -316,29 +193,25 @@ pub async fn run(
 
     // 1. Kill switch.
     let t = Instant::now();
-    let switch = ssm::get(&aws.ssm, &settings.kill_switch_param).await?;
-    if let Err(r) = guards::kill_switch(&settings.kill_switch_param, switch.as_deref()) {
-        return Ok(cx.refuse(r).await);
+    if let Err(r) = kill_switch(aws, settings).await? {
+        return Ok(Planning::Done(cx.refuse(r).await));
     }
     // 2. The experiment's own switch.
     if !exp.enabled {
         let r = Refusal::new(Guard::Disabled, "the experiment has \"enabled\": false");
-        return Ok(cx.refuse(r).await);
+        return Ok(Planning::Done(cx.refuse(r).await));
     }
     // 3. Time windows.
     if let Err(r) = guards::windows(now, &exp.guards.windows) {
-        return Ok(cx.refuse(r).await);
+        return Ok(Planning::Done(cx.refuse(r).await));
     }
     // 4. Probability.
     if let Err(r) = guards::probability(exp.guards.probability, rng.gen::<f64>()) {
-        return Ok(cx.refuse(r).await);
+        return Ok(Planning::Done(cx.refuse(r).await));
     }
     // 5. Stop alarms.
-    if !exp.guards.stop_alarms.is_empty() {
-        let states = cloudwatch::alarm_states(&aws.cloudwatch, &exp.guards.stop_alarms).await?;
-        if let Err(r) = guards::stop_alarms(&states) {
-            return Ok(cx.refuse(r).await);
-        }
+    if let Err(r) = stop_alarms(aws, inv).await? {
+        return Ok(Planning::Done(cx.refuse(r).await));
     }
     cx.result.timings.guards_ms = ms(t);
     info!(experiment = %exp.name, decision = "guards_passed", "kill switch, window, probability and stop alarms allow the round");
@@ -352,14 +225,10 @@ pub async fn run(
         info!(experiment = %exp.name, asg = %g.name, healthy = g.healthy_in_service, floor = g.floor,
               budget = g.budget, chosen = g.chosen, spared = g.spared.as_deref().unwrap_or(""), decision = "group", "blast radius");
     }
-    cx.result.eligible = plan.eligible;
-    cx.result.requested = plan.requested;
-    cx.result.chosen = plan.chosen.clone();
-    cx.result.capped_by = plan.capped_by.clone();
-    cx.result.groups = plan.groups.clone();
-    cx.result.excluded = plan.excluded.clone();
     info!(experiment = %exp.name, eligible = plan.eligible, requested = plan.requested, chosen = plan.chosen.len(),
           decision = "selected", "targets chosen");
+    cx.result.plan = plan;
+    let plan = &cx.result.plan;
 
     if plan.chosen.is_empty() {
         let why = if plan.eligible == 0 {
@@ -376,19 +245,125 @@ pub async fn run(
                 plan.capped_by.join("; ")
             )
         };
-        return Ok(cx.refuse(Refusal::new(Guard::NoTargets, why)).await);
+        return Ok(Planning::Done(
+            cx.refuse(Refusal::new(Guard::NoTargets, why)).await,
+        ));
     }
+    cx.result.outcome = RoundOutcome::DryRun;
+    Ok(Planning::Ready(Planned {
+        inv: inv.clone(),
+        result: cx.result,
+        started: cx.started,
+        calls0: cx.calls0,
+    }))
+}
+
+/// Runs one round: [`plan`], then (unless it is a dry run) [`execute`].
+pub async fn run(
+    aws: &Aws,
+    settings: &Settings,
+    inv: &Invocation,
+    clock: &dyn Clock,
+    rng: &mut (impl Rng + Send),
+) -> Result<RoundResult, RoundError> {
+    match plan(aws, settings, inv, clock, rng).await? {
+        Planning::Done(result) => Ok(result),
+        Planning::Ready(planned) => execute(aws, settings, planned, clock).await,
+    }
+}
+
+/// Checks that a plan a person confirmed still holds, then [`execute`]s it. When the world
+/// changed (the kill switch, a window, a stop alarm now refusing; a chosen instance gone or
+/// unhealthy; a group's budget smaller), the round is refused and nothing is touched: the
+/// instances acted on are only ever ones the operator was shown.
+pub async fn execute_confirmed(
+    aws: &Aws,
+    settings: &Settings,
+    planned: Planned,
+    clock: &dyn Clock,
+) -> Result<RoundResult, RoundError> {
+    let inv = &planned.inv;
+    let guards = match kill_switch(aws, settings).await? {
+        Ok(()) => match guards::windows(clock.now(), &inv.experiment.guards.windows) {
+            Ok(()) => stop_alarms(aws, inv).await?,
+            Err(r) => Err(r),
+        },
+        Err(r) => Err(r),
+    };
+    let refusal = match guards {
+        Err(r) => Some(r),
+        Ok(()) => {
+            let now = inventory(aws, settings, inv).await?;
+            let changes = select::changes_since(
+                &inv.experiment,
+                &settings.opt_in,
+                &planned.result.plan,
+                &now,
+            );
+            (!changes.is_empty()).then(|| {
+                Refusal::new(
+                    Guard::PlanChanged,
+                    format!(
+                        "the world changed since the plan you confirmed: {}. Run again to see a new plan",
+                        changes.join("; ")
+                    ),
+                )
+            })
+        }
+    };
+    match refusal {
+        Some(r) => {
+            let cx = Ctx {
+                aws,
+                settings,
+                inv,
+                started: planned.started,
+                calls0: planned.calls0,
+                result: planned.result.clone(),
+            };
+            Ok(cx.refuse(r).await)
+        }
+        None => execute(aws, settings, planned, clock).await,
+    }
+}
+
+/// Executes a planned round: the record (the idempotency lock), the action on exactly the
+/// planned targets, the record rewritten with failures, the message. A dry run stops before
+/// the record.
+pub async fn execute(
+    aws: &Aws,
+    settings: &Settings,
+    planned: Planned,
+    clock: &dyn Clock,
+) -> Result<RoundResult, RoundError> {
+    let Planned {
+        inv,
+        result,
+        started,
+        calls0,
+    } = planned;
+    let inv = &inv;
+    let exp = &inv.experiment;
+    let mut cx = Ctx {
+        aws,
+        settings,
+        inv,
+        started,
+        calls0,
+        result,
+    };
+    let chosen = cx.result.plan.chosen.clone();
 
     // 7. Dry run: stop here, having changed and recorded nothing.
     if exp.dry_run {
-        info!(experiment = %exp.name, decision = "dry_run", chosen = plan.chosen.len(), "dry run: nothing touched");
-        cx.result.outcome = Outcome::DryRun;
+        info!(experiment = %exp.name, decision = "dry_run", chosen = chosen.len(), "dry run: nothing touched");
+        cx.result.outcome = RoundOutcome::DryRun;
         return Ok(cx.finish());
     }
 
     // 8. The record, which is also the idempotency lock.
     let t = Instant::now();
-    let mut rec = new_record(inv, &plan, clock.now());
+    let mut rec = new_record(inv, &cx.result.plan, clock.now());
     let encoded = match rec.encode() {
         Ok(e) => e,
         Err(r) => return Ok(cx.refuse(r).await),
@@ -400,8 +375,8 @@ pub async fn run(
     {
         info!(experiment = %exp.name, record = %name, decision = "duplicate",
               "this execution id already has a record: a redelivery; nothing done");
-        cx.result.outcome = Outcome::Duplicate;
-        cx.result.chosen.clear();
+        cx.result.outcome = RoundOutcome::Duplicate;
+        cx.result.plan.chosen.clear();
         return Ok(cx.finish());
     }
     cx.result.timings.record_ms = ms(t);
@@ -410,11 +385,11 @@ pub async fn run(
     let t = Instant::now();
     cx.result.results = match &exp.action {
         Action::Agent(agent) => {
-            let (results, commands) = send_agent(aws, settings, inv, agent, &plan.chosen).await;
+            let (results, commands) = send_agent(aws, settings, inv, agent, &chosen).await;
             cx.result.commands = commands;
             results
         }
-        other => act(aws, other.clone(), &plan.chosen).await,
+        other => act(aws, other.clone(), &chosen).await,
     };
     cx.result.timings.act_ms = ms(t);
     let failed: Vec<&TargetResult> = cx
@@ -424,9 +399,9 @@ pub async fn run(
         .filter(|r| r.error.is_some())
         .collect();
     cx.result.outcome = match failed.len() {
-        0 => Outcome::Acted,
-        n if n == cx.result.results.len() => Outcome::Failed,
-        _ => Outcome::Partial,
+        0 => RoundOutcome::Acted,
+        n if n == cx.result.results.len() => RoundOutcome::Failed,
+        _ => RoundOutcome::Partial,
     };
     for r in &cx.result.results {
         info!(experiment = %exp.name, instance = %r.instance_id, asg = r.asg.as_deref().unwrap_or(""),
@@ -444,7 +419,7 @@ pub async fn run(
         rec.groups.retain(|_, g| !g.targets.is_empty());
         rec.standalone.retain(|id| !failed_ids.contains(id));
         rec.failed = failed_ids;
-        if cx.result.outcome == Outcome::Failed {
+        if cx.result.outcome == RoundOutcome::Failed {
             rec.status = Status::Closed;
             rec.outcome = Some("failed".to_owned());
         }
@@ -557,104 +532,4 @@ fn new_record(inv: &Invocation, plan: &Plan, now: DateTime<Utc>) -> Record {
             _ => None,
         },
     }
-}
-
-async fn act(aws: &Aws, action: Action, chosen: &[Target]) -> Vec<TargetResult> {
-    let asg_of: BTreeMap<&str, Option<String>> = chosen
-        .iter()
-        .map(|t| (t.instance_id.as_str(), t.asg.clone()))
-        .collect();
-    let outcomes: ec2::Outcomes = match &action {
-        Action::Terminate { via_asg: true } => {
-            let mut out = Vec::with_capacity(chosen.len());
-            for t in chosen {
-                out.push((
-                    t.instance_id.clone(),
-                    autoscaling::terminate_and_replace(&aws.autoscaling, &t.instance_id).await,
-                ));
-            }
-            out
-        }
-        other => {
-            let ec2_action = match other {
-                Action::Terminate { .. } => Ec2Action::Terminate,
-                Action::Stop => Ec2Action::Stop,
-                Action::Reboot => Ec2Action::Reboot,
-                // Sent through SSM by `send_agent`, never here.
-                Action::Agent(_) => return vec![],
-            };
-            let ids: Vec<String> = chosen.iter().map(|t| t.instance_id.clone()).collect();
-            ec2::act(&aws.ec2, ec2_action, &ids).await
-        }
-    };
-    outcomes
-        .into_iter()
-        .map(|(id, res)| {
-            let asg = asg_of.get(id.as_str()).cloned().flatten();
-            match res {
-                Ok(state) => TargetResult {
-                    instance_id: id,
-                    asg,
-                    outcome: action.past_tense().to_owned(),
-                    state,
-                    error: None,
-                },
-                Err(e) => TargetResult {
-                    instance_id: id,
-                    asg,
-                    outcome: "failed".to_owned(),
-                    state: None,
-                    error: Some(e),
-                },
-            }
-        })
-        .collect()
-}
-
-/// Sends the agent's fault to the chosen instances with the faultline SSM document, in batches
-/// of at most 50 (SendCommand's limit). Returns per-target results (`sent`, with the command
-/// id as `state`) and the command ids.
-async fn send_agent(
-    aws: &Aws,
-    settings: &Settings,
-    inv: &Invocation,
-    agent: &AgentAction,
-    chosen: &[Target],
-) -> (Vec<TargetResult>, Vec<String>) {
-    let mut params = agent.ssm_parameters();
-    if let Some(uri) = &settings.agent_s3_uri {
-        params.push(("AgentS3Uri", uri.clone()));
-    }
-    let comment = format!("faultline {} {}", inv.experiment.name, inv.execution_id);
-    let mut results = Vec::with_capacity(chosen.len());
-    let mut commands = Vec::new();
-    for batch in chosen.chunks(ssm::SEND_COMMAND_MAX_TARGETS) {
-        let ids: Vec<String> = batch.iter().map(|t| t.instance_id.clone()).collect();
-        let sent =
-            ssm::send_command(&aws.ssm, &settings.agent_document, &ids, &params, &comment).await;
-        info!(experiment = %inv.experiment.name, fault = agent.fault.kind().name(), targets = ids.len(),
-              command = sent.as_ref().map(String::as_str).unwrap_or(""), decision = "agent_sent", "SendCommand");
-        if let Ok(id) = &sent {
-            commands.push(id.clone());
-        }
-        for t in batch {
-            results.push(match &sent {
-                Ok(id) => TargetResult {
-                    instance_id: t.instance_id.clone(),
-                    asg: t.asg.clone(),
-                    outcome: "sent".to_owned(),
-                    state: Some(id.clone()),
-                    error: None,
-                },
-                Err(e) => TargetResult {
-                    instance_id: t.instance_id.clone(),
-                    asg: t.asg.clone(),
-                    outcome: "failed".to_owned(),
-                    state: None,
-                    error: Some(e.to_string()),
-                },
-            });
-        }
-    }
-    (results, commands)
 }

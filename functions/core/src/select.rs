@@ -161,12 +161,19 @@ fn tags_match(want: &BTreeMap<String, String>, have: &BTreeMap<String, String>) 
     want.iter().all(|(k, v)| have.get(k) == Some(v))
 }
 
-/// Chooses the targets of one round.
-pub fn plan(exp: &Experiment, opt_in: &OptIn, inv: &Inventory, rng: &mut impl Rng) -> Plan {
-    let mut out = Plan::default();
+/// Who may be hit before any choice: the eligible targets (opt-in, tags, running / healthy
+/// `InService`), each group's blast-radius budget, and what was left out and why.
+struct Eligibility {
+    eligible: Vec<Target>,
+    budgets: BTreeMap<String, GroupPlan>,
+    excluded: BTreeMap<String, usize>,
+}
+
+fn eligibility(exp: &Experiment, opt_in: &OptIn, inv: &Inventory) -> Eligibility {
+    let mut excluded: BTreeMap<String, usize> = BTreeMap::new();
     let mut exclude = |reason: &str, n: usize| {
         if n > 0 {
-            *out.excluded.entry(reason.to_owned()).or_default() += n;
+            *excluded.entry(reason.to_owned()).or_default() += n;
         }
     };
 
@@ -244,13 +251,13 @@ pub fn plan(exp: &Experiment, opt_in: &OptIn, inv: &Inventory, rng: &mut impl Rn
     }
 
     // Budgets of the groups that have eligible members.
-    let mut budgets: BTreeMap<&str, GroupPlan> = BTreeMap::new();
+    let mut budgets: BTreeMap<String, GroupPlan> = BTreeMap::new();
     for t in &eligible {
         let Some(name) = t.asg.as_deref() else {
             continue;
         };
         let g: &Group = groups[name];
-        budgets.entry(g.name.as_str()).or_insert_with(|| {
+        budgets.entry(g.name.clone()).or_insert_with(|| {
             let healthy = g.healthy_in_service();
             let floor = g.min_size.max(exp.guards.min_healthy);
             let (budget, spared) = if healthy < g.desired {
@@ -286,6 +293,24 @@ pub fn plan(exp: &Experiment, opt_in: &OptIn, inv: &Inventory, rng: &mut impl Rn
             }
         });
     }
+    Eligibility {
+        eligible,
+        budgets,
+        excluded,
+    }
+}
+
+/// Chooses the targets of one round.
+pub fn plan(exp: &Experiment, opt_in: &OptIn, inv: &Inventory, rng: &mut impl Rng) -> Plan {
+    let Eligibility {
+        mut eligible,
+        mut budgets,
+        excluded,
+    } = eligibility(exp, opt_in, inv);
+    let mut out = Plan {
+        excluded,
+        ..Plan::default()
+    };
 
     out.eligible = eligible.len();
     // Per-pool quotas: for a per-group percentage each group (and the standalone pool) gets
@@ -354,6 +379,42 @@ pub fn plan(exp: &Experiment, opt_in: &OptIn, inv: &Inventory, rng: &mut impl Rn
     out.chosen.sort();
     out.groups = budgets.into_values().collect();
     out
+}
+
+/// What no longer holds of a confirmed plan in a fresh inventory: each chosen target that is
+/// no longer eligible (gone, stopped, unhealthy, no longer opted in), and each group that may
+/// now lose fewer than the plan takes from it. Empty: the plan can be executed as confirmed.
+pub fn changes_since(
+    exp: &Experiment,
+    opt_in: &OptIn,
+    confirmed: &Plan,
+    now: &Inventory,
+) -> Vec<String> {
+    let fresh = eligibility(exp, opt_in, now);
+    let mut changes: Vec<String> = confirmed
+        .chosen
+        .iter()
+        .filter(|t| !fresh.eligible.contains(t))
+        .map(|t| format!("{} is no longer an eligible target (gone, not running / healthy InService, or no longer opted in)", t.instance_id))
+        .collect();
+    let mut taken: BTreeMap<&str, u32> = BTreeMap::new();
+    for t in &confirmed.chosen {
+        if let Some(g) = t.asg.as_deref() {
+            *taken.entry(g).or_default() += 1;
+        }
+    }
+    for (name, n) in taken {
+        let budget = fresh.budgets.get(name).map_or(0, |g| g.budget);
+        if n > budget {
+            let why = fresh
+                .budgets
+                .get(name)
+                .and_then(|g| g.spared.clone())
+                .unwrap_or_else(|| format!("may now lose {budget}"));
+            changes.push(format!("{name}: the plan takes {n}, but {why}"));
+        }
+    }
+    changes
 }
 
 #[cfg(test)]

@@ -1,12 +1,16 @@
 //! The faultline monkey Lambda: scheduled event → guards → pick targets → act → record →
-//! notify. All decisions live in `faultline_core::round`; this crate adapts them to Lambda.
-//!
-//! # Layout
-//!
-//! - [`config`]: the function's environment variables, read once into [`Settings`].
-//! - [`handler`]: the event handler and its error type with stable `error_type`s.
-//!
-//! [`Settings`]: faultline_core::round::Settings
+//! notify. All decisions live in `faultline_core` (`monkey`, `round`); this crate adapts them
+//! to `lambda_runtime`: the entry point in `main.rs`, and [`diagnostic`], the error the runtime
+//! reports, with a stable `errorType`.
 
-pub mod config;
-pub mod handler;
+use faultline_core::monkey::MonkeyError;
+use lambda_runtime::Diagnostic;
+
+/// The Lambda error for a failed invocation: `errorType` `InvalidSpec` or `AwsError`, and a
+/// message that says what to do.
+pub fn diagnostic(e: MonkeyError) -> Diagnostic {
+    Diagnostic {
+        error_type: e.error_type().to_owned(),
+        error_message: e.to_string(),
+    }
+}

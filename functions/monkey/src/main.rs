@@ -2,14 +2,15 @@
 
 use anyhow::Context;
 use faultline_core::aws::Aws;
-use faultline_monkey::config::settings_from;
-use faultline_monkey::handler::Monkey;
+use faultline_core::monkey::Monkey;
+use faultline_core::settings::settings_from;
+use faultline_monkey::diagnostic;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    faultline_core::logging::init_json();
+    faultline_core::logging::init_lambda();
 
     let settings = settings_from(|k| std::env::var(k).ok())
         .map_err(anyhow::Error::msg)
@@ -24,7 +25,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let monkey = Monkey::new(aws, settings);
     let monkey = &monkey;
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
-        monkey.handle(ev).await
+        monkey.handle(ev.payload).await.map_err(diagnostic)
     }))
     .await
 }

@@ -13,16 +13,16 @@ pub mod vars {
 
 /// What the notifier needs to know about its deployment.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
+pub struct NotifierConfig {
     /// SSM parameter name of the webhook URL.
     pub webhook_param: String,
     /// Retry budget per message.
     pub retry_budget: Duration,
 }
 
-/// Builds [`Settings`] from a variable lookup, rejecting what would misbehave later. A URL
+/// Builds [`NotifierConfig`] from a variable lookup, rejecting what would misbehave later. A URL
 /// where a parameter name belongs is refused without echoing it.
-pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
+pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<NotifierConfig, String> {
     let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
     let webhook_param = get(vars::WEBHOOK_PARAM).ok_or_else(|| {
         format!(
@@ -52,7 +52,7 @@ pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings
             )
         })?,
     };
-    Ok(Settings {
+    Ok(NotifierConfig {
         webhook_param,
         retry_budget,
     })
@@ -63,7 +63,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn from(pairs: &[(&str, &str)]) -> Result<Settings, String> {
+    fn from(pairs: &[(&str, &str)]) -> Result<NotifierConfig, String> {
         let m: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

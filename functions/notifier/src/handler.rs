@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 use tracing::{error, info, warn};
 
-use crate::config::Settings;
+use crate::config::NotifierConfig;
 use crate::slack::{self, Next, SnsEvent};
 
 /// Why an invocation failed.
@@ -90,7 +90,7 @@ pub struct Delivered {
 /// The notifier: SSM client, settings, one HTTP client, and the webhook once fetched.
 pub struct Notifier {
     ssm: aws_sdk_ssm::Client,
-    settings: Settings,
+    settings: NotifierConfig,
     http: Https,
     webhook: OnceCell<Webhook>,
 }
@@ -128,7 +128,7 @@ fn https_client() -> Https {
 
 impl Notifier {
     /// A notifier reading its webhook through `ssm`.
-    pub fn new(ssm: aws_sdk_ssm::Client, settings: Settings) -> anyhow::Result<Self> {
+    pub fn new(ssm: aws_sdk_ssm::Client, settings: NotifierConfig) -> anyhow::Result<Self> {
         // The TLS stack is built during init, not on the first message.
         Ok(Self {
             ssm,
@@ -136,6 +136,15 @@ impl Notifier {
             http: https_client(),
             webhook: OnceCell::new(),
         })
+    }
+
+    /// Warms up during init (billed at full CPU, not to the first message): resolves
+    /// credentials, opens the connection to SSM and reads the webhook once. A failure only
+    /// warns: the first message retries the read and fails, so SNS keeps it.
+    pub async fn warm(&self) {
+        if let Err(e) = self.webhook().await {
+            warn!(error = %e, "warm-up read of the webhook failed; the first message will retry");
+        }
     }
 
     async fn webhook(&self) -> Result<&Webhook, NotifierError> {

@@ -6,7 +6,7 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: the function's environment variables, read once into [`config::Settings`].
+//! - [`config`]: the function's environment variables, read once into [`config::NotifierConfig`].
 //! - [`slack`]: pure: the SNS event, the Block Kit payload, the retry policy.
 //! - [`handler`]: fetch the webhook, post with retries, fail the invocation on a permanent
 //!   failure so SNS (and its DLQ) keeps the message.

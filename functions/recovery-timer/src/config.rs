@@ -14,7 +14,7 @@ pub mod vars {
 
 /// What the timer needs to know about its deployment.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
+pub struct TimerConfig {
     /// Record prefix (default `/faultline/experiments`).
     pub record_prefix: String,
     /// SNS topic; without it nothing is published (metrics still are).
@@ -25,7 +25,7 @@ pub struct Settings {
     pub namespace: String,
 }
 
-impl Default for Settings {
+impl Default for TimerConfig {
     fn default() -> Self {
         Self {
             record_prefix: "/faultline/experiments".to_owned(),
@@ -36,10 +36,10 @@ impl Default for Settings {
     }
 }
 
-/// Builds [`Settings`] from a variable lookup (`std::env::var` in the binary, a map in tests),
+/// Builds [`TimerConfig`] from a variable lookup (`std::env::var` in the binary, a map in tests),
 /// rejecting values that would misbehave later.
-pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
-    let mut s = Settings::default();
+pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<TimerConfig, String> {
+    let mut s = TimerConfig::default();
     let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
     if let Some(v) = get(vars::RECORD_PREFIX) {
         if !v.starts_with('/') {
@@ -84,7 +84,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn from(pairs: &[(&str, &str)]) -> Result<Settings, String> {
+    fn from(pairs: &[(&str, &str)]) -> Result<TimerConfig, String> {
         let m: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -94,7 +94,7 @@ mod tests {
 
     #[test]
     fn defaults_and_overrides() {
-        assert_eq!(from(&[]).unwrap(), Settings::default());
+        assert_eq!(from(&[]).unwrap(), TimerConfig::default());
         let s = from(&[
             (vars::RECORD_PREFIX, "/x/records/"),
             (vars::RETAIN_CLOSED, "5"),

@@ -10,17 +10,17 @@ use aws_sdk_cloudwatch::types::StandardUnit;
 use chrono::{DateTime, Utc};
 use faultline_core::aws::cloudwatch::{self, Datum};
 use faultline_core::aws::{observe, sns, ssm, Aws, AwsError};
+use faultline_core::clock::{Clock, SystemClock};
 use faultline_core::record::{Record, Status, ADVANCED_LIMIT, STANDARD_LIMIT};
 use faultline_core::recovery::{
     self, Closed, Closing, Decision, Launch, Observation, Outcome, Stored,
 };
-use faultline_core::round::{Clock, SystemClock};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
 use serde_json::Value;
 use tracing::{error, info, warn};
 
-use crate::config::Settings;
+use crate::config::TimerConfig;
 use crate::event::{self, Trigger};
 
 /// Why a run failed as a whole (nothing could be decided). Per-record problems are not errors
@@ -90,7 +90,7 @@ pub struct RunReport {
 /// The timer: its clients and settings, built once per container.
 pub struct Timer {
     aws: Aws,
-    settings: Settings,
+    settings: TimerConfig,
     clock: Box<dyn Clock>,
 }
 
@@ -107,11 +107,21 @@ pub fn lock_name(record_param: &str) -> String {
 
 impl Timer {
     /// A timer on the system clock.
-    pub fn new(aws: Aws, settings: Settings) -> Self {
+    pub fn new(aws: Aws, settings: TimerConfig) -> Self {
         Self {
             aws,
             settings,
             clock: Box::new(SystemClock),
+        }
+    }
+
+    /// Warms the clients during init (billed at full CPU, not to the first invocation):
+    /// resolves credentials and opens the TLS connection with one cheap read under the record
+    /// prefix. A failure only warns: the first invocation retries.
+    pub async fn warm(&self) {
+        let probe = format!("{}/warm-up", self.settings.record_prefix);
+        if let Err(e) = ssm::get(&self.aws.ssm, &probe).await {
+            warn!(error = %e, "warm-up read failed; the first invocation will retry");
         }
     }
 

@@ -5,7 +5,7 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: the function's environment variables, read once into [`config::Settings`].
+//! - [`config`]: the function's environment variables, read once into [`config::TimerConfig`].
 //! - [`event`]: what triggered the run, parsed from the EventBridge shapes.
 //! - [`handler`]: load records → observe → decide → close (lock, publish, metrics, record) →
 //!   prune, and its error type with stable `error_type`s.

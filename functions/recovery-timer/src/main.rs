@@ -10,13 +10,14 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    faultline_core::logging::init_json();
+    faultline_core::logging::init_lambda();
 
     let settings = settings_from(|k| std::env::var(k).ok())
         .map_err(anyhow::Error::msg)
         .context("invalid recovery-timer configuration")?;
     let conf = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let timer = Timer::new(Aws::new(&conf), settings);
+    timer.warm().await;
     let timer = &timer;
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
         timer.handle(ev).await

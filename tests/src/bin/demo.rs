@@ -28,9 +28,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// Bold headings only on a terminal, and never when `NO_COLOR` is set (no-color.org): a pipe
+/// or a file gets plain text.
+fn bold() -> bool {
+    use std::io::IsTerminal;
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
 fn step(n: u32, what: &str, started: Instant) {
+    let (on, off) = if bold() {
+        ("\x1b[1m", "\x1b[0m")
+    } else {
+        ("", "")
+    };
     println!(
-        "\n\x1b[1m{n}. {what}\x1b[0m  (+{:.1} s)",
+        "\n{on}{n}. {what}{off}  (+{:.1} s)",
         started.elapsed().as_secs_f64()
     );
 }

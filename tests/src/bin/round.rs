@@ -7,9 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use faultline_core::aws::Aws;
-use faultline_core::round::{self, SystemClock};
+use faultline_core::clock::SystemClock;
+use faultline_core::round;
+use faultline_core::settings::settings_from;
 use faultline_core::spec::Invocation;
-use faultline_monkey::config::settings_from;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

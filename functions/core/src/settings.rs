@@ -1,7 +1,40 @@
-//! The monkey's deployment settings, read once from the environment at init.
+//! The monkey's deployment settings (environment variables of the function), and
+//! [`settings_from`], the one parser of them: the Lambda, the CLI and the tests read
+//! `FAULTLINE_*` through it, so all three agree.
 
-use faultline_core::round::Settings;
-use faultline_core::select::OptIn;
+use crate::select::OptIn;
+
+/// Deployment settings of the monkey (environment variables of the function).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// The opt-in tag (`FAULTLINE_OPT_IN_TAG`, default `faultline:enabled`).
+    pub opt_in: OptIn,
+    /// Kill-switch parameter (`FAULTLINE_KILL_SWITCH_PARAM`, default `/faultline/enabled`).
+    pub kill_switch_param: String,
+    /// Record prefix (`FAULTLINE_RECORD_PREFIX`, default `/faultline/experiments`).
+    pub record_prefix: String,
+    /// SNS topic (`FAULTLINE_TOPIC_ARN`); without it nothing is published.
+    pub topic_arn: Option<String>,
+    /// The faultline SSM document that runs faultline-agent (`agent` actions); default
+    /// `faultline-agent`.
+    pub agent_document: String,
+    /// Where hosts without faultline-agent download it (`FAULTLINE_AGENT_S3_URI`, the SSM
+    /// document's `AgentS3Uri`); `None`: it must be installed.
+    pub agent_s3_uri: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            opt_in: OptIn::default(),
+            kill_switch_param: "/faultline/enabled".to_owned(),
+            record_prefix: "/faultline/experiments".to_owned(),
+            topic_arn: None,
+            agent_document: "faultline-agent".to_owned(),
+            agent_s3_uri: None,
+        }
+    }
+}
 
 /// Names of the environment variables the monkey reads.
 pub mod vars {

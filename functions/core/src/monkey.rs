@@ -1,13 +1,19 @@
-//! The monkey's event handler: parse the payload, run one round, return its result.
+//! One scheduled invocation of the monkey, independent of the Lambda runtime: the payload is
+//! parsed into an [`Invocation`] (or refused, naming the field), then one [`round::run`]. The
+//! monkey function adapts this to `lambda_runtime`; the tests drive it directly.
 
-use faultline_core::aws::Aws;
-use faultline_core::round::{self, Clock, RoundError, RoundResult, Settings, SystemClock};
-use faultline_core::spec::{Invocation, SpecError};
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
-use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::aws::Aws;
+use crate::clock::{Clock, SystemClock};
+use crate::outcome::{RoundError, RoundResult};
+use crate::round;
+use crate::settings::Settings;
+use crate::spec::{Invocation, SpecError};
 
 /// Why an invocation failed. Refusals are not errors: they are results.
 #[derive(Debug, thiserror::Error)]
@@ -20,15 +26,12 @@ pub enum MonkeyError {
     Aws(#[from] RoundError),
 }
 
-impl From<MonkeyError> for Diagnostic {
-    fn from(e: MonkeyError) -> Diagnostic {
-        let error_type = match e {
+impl MonkeyError {
+    /// A stable name for the error (the Lambda's `errorType`).
+    pub fn error_type(&self) -> &'static str {
+        match self {
             MonkeyError::InvalidSpec(_) => "InvalidSpec",
             MonkeyError::Aws(_) => "AwsError",
-        };
-        Diagnostic {
-            error_type: error_type.to_owned(),
-            error_message: e.to_string(),
         }
     }
 }
@@ -62,13 +65,18 @@ impl Monkey {
         self
     }
 
-    /// Handles one invocation.
-    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<RoundResult, MonkeyError> {
+    /// The settings it runs with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Handles one invocation's payload.
+    pub async fn handle(&self, payload: Value) -> Result<RoundResult, MonkeyError> {
         let mut rng = match self.seed {
             Some(s) => StdRng::seed_from_u64(s + self.invocations.fetch_add(1, Ordering::Relaxed)),
             None => StdRng::from_entropy(),
         };
-        let inv = Invocation::from_value(event.payload, self.clock.now(), rng.gen())
+        let inv = Invocation::from_value(payload, self.clock.now(), rng.gen())
             .inspect_err(|e| tracing::error!(path = %e.path, error = %e.message, decision = "invalid_spec", "rejected the payload"))?;
         let result = round::run(
             &self.aws,
