@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-/// Longest deny-list or match pattern accepted.
-pub const MAX_PATTERN_LEN: usize = 256;
+use crate::pattern::{check_deny_pattern, MAX_PATTERN_LEN};
+
 /// Most deny-list patterns accepted.
 pub const MAX_PATTERNS: usize = 64;
 
@@ -48,17 +48,17 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
 /// A parsed, validated configuration. The default is "no faults".
 #[derive(Debug, Clone, Default)]
 pub struct FaultConfig {
-    /// The enabled faults, in injection order (see [`FaultKind::order`]).
-    pub faults: Vec<Fault>,
+    /// The enabled faults, in injection order (see [`LayerFaultKind::order`]).
+    pub faults: Vec<LayerFault>,
     /// After this instant the configuration injects nothing.
     pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// One enabled fault.
 #[derive(Debug, Clone)]
-pub struct Fault {
+pub struct LayerFault {
     /// What it does.
-    pub kind: FaultKind,
+    pub kind: LayerFaultKind,
     /// Share of invocations affected, 0..=100.
     pub percentage: f64,
     /// All must hold for the fault to apply.
@@ -67,7 +67,7 @@ pub struct Fault {
 
 /// What a fault does.
 #[derive(Debug, Clone, PartialEq)]
-pub enum FaultKind {
+pub enum LayerFaultKind {
     /// Delay the handler by a uniformly random time in `min..=max`.
     Latency {
         /// Lower bound.
@@ -107,17 +107,17 @@ pub enum FaultKind {
     },
 }
 
-impl FaultKind {
+impl LayerFaultKind {
     /// The mode's name in the 1.x format.
     pub fn name(&self) -> &'static str {
         match self {
-            FaultKind::Latency { .. } => "latency",
-            FaultKind::Timeout { .. } => "timeout",
-            FaultKind::DiskSpace { .. } => "diskspace",
-            FaultKind::Denylist { .. } => "denylist",
-            FaultKind::StatusCode { .. } => "statuscode",
-            FaultKind::Exception { .. } => "exception",
-            FaultKind::Corruption { .. } => "corruption",
+            LayerFaultKind::Latency { .. } => "latency",
+            LayerFaultKind::Timeout { .. } => "timeout",
+            LayerFaultKind::DiskSpace { .. } => "diskspace",
+            LayerFaultKind::Denylist { .. } => "denylist",
+            LayerFaultKind::StatusCode { .. } => "statuscode",
+            LayerFaultKind::Exception { .. } => "exception",
+            LayerFaultKind::Corruption { .. } => "corruption",
         }
     }
 
@@ -125,13 +125,13 @@ impl FaultKind {
     /// short-circuits, then the post-handler corruption.
     fn order(&self) -> u8 {
         match self {
-            FaultKind::Latency { .. } => 0,
-            FaultKind::Timeout { .. } => 1,
-            FaultKind::DiskSpace { .. } => 2,
-            FaultKind::Denylist { .. } => 3,
-            FaultKind::StatusCode { .. } => 4,
-            FaultKind::Exception { .. } => 5,
-            FaultKind::Corruption { .. } => 6,
+            LayerFaultKind::Latency { .. } => 0,
+            LayerFaultKind::Timeout { .. } => 1,
+            LayerFaultKind::DiskSpace { .. } => 2,
+            LayerFaultKind::Denylist { .. } => 3,
+            LayerFaultKind::StatusCode { .. } => 4,
+            LayerFaultKind::Exception { .. } => 5,
+            LayerFaultKind::Corruption { .. } => 6,
         }
     }
 }
@@ -281,7 +281,7 @@ const MODES: [&str; 7] = [
     "corruption",
 ];
 
-fn parse_flags(obj: &Map<String, Value>) -> Result<Vec<Fault>, ConfigError> {
+fn parse_flags(obj: &Map<String, Value>) -> Result<Vec<LayerFault>, ConfigError> {
     let mut out = Vec::new();
     for (key, value) in obj {
         if key == "expires_at" {
@@ -326,7 +326,7 @@ fn num(field: String, v: Option<f64>, default: f64, lo: f64, hi: f64) -> Result<
     Ok(v)
 }
 
-fn build(mode: &str, f: &RawFlag, percentage: f64) -> Result<Fault, ConfigError> {
+fn build(mode: &str, f: &RawFlag, percentage: f64) -> Result<LayerFault, ConfigError> {
     if !(0.0..=100.0).contains(&percentage) {
         return Err(invalid(
             format!("{mode}.percentage"),
@@ -350,12 +350,12 @@ fn build(mode: &str, f: &RawFlag, percentage: f64) -> Result<Fault, ConfigError>
                     format!("min_latency {min} is above max_latency {max}"),
                 ));
             }
-            FaultKind::Latency {
+            LayerFaultKind::Latency {
                 min: Duration::from_millis(min as u64),
                 max: Duration::from_millis(max as u64),
             }
         }
-        "timeout" => FaultKind::Timeout {
+        "timeout" => LayerFaultKind::Timeout {
             buffer: Duration::from_millis(num(
                 field("timeout_buffer_ms"),
                 f.timeout_buffer_ms,
@@ -364,7 +364,7 @@ fn build(mode: &str, f: &RawFlag, percentage: f64) -> Result<Fault, ConfigError>
                 900_000.0,
             )? as u64),
         },
-        "diskspace" => FaultKind::DiskSpace {
+        "diskspace" => LayerFaultKind::DiskSpace {
             mb: num(field("disk_space"), f.disk_space, 100.0, 1.0, 10_240.0)? as u64,
         },
         "denylist" => {
@@ -376,21 +376,20 @@ fn build(mode: &str, f: &RawFlag, percentage: f64) -> Result<Fault, ConfigError>
                 ));
             }
             for p in &patterns {
-                crate::pattern::check_deny_pattern(p)
-                    .map_err(|reason| invalid(field("deny_list"), reason))?;
+                check_deny_pattern(p).map_err(|reason| invalid(field("deny_list"), reason))?;
             }
-            FaultKind::Denylist { patterns }
+            LayerFaultKind::Denylist { patterns }
         }
-        "statuscode" => FaultKind::StatusCode {
+        "statuscode" => LayerFaultKind::StatusCode {
             code: num(field("status_code"), f.status_code, 404.0, 100.0, 599.0)? as u16,
         },
-        "exception" => FaultKind::Exception {
+        "exception" => LayerFaultKind::Exception {
             message: f
                 .exception_msg
                 .clone()
                 .unwrap_or_else(|| "Exception message!".to_owned()),
         },
-        "corruption" => FaultKind::Corruption {
+        "corruption" => LayerFaultKind::Corruption {
             body: f.body.clone(),
         },
         other => return Err(ConfigError::UnknownMode(other.to_owned())),
@@ -399,7 +398,7 @@ fn build(mode: &str, f: &RawFlag, percentage: f64) -> Result<Fault, ConfigError>
     for (i, m) in f.matches.iter().flatten().enumerate() {
         matches.push(build_match(&format!("{mode}.match[{i}]"), m)?);
     }
-    Ok(Fault {
+    Ok(LayerFault {
         kind,
         percentage,
         matches,
@@ -445,7 +444,7 @@ fn build_match(field: &str, m: &RawMatch) -> Result<Match, ConfigError> {
     Ok(Match { path, op })
 }
 
-fn parse_legacy(obj: &Map<String, Value>) -> Result<Vec<Fault>, ConfigError> {
+fn parse_legacy(obj: &Map<String, Value>) -> Result<Vec<LayerFault>, ConfigError> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Legacy {
@@ -523,7 +522,7 @@ mod tests {
         );
         assert_eq!(
             c.faults[0].kind,
-            FaultKind::Latency {
+            LayerFaultKind::Latency {
                 min: Duration::from_millis(100),
                 max: Duration::from_millis(400)
             }
@@ -544,7 +543,7 @@ mod tests {
         assert_eq!(c.faults[0].percentage, 50.0);
         assert_eq!(
             c.faults[0].kind,
-            FaultKind::Latency {
+            LayerFaultKind::Latency {
                 min: Duration::from_millis(100),
                 max: Duration::from_millis(400)
             }
@@ -555,7 +554,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.faults[0].kind,
-            FaultKind::Denylist {
+            LayerFaultKind::Denylist {
                 patterns: vec!["s3.*.amazonaws.com".into()]
             }
         );
@@ -568,7 +567,10 @@ mod tests {
             r#"{"isEnabled": true, "failureMode": "statuscode", "statusCode": 503}"#,
         )
         .unwrap();
-        assert_eq!(code.faults[0].kind, FaultKind::StatusCode { code: 503 });
+        assert_eq!(
+            code.faults[0].kind,
+            LayerFaultKind::StatusCode { code: 503 }
+        );
     }
 
     #[test]

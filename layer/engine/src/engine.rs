@@ -30,7 +30,7 @@ pub mod vars {
 
 /// The engine's settings, read once from the environment.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
+pub struct EngineSettings {
     /// The SSM parameter name; `None`: no faults at all.
     pub param: Option<String>,
     /// Refresh interval.
@@ -43,9 +43,9 @@ pub struct Settings {
     pub seed: Option<u64>,
 }
 
-impl Default for Settings {
+impl Default for EngineSettings {
     fn default() -> Self {
-        Settings {
+        EngineSettings {
             param: None,
             ttl: Duration::from_secs(60),
             fetch_timeout: Duration::from_millis(1_000),
@@ -55,17 +55,17 @@ impl Default for Settings {
     }
 }
 
-impl Settings {
+impl EngineSettings {
     /// Reads the settings through `lookup` (`std::env::var` in binaries, a map in tests).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<EngineSettings, String> {
         let get = |k: &str| {
             lookup(k)
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
-        let mut s = Settings {
+        let mut s = EngineSettings {
             param: get(vars::CONFIG_PARAM).or_else(|| get(vars::FAILURE_INJECTION_PARAM)),
-            ..Settings::default()
+            ..EngineSettings::default()
         };
         if let Some(v) = get(vars::CACHE_TTL) {
             s.ttl = Duration::from_secs(
@@ -93,15 +93,15 @@ impl Settings {
 }
 
 /// A wall clock, injected so tests can fix "now" (for `expires_at` and deadlines).
-pub trait Clock: Send + Sync + 'static {
+pub trait EngineClock: Send + Sync + 'static {
     /// The current time.
     fn now(&self) -> SystemTime;
 }
 
 /// The system clock.
-pub struct SystemClock;
+pub struct SystemEngineClock;
 
-impl Clock for SystemClock {
+impl EngineClock for SystemEngineClock {
     fn now(&self) -> SystemTime {
         SystemTime::now()
     }
@@ -117,8 +117,9 @@ pub enum EventRef<'a> {
 
 /// What to do with the invocation once the pre-handler faults have run.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
-    /// Run the handler; afterwards corrupt the response if `Some` (see [`crate::plan::Plan`]).
+pub enum Injection {
+    /// Run the handler; afterwards corrupt the response if `Some` (see
+    /// [`crate::plan::InvocationPlan`]).
     Run {
         /// The corruption to apply after the handler.
         corruption: Option<Option<String>>,
@@ -132,7 +133,7 @@ pub enum Decision {
 /// The fault engine.
 pub struct Engine {
     live: LiveConfig,
-    clock: Arc<dyn Clock>,
+    clock: Arc<dyn EngineClock>,
     rng: Mutex<StdRng>,
     tmp_dir: PathBuf,
     denylist_on: Mutex<Option<Vec<String>>>,
@@ -140,7 +141,12 @@ pub struct Engine {
 
 impl Engine {
     /// An engine over `live`, with an injected clock and RNG seed.
-    pub fn new(live: LiveConfig, clock: Arc<dyn Clock>, seed: u64, tmp_dir: PathBuf) -> Engine {
+    pub fn new(
+        live: LiveConfig,
+        clock: Arc<dyn EngineClock>,
+        seed: u64,
+        tmp_dir: PathBuf,
+    ) -> Engine {
         Engine {
             live,
             clock,
@@ -152,7 +158,7 @@ impl Engine {
 
     /// The production engine: config from SSM (`sdk` built once by the caller), system clock,
     /// seed from `settings` or the time. Starts the first fetch; call inside a runtime.
-    pub fn from_settings(settings: &Settings, sdk: Option<&aws_sdk_ssm::Client>) -> Engine {
+    pub fn from_settings(settings: &EngineSettings, sdk: Option<&aws_sdk_ssm::Client>) -> Engine {
         let live = match (&settings.param, sdk) {
             (Some(name), Some(client)) => {
                 let l = LiveConfig::new(
@@ -179,7 +185,12 @@ impl Engine {
                 .unwrap_or_default();
             t.as_nanos() as u64 ^ ((std::process::id() as u64) << 32)
         });
-        Engine::new(live, Arc::new(SystemClock), seed, settings.tmp_dir.clone())
+        Engine::new(
+            live,
+            Arc::new(SystemEngineClock),
+            seed,
+            settings.tmp_dir.clone(),
+        )
     }
 
     /// The live configuration (for tests and diagnostics).
@@ -194,11 +205,11 @@ impl Engine {
 
     /// Runs the pre-handler faults for one invocation and says what to do next. Never fails:
     /// an effect that cannot be applied is logged and skipped.
-    pub async fn before(&self, event: EventRef<'_>, deadline: SystemTime) -> Decision {
+    pub async fn before(&self, event: EventRef<'_>, deadline: SystemTime) -> Injection {
         let config = self.live.get().await;
         if config.is_empty() {
             self.set_denylist(None);
-            return Decision::Run { corruption: None };
+            return Injection::Run { corruption: None };
         }
         let parsed;
         let event: &Value = match event {
@@ -256,13 +267,13 @@ impl Engine {
                 status_code = code,
                 "inject"
             );
-            return Decision::Respond(effects::status_response(code));
+            return Injection::Respond(effects::status_response(code));
         }
         if let Some(msg) = plan.exception {
             info!(source = "faultline", mode = "exception", "inject");
-            return Decision::Fail(msg);
+            return Injection::Fail(msg);
         }
-        Decision::Run {
+        Injection::Run {
             corruption: plan.corruption,
         }
     }
@@ -299,17 +310,18 @@ mod tests {
             ("FAULTLINE_SEED", "42"),
         ]
         .into();
-        let s = Settings::from_lookup(|k| m.get(k).map(|v| v.to_string())).unwrap();
+        let s = EngineSettings::from_lookup(|k| m.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(s.param.as_deref(), Some("failureLambdaConfig"));
         assert_eq!(s.ttl, Duration::from_secs(5));
         assert_eq!(s.fetch_timeout, Duration::from_millis(250));
         assert_eq!(s.seed, Some(42));
         assert_eq!(
-            Settings::from_lookup(|_| None).unwrap(),
-            Settings::default()
+            EngineSettings::from_lookup(|_| None).unwrap(),
+            EngineSettings::default()
         );
         assert!(
-            Settings::from_lookup(|k| (k == "FAULTLINE_CACHE_TTL").then(|| "1m".into())).is_err()
+            EngineSettings::from_lookup(|k| (k == "FAULTLINE_CACHE_TTL").then(|| "1m".into()))
+                .is_err()
         );
     }
 }

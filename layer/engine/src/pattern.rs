@@ -7,7 +7,8 @@
 
 use regex_syntax::ast::{parse::Parser, Ast};
 
-use crate::config::MAX_PATTERN_LEN;
+/// Longest deny-list or match pattern accepted.
+pub const MAX_PATTERN_LEN: usize = 256;
 
 /// `Ok` when `p` is safe to hand to the shim; otherwise why not.
 pub fn check_deny_pattern(p: &str) -> Result<(), String> {

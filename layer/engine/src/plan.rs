@@ -6,11 +6,11 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde_json::Value;
 
-use crate::config::{FaultConfig, FaultKind};
+use crate::config::{FaultConfig, LayerFaultKind};
 
 /// The faults chosen for one invocation, in injection order.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Plan {
+pub struct InvocationPlan {
     /// Sleep this long before the handler.
     pub latency: Option<Duration>,
     /// Sleep until this long before the deadline.
@@ -27,17 +27,17 @@ pub struct Plan {
     pub corruption: Option<Option<String>>,
 }
 
-impl Plan {
+impl InvocationPlan {
     /// Whether the plan does nothing.
     pub fn is_empty(&self) -> bool {
-        *self == Plan::default()
+        *self == InvocationPlan::default()
     }
 }
 
 impl FaultConfig {
     /// Rolls each enabled fault's percentage independently, after its `match` conditions.
-    pub fn plan(&self, event: &Value, now: DateTime<Utc>, rng: &mut impl Rng) -> Plan {
-        let mut plan = Plan::default();
+    pub fn plan(&self, event: &Value, now: DateTime<Utc>, rng: &mut impl Rng) -> InvocationPlan {
+        let mut plan = InvocationPlan::default();
         if self.expired(now) {
             return plan;
         }
@@ -49,16 +49,16 @@ impl FaultConfig {
                 continue;
             }
             match &f.kind {
-                FaultKind::Latency { min, max } => {
+                LayerFaultKind::Latency { min, max } => {
                     let ms = rng.gen_range(min.as_millis() as u64..=max.as_millis() as u64);
                     plan.latency = Some(Duration::from_millis(ms));
                 }
-                FaultKind::Timeout { buffer } => plan.timeout_buffer = Some(*buffer),
-                FaultKind::DiskSpace { mb } => plan.diskspace_mb = Some(*mb),
-                FaultKind::Denylist { patterns } => plan.denylist = Some(patterns.clone()),
-                FaultKind::StatusCode { code } => plan.statuscode = Some(*code),
-                FaultKind::Exception { message } => plan.exception = Some(message.clone()),
-                FaultKind::Corruption { body } => plan.corruption = Some(body.clone()),
+                LayerFaultKind::Timeout { buffer } => plan.timeout_buffer = Some(*buffer),
+                LayerFaultKind::DiskSpace { mb } => plan.diskspace_mb = Some(*mb),
+                LayerFaultKind::Denylist { patterns } => plan.denylist = Some(patterns.clone()),
+                LayerFaultKind::StatusCode { code } => plan.statuscode = Some(*code),
+                LayerFaultKind::Exception { message } => plan.exception = Some(message.clone()),
+                LayerFaultKind::Corruption { body } => plan.corruption = Some(body.clone()),
             }
         }
         plan

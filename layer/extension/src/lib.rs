@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use faultline_layer_engine::effects::{self, INJECTED_ERROR_TYPE};
-use faultline_layer_engine::{Decision, Engine, EventRef};
+use faultline_layer_engine::{Engine, EventRef, Injection};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
@@ -256,7 +256,7 @@ impl Proxy {
                 .map(|ms| effects::deadline_from_header(ms, arrived))
                 .unwrap_or(arrived + Duration::from_secs(900));
             match self.engine.before(EventRef::Raw(&a.body), deadline).await {
-                Decision::Run { corruption } => {
+                Injection::Run { corruption } => {
                     if let Some(c) = corruption {
                         self.pending
                             .lock()
@@ -265,10 +265,10 @@ impl Proxy {
                     }
                     return Ok(Self::respond(a));
                 }
-                Decision::Respond(v) => {
+                Injection::Respond(v) => {
                     self.post_result(&id, "response", None, v).await?;
                 }
-                Decision::Fail(msg) => {
+                Injection::Fail(msg) => {
                     let err = effects::exception_error(&msg);
                     self.post_result(&id, "error", Some(INJECTED_ERROR_TYPE), err)
                         .await?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use faultline_extension::{extension, http_client, serve, upstream_base, Proxy};
-use faultline_layer_engine::{Engine, Settings};
+use faultline_layer_engine::{Engine, EngineSettings};
 use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
@@ -61,9 +61,9 @@ async fn run() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the proxy on 127.0.0.1:{port} (set {PROXY_PORT})"))?;
 
-    let settings = Settings::from_lookup(|k| std::env::var(k).ok()).unwrap_or_else(|e| {
+    let settings = EngineSettings::from_lookup(|k| std::env::var(k).ok()).unwrap_or_else(|e| {
         warn!(source = "faultline", "fail open: no faults injected: {e}");
-        Settings::default()
+        EngineSettings::default()
     });
     let ssm = match settings.param {
         Some(_) => {

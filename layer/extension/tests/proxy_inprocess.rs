@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use faultline_extension::{serve, Proxy};
-use faultline_layer_engine::{Engine, LiveConfig, StaticSource, SystemClock};
+use faultline_layer_engine::{Engine, LiveConfig, StaticSource, SystemEngineClock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -162,7 +162,7 @@ async fn proxy_to(base: String) -> Result<(String, tokio::sync::oneshot::Sender<
     );
     let engine = Arc::new(Engine::new(
         live,
-        Arc::new(SystemClock),
+        Arc::new(SystemEngineClock),
         1,
         std::env::temp_dir(),
     ));

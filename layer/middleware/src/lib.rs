@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use faultline_layer_engine::effects::{self, INJECTED_ERROR_TYPE};
-use faultline_layer_engine::{Decision, Engine, EventRef, Settings};
+use faultline_layer_engine::{Engine, EngineSettings, EventRef, Injection};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
 
@@ -53,9 +53,9 @@ impl FaultLayer {
     /// The production layer: settings from the environment, config from SSM (client built
     /// once here), first fetch started at once. Bad settings fail open with one log line.
     pub async fn from_env() -> FaultLayer {
-        let settings = Settings::from_lookup(|k| std::env::var(k).ok()).unwrap_or_else(|e| {
+        let settings = EngineSettings::from_lookup(|k| std::env::var(k).ok()).unwrap_or_else(|e| {
             eprintln!("faultline: fail open: no faults injected: {e}");
-            Settings::default()
+            EngineSettings::default()
         });
         let ssm = match settings.param {
             Some(_) => Some(aws_sdk_ssm::Client::new(
@@ -113,14 +113,14 @@ where
         let engine = self.engine.clone();
         Box::pin(async move {
             let deadline = effects::deadline_from_header(ev.context.deadline, engine.now());
-            let decision = engine.before(EventRef::Json(&ev.payload), deadline).await;
-            match decision {
-                Decision::Respond(v) => Ok(v),
-                Decision::Fail(message) => Err(Diagnostic {
+            let injection = engine.before(EventRef::Json(&ev.payload), deadline).await;
+            match injection {
+                Injection::Respond(v) => Ok(v),
+                Injection::Fail(message) => Err(Diagnostic {
                     error_type: INJECTED_ERROR_TYPE.into(),
                     error_message: message,
                 }),
-                Decision::Run { corruption } => {
+                Injection::Run { corruption } => {
                     let out = inner.call(ev).await.map_err(Into::into)?;
                     Ok(match corruption {
                         None => out,

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use faultline_layer_engine::{Engine, LiveConfig, StaticSource, SystemClock};
+use faultline_layer_engine::{Engine, LiveConfig, StaticSource, SystemEngineClock};
 use faultline_layer_middleware::FaultLayer;
 use lambda_runtime::{service_fn, Context, Diagnostic, LambdaEvent};
 use serde_json::{json, Value};
@@ -40,7 +40,7 @@ fn fixture(config: &str) -> Fixture {
         Duration::from_secs(60),
         Duration::from_secs(1),
     );
-    let engine = Engine::new(live, Arc::new(SystemClock), 20261123, dir.clone());
+    let engine = Engine::new(live, Arc::new(SystemEngineClock), 20261123, dir.clone());
     Fixture {
         layer: FaultLayer::new(Arc::new(engine)),
         ran: Arc::new(AtomicUsize::new(0)),
