@@ -1,6 +1,6 @@
 //! The HTTP client: one pooled hyper client for the whole run (http, and https through rustls
 //! with the system's roots), and [`Client::send`], which turns one request into an
-//! [`Outcome`] and never fails.
+//! [`RequestOutcome`] and never fails.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use tracing::{debug, warn};
 
 use crate::config::{Config, OkStatus};
-use crate::stats::Outcome;
+use crate::stats::RequestOutcome;
 
 type Inner =
     hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
@@ -72,7 +72,7 @@ impl Client {
     }
 
     /// Sends one request and reads the whole body, within the timeout.
-    pub async fn send(&self) -> Outcome {
+    pub async fn send(&self) -> RequestOutcome {
         let start = Instant::now();
         let req = match hyper::Request::builder()
             .method(self.method.clone())
@@ -83,7 +83,7 @@ impl Client {
             Ok(r) => r,
             Err(e) => {
                 debug!(error = %e, "cannot build the request");
-                return Outcome::Error;
+                return RequestOutcome::Error;
             }
         };
         let exchange = async {
@@ -97,7 +97,7 @@ impl Client {
             Ok::<u16, Box<dyn std::error::Error + Send + Sync>>(code)
         };
         match tokio::time::timeout(self.timeout, exchange).await {
-            Ok(Ok(code)) => Outcome::Status {
+            Ok(Ok(code)) => RequestOutcome::Status {
                 code,
                 ok: self.ok.accepts(code),
                 latency: start.elapsed(),
@@ -108,9 +108,9 @@ impl Client {
                 } else {
                     warn!(error = %error_chain(&*e), "request failed (more at RUST_LOG=debug)");
                 }
-                Outcome::Error
+                RequestOutcome::Error
             }
-            Err(_) => Outcome::Timeout(self.timeout),
+            Err(_) => RequestOutcome::Timeout(self.timeout),
         }
     }
 }

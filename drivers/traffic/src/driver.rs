@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::stats::{Outcome, Window};
+use crate::stats::{RequestOutcome, Window};
 
 /// What the driver reports while it runs.
 #[derive(Debug)]
@@ -90,7 +90,7 @@ impl Driver {
     pub async fn run<F, Fut>(&self, send: F, mut observe: impl FnMut(Event<'_>)) -> Run
     where
         F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Outcome> + Send + 'static,
+        Fut: Future<Output = RequestOutcome> + Send + 'static,
     {
         let shared = Arc::new(Mutex::new(Shared::default()));
         let slots = Arc::new(Semaphore::new(self.concurrency));
@@ -180,7 +180,7 @@ impl Driver {
     ) -> (u64, u64, Duration)
     where
         F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Outcome> + Send + 'static,
+        Fut: Future<Output = RequestOutcome> + Send + 'static,
     {
         let interval = Duration::from_secs_f64(1.0 / self.rate);
         let end = start + self.duration;
@@ -224,11 +224,13 @@ impl Driver {
 mod tests {
     use super::*;
 
-    fn ok_after(ms: u64) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = Outcome> + Send>> {
+    fn ok_after(
+        ms: u64,
+    ) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = RequestOutcome> + Send>> {
         move || {
             Box::pin(async move {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
-                Outcome::Status {
+                RequestOutcome::Status {
                     code: 200,
                     ok: true,
                     latency: Duration::from_millis(ms),

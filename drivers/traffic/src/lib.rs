@@ -6,10 +6,11 @@
 //! # Layout
 //!
 //! - [`config`]: the flags (clap) and the validated [`config::Config`]; errors name the flag.
-//! - [`client`]: the pooled hyper client (http, https via rustls); one request → [`stats::Outcome`].
+//! - [`client`]: the pooled hyper client (http, https via rustls); one request →
+//!   [`stats::RequestOutcome`].
 //! - [`driver`]: the open-loop schedule, the concurrency limit, periods and progress events.
 //! - [`stats`]: per-period and whole-run counts, and the final [`stats::Summary`].
-//! - [`histogram`]: fixed-size latency histogram for p50 / p99.
+//! - [`histogram`]: the latency histogram for p50 / p99 (`hdrhistogram`, 3 significant digits).
 //! - [`metrics`]: a period's CloudWatch data points (`SuccessRate`, `Latency`, `Requests`).
 //! - [`live`]: the status line on stderr.
 

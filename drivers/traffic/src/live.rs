@@ -91,13 +91,13 @@ impl Live {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::Outcome;
+    use crate::stats::RequestOutcome;
 
     #[test]
     fn the_line_shows_rate_success_and_percentiles() {
         let mut w = Window::default();
         for code in [200, 200, 200, 500] {
-            w.record(Outcome::Status {
+            w.record(RequestOutcome::Status {
                 code,
                 ok: code == 200,
                 latency: Duration::from_millis(4),

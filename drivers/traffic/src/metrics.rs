@@ -64,13 +64,13 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::stats::Outcome;
+    use crate::stats::RequestOutcome;
 
     #[test]
     fn a_period_gives_requests_success_rate_and_two_percentiles() {
         let mut w = Window::default();
         for i in 0..4 {
-            w.record(Outcome::Status {
+            w.record(RequestOutcome::Status {
                 code: if i == 3 { 500 } else { 200 },
                 ok: i != 3,
                 latency: Duration::from_millis(5 * (i + 1)),

@@ -1,5 +1,5 @@
-//! What the requests did: one [`Outcome`] per request, folded into a [`Window`] per period and
-//! one for the whole run, and the final [`Summary`].
+//! What the requests did: one [`RequestOutcome`] per request, folded into a [`Window`] per
+//! period and one for the whole run, and the final [`Summary`].
 //!
 //! Latency counts every request that got an answer (any status) and counts a timeout at the
 //! timeout value, so a fault that slows the target moves p99 even when requests time out.
@@ -13,7 +13,7 @@ use crate::histogram::Histogram;
 
 /// How one request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum RequestOutcome {
     /// An answer with this status after this long; `ok` per `--ok-status`.
     Status {
         /// HTTP status.
@@ -48,10 +48,10 @@ pub struct Window {
 
 impl Window {
     /// Folds in one outcome.
-    pub fn record(&mut self, o: Outcome) {
+    pub fn record(&mut self, o: RequestOutcome) {
         self.requests += 1;
         match o {
-            Outcome::Status { ok, latency, .. } => {
+            RequestOutcome::Status { ok, latency, .. } => {
                 if ok {
                     self.ok += 1;
                 } else {
@@ -59,11 +59,11 @@ impl Window {
                 }
                 self.latency.record(latency.as_micros() as u64);
             }
-            Outcome::Timeout(after) => {
+            RequestOutcome::Timeout(after) => {
                 self.timeouts += 1;
                 self.latency.record(after.as_micros() as u64);
             }
-            Outcome::Error => self.errors += 1,
+            RequestOutcome::Error => self.errors += 1,
         }
     }
 
@@ -194,8 +194,8 @@ impl Summary {
 mod tests {
     use super::*;
 
-    fn status(code: u16, ms: u64) -> Outcome {
-        Outcome::Status {
+    fn status(code: u16, ms: u64) -> RequestOutcome {
+        RequestOutcome::Status {
             code,
             ok: (200..300).contains(&code),
             latency: Duration::from_millis(ms),
@@ -208,8 +208,8 @@ mod tests {
         w.record(status(200, 10));
         w.record(status(200, 10));
         w.record(status(500, 10));
-        w.record(Outcome::Timeout(Duration::from_secs(2)));
-        w.record(Outcome::Error);
+        w.record(RequestOutcome::Timeout(Duration::from_secs(2)));
+        w.record(RequestOutcome::Error);
         assert_eq!((w.requests, w.ok, w.failed()), (5, 2, 3));
         assert_eq!((w.bad_status, w.timeouts, w.errors), (1, 1, 1));
         assert_eq!(w.success_rate(), Some(40.0));
