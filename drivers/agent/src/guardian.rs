@@ -13,7 +13,8 @@ use faultline_faults::Fault;
 use serde_json::json;
 
 use crate::procs::{self, ProcRef};
-use crate::state::{now_ms, State, StateDir, Status};
+use crate::state::{State, StateDir, Status};
+use crate::time::now_ms;
 use crate::{load, net, out};
 
 /// Starts the guardian of fault `id`.
@@ -60,14 +61,13 @@ pub fn run(dir: &StateDir, id: &str) -> Result<()> {
     let Some(st) = dir.load(id)? else {
         return Ok(());
     };
-    let kill = match &st.fault {
-        Fault::Kill(k) => Some(k.clone()),
-        _ => None,
+    // What runs until the deadline: kill rounds, a workload, or nothing (the kernel holds a
+    // network fault).
+    let (kill, has_workload) = match &st.fault {
+        Fault::Kill(k) => (Some(k.clone()), false),
+        Fault::Cpu(_) | Fault::Memory(_) | Fault::Disk(_) | Fault::Io(_) => (None, true),
+        Fault::Network(_) => (None, false),
     };
-    let has_workload = matches!(
-        st.fault,
-        Fault::Cpu(_) | Fault::Memory(_) | Fault::Disk(_) | Fault::Io(_)
-    );
     let mut _work = None;
     if has_workload || kill.is_some() {
         let started = match &kill {

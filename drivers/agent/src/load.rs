@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use faultline_faults::{Amount, DiskFault, Fault, MemoryFault, DISK_MAX_PERCENT};
 
+use crate::exit::refused;
+
 /// A filesystem's sizes in bytes, as `df` counts them.
 #[derive(Debug, Clone, Copy)]
 pub struct FsUsage {
@@ -48,7 +50,7 @@ pub fn fs_usage(path: &Path) -> Result<FsUsage> {
 pub fn disk_bytes(d: &DiskFault) -> Result<u64> {
     let path = Path::new(&d.path);
     if !path.is_dir() {
-        return Err(crate::refused(format!(
+        return Err(refused(format!(
             "disk: {} is not a directory; nothing was written",
             d.path
         )));
@@ -59,7 +61,7 @@ pub fn disk_bytes(d: &DiskFault) -> Result<u64> {
         Amount::Percent(p) => {
             let target = (u.used + u.avail) as f64 * p / 100.0;
             if target <= u.used as f64 {
-                return Err(crate::refused(format!(
+                return Err(refused(format!(
                     "disk: {} is already {:.1} % full, at or above the {p} % asked for; nothing \
                      was written",
                     d.path,
@@ -71,7 +73,7 @@ pub fn disk_bytes(d: &DiskFault) -> Result<u64> {
     };
     let after = u.percent(bytes);
     if after > DISK_MAX_PERCENT {
-        return Err(crate::refused(format!(
+        return Err(refused(format!(
             "disk: writing {} MiB would fill {} to {after:.1} % ({} MiB used, {} MiB free); the \
              agent never fills a filesystem past {DISK_MAX_PERCENT} %; nothing was written",
             bytes >> 20,
@@ -104,7 +106,7 @@ pub fn memory_bytes(m: &MemoryFault) -> Result<u64> {
     };
     let reserve = (total / 20).max(128 << 20);
     if bytes + reserve > avail {
-        return Err(crate::refused(format!(
+        return Err(refused(format!(
             "memory: holding {} MiB would leave less than {} MiB of the {} MiB available; \
              nothing was allocated",
             bytes >> 20,
@@ -122,7 +124,7 @@ pub fn files_for(f: &Fault, id: &str) -> Vec<PathBuf> {
         Fault::Io(io) => (0..io.workers)
             .map(|n| Path::new(&io.path).join(format!(".faultline-io-{id}-{n}")))
             .collect(),
-        _ => vec![],
+        Fault::Network(_) | Fault::Kill(_) | Fault::Cpu(_) | Fault::Memory(_) => vec![],
     }
 }
 
@@ -224,7 +226,8 @@ pub fn start(f: &Fault, files: &[PathBuf], disk_bytes: Option<u64>) -> Result<Wo
                 }));
             }
         }
-        _ => {}
+        // No workload: the kernel holds a network fault, and the guardian sends kill rounds.
+        Fault::Network(_) | Fault::Kill(_) => {}
     }
     Ok(w)
 }

@@ -4,13 +4,21 @@
 //!
 //! - `main.rs` (this file): the command line (clap), validated into [`faultline_faults::Fault`]
 //!   before anything is touched, and the `inject` / `rollback` / `status` / `version` commands.
+//! - [`exit`]: errors with their exit code (2 bad arguments, 3 refused).
+//! - [`time`]: epoch milliseconds, the clock of state files and events.
 //! - [`out`]: one JSON line per event on stdout (what SSM captures), human text on stderr.
-//! - [`state`]: the state directory: one file per active fault, written before it is applied.
 //! - [`net`]: network faults with `tc` (htb + netem) and nftables, and their undo steps.
 //! - [`procs`]: finding and killing processes; waiting for a restart.
 //! - [`load`]: cpu, memory, disk and io workloads, run by the guardian.
+//! - [`state`]: the state directory: one file per active fault, written before it is applied.
 //! - [`guardian`]: the detached process that owns a fault's deadline and rolls it back, even
 //!   when the agent that started it is killed.
+//!
+//! Imports run one way, and none back to `main.rs`:
+//! - `exit`, `time`: nothing of the agent's.
+//! - `out` -> `time`; `net` -> `exit`, `time`; `load` -> `exit`; `procs` -> `exit`, `out`, `time`.
+//! - `state` -> `net`, `procs`, only for the types it records (`Undo`, `ProcRef`).
+//! - `guardian` -> `load`, `net`, `out`, `procs`, `state`, `time`; `main.rs` -> all of them.
 //!
 //! The agent shells out to `tc`, `nft` and `ip` (iproute2, nftables) instead of speaking
 //! netlink: those tools are on every target distribution and their error messages are the ones
@@ -25,13 +33,16 @@ use clap::{Args, Parser, Subcommand};
 use faultline_faults::{Fault, FaultDuration, FaultError, RawArgs};
 use serde_json::json;
 
+mod exit;
 mod guardian;
 mod load;
 mod net;
 mod out;
 mod procs;
 mod state;
+mod time;
 
+use exit::{refused, usage};
 use state::{State, StateDir, Status};
 
 /// Inject network, process and resource faults on this host; every fault rolls itself back.
@@ -171,49 +182,12 @@ impl InjectArgs {
     }
 }
 
-/// A refusal or failure with its exit code: 2 bad arguments, 3 refused, 1 anything else.
-#[derive(Debug)]
-pub struct Exit {
-    code: u8,
-    message: String,
-}
-
-impl std::fmt::Display for Exit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Exit {}
-
-/// Bad arguments: exit 2.
-pub fn usage(e: &FaultError) -> anyhow::Error {
-    Exit {
-        code: 2,
-        message: format!(
-            "invalid argument {}: {}; nothing was changed",
-            e.flag(),
-            e.message
-        ),
-    }
-    .into()
-}
-
-/// Refused before touching anything (a fault already active, a disk too full): exit 3.
-pub fn refused(message: impl Into<String>) -> anyhow::Error {
-    Exit {
-        code: 3,
-        message: message.into(),
-    }
-    .into()
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            let code = e.downcast_ref::<Exit>().map(|x| x.code).unwrap_or(1);
+            let code = exit::code_of(&e);
             out::event(
                 "error",
                 json!({"error": format!("{e:#}"), "exit_code": code}),
@@ -266,7 +240,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         "id": s.id, "fault": s.fault.kind(), "status": s.status,
                         "interface": s.interface, "mechanism": s.mechanism,
                         "deadline_ms": s.deadline_ms,
-                        "remaining_ms": s.deadline_ms.saturating_sub(state::now_ms()),
+                        "remaining_ms": s.deadline_ms.saturating_sub(time::now_ms()),
                         "guardian_pid": s.guardian.map(|g| g.pid),
                         "guardian_alive": s.guardian.map(|g| g.alive()).unwrap_or(false),
                     })
@@ -322,23 +296,20 @@ fn inject(dir: &StateDir, args: InjectArgs) -> Result<ExitCode> {
     let duration = duration.expect("every other fault has a duration").0;
 
     // 2. Plan: everything that can be checked or resolved without changing the host.
-    let plan = match &fault {
-        Fault::Network(n) => Some(net::plan(n, args.aws_region.as_deref())?),
-        _ => None,
-    };
-    let disk_bytes = match &fault {
-        Fault::Disk(d) => Some(load::disk_bytes(d)?),
+    let (plan, disk_bytes) = match &fault {
+        Fault::Network(n) => (Some(net::plan(n, args.aws_region.as_deref())?), None),
+        Fault::Disk(d) => (None, Some(load::disk_bytes(d)?)),
         Fault::Memory(m) => {
             load::memory_bytes(m)?;
-            None
+            (None, None)
         }
-        _ => None,
+        Fault::Kill(_) | Fault::Cpu(_) | Fault::Io(_) => (None, None),
     };
 
     // 3. Record the fault (and how to undo it) before applying it.
     dir.ensure()?;
     let _lock = dir.lock()?;
-    let now = state::now_ms();
+    let now = time::now_ms();
     let id = format!("{}-{now}-{}", fault.kind(), std::process::id());
     let interface = plan.as_ref().map(|p| p.interface.clone());
     if let Some(iface) = &interface {
@@ -353,7 +324,7 @@ fn inject(dir: &StateDir, args: InjectArgs) -> Result<ExitCode> {
                  nothing was changed",
                 other.fault.kind(),
                 other.id,
-                state::format_ms(other.deadline_ms),
+                time::format_ms(other.deadline_ms),
                 other.id
             )));
         }
@@ -418,7 +389,8 @@ fn inject(dir: &StateDir, args: InjectArgs) -> Result<ExitCode> {
                     }
                     None => bail!(
                         "the fault ended before it was in place: {}",
-                        out::last_event_for(dir, &id).unwrap_or_else(|| "no details".into())
+                        out::last_event_for(&dir.events_path(), &id)
+                            .unwrap_or_else(|| "no details".into())
                     ),
                 }
                 std::thread::sleep(Duration::from_millis(20));
@@ -443,7 +415,7 @@ fn inject(dir: &StateDir, args: InjectArgs) -> Result<ExitCode> {
                 .as_deref()
                 .map(|i| format!(" on {i}"))
                 .unwrap_or_default(),
-            state::format_ms(st.deadline_ms),
+            time::format_ms(st.deadline_ms),
             g.pid
         ),
     );
@@ -477,7 +449,7 @@ fn inject(dir: &StateDir, args: InjectArgs) -> Result<ExitCode> {
             // The guardian logs the rollback just after removing the state file.
             let until = Instant::now() + Duration::from_secs(2);
             loop {
-                if let Some(line) = out::last_event_for(dir, &id) {
+                if let Some(line) = out::last_event_for(&dir.events_path(), &id) {
                     out::relay(&line);
                     break;
                 }

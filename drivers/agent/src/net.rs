@@ -20,6 +20,9 @@ use anyhow::{bail, Context, Result};
 use faultline_faults::{Dest, NetEffect, NetFault};
 use serde::{Deserialize, Serialize};
 
+use crate::exit::refused;
+use crate::time::now_ms;
+
 /// The instance metadata service: never impaired.
 pub const IMDS: &str = "169.254.169.254/32";
 
@@ -41,7 +44,7 @@ pub enum Undo {
 
 /// A network fault resolved against this host: interface, addresses, exemptions.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct NetPlan {
     /// The interface.
     pub interface: String,
     /// What to do.
@@ -57,7 +60,7 @@ pub struct Plan {
 }
 
 /// Resolves the interface, host names and exemptions; changes nothing.
-pub fn plan(f: &NetFault, region: Option<&str>) -> Result<Plan> {
+pub fn plan(f: &NetFault, region: Option<&str>) -> Result<NetPlan> {
     let interface = match &f.scope.interface {
         Some(i) => i.as_str().to_owned(),
         None => default_interface()?,
@@ -66,11 +69,19 @@ pub fn plan(f: &NetFault, region: Option<&str>) -> Result<Plan> {
         .join(&interface)
         .exists()
     {
-        return Err(crate::refused(format!(
+        return Err(refused(format!(
             "there is no interface {interface:?} (see `ip link`); nothing was changed"
         )));
     }
-    if !matches!(f.effect, NetEffect::Blackhole | NetEffect::Dns) {
+    let uses_tc = match f.effect {
+        NetEffect::Latency { .. }
+        | NetEffect::Loss { .. }
+        | NetEffect::Corrupt { .. }
+        | NetEffect::Duplicate { .. }
+        | NetEffect::Bandwidth { .. } => true,
+        NetEffect::Blackhole | NetEffect::Dns => false,
+    };
+    if uses_tc {
         let out = Command::new("tc")
             .args(["qdisc", "show", "dev", &interface, "root"])
             .output()
@@ -78,7 +89,7 @@ pub fn plan(f: &NetFault, region: Option<&str>) -> Result<Plan> {
         let text = String::from_utf8_lossy(&out.stdout);
         if let Some(handle) = text.split_whitespace().nth(2) {
             if handle != "0:" {
-                return Err(crate::refused(format!(
+                return Err(refused(format!(
                     "{interface} already has a root qdisc of its own ({}): another tool or a \
                      stale fault set it, and faults are not stacked. Remove it (`tc qdisc del dev \
                      {interface} root`) or choose another interface; nothing was changed",
@@ -97,7 +108,7 @@ pub fn plan(f: &NetFault, region: Option<&str>) -> Result<Plan> {
                 Dest::Host(h) => {
                     let addrs = resolve(h);
                     if addrs.is_empty() {
-                        return Err(crate::refused(format!(
+                        return Err(refused(format!(
                             "--to {h}: the name does not resolve to an IPv4 address here; \
                              nothing was changed"
                         )));
@@ -123,8 +134,8 @@ pub fn plan(f: &NetFault, region: Option<&str>) -> Result<Plan> {
         }
     }
     exempt.dedup();
-    let id = format!("{:x}{:x}", crate::state::now_ms(), std::process::id());
-    Ok(Plan {
+    let id = format!("{:x}{:x}", now_ms(), std::process::id());
+    Ok(NetPlan {
         interface,
         effect: f.effect,
         to,
@@ -164,13 +175,13 @@ fn default_interface() -> Result<String> {
             }
         }
     }
-    Err(crate::refused(
+    Err(refused(
         "there is no IPv4 default route to find the interface by: give --interface; nothing was \
          changed",
     ))
 }
 
-impl Plan {
+impl NetPlan {
     /// Every undo step this fault may need, whichever mechanism ends up used.
     pub fn undo(&self) -> Vec<Undo> {
         match self.effect {
@@ -185,7 +196,10 @@ impl Plan {
             NetEffect::Blackhole | NetEffect::Dns => vec![Undo::NftTable {
                 name: self.table.clone(),
             }],
-            _ => vec![Undo::TcRoot {
+            NetEffect::Latency { .. }
+            | NetEffect::Corrupt { .. }
+            | NetEffect::Duplicate { .. }
+            | NetEffect::Bandwidth { .. } => vec![Undo::TcRoot {
                 dev: self.interface.clone(),
             }],
         }
@@ -238,7 +252,7 @@ pub const NETEM_MISSING: &str = "this kernel has no sch_netem module (tc: \"Spec
      sch_netem` and retry. Nothing was changed";
 
 /// Applies the fault; returns the mechanism used. On failure nothing the plan added is left.
-pub fn apply(p: &Plan) -> Result<String> {
+pub fn apply(p: &NetPlan) -> Result<String> {
     let res = match p.effect {
         NetEffect::Blackhole | NetEffect::Dns => apply_nft(p).map(|_| "nftables".to_owned()),
         NetEffect::Loss { .. } => match apply_tc(p) {
@@ -250,7 +264,9 @@ pub fn apply(p: &Plan) -> Result<String> {
             Err(e) => Err(e),
         },
         NetEffect::Bandwidth { .. } => apply_tc(p).map(|_| "tc-htb".to_owned()),
-        _ => apply_tc(p).map(|_| "tc-netem".to_owned()),
+        NetEffect::Latency { .. } | NetEffect::Corrupt { .. } | NetEffect::Duplicate { .. } => {
+            apply_tc(p).map(|_| "tc-netem".to_owned())
+        }
     };
     match res {
         Ok(m) => Ok(m),
@@ -264,7 +280,31 @@ pub fn apply(p: &Plan) -> Result<String> {
     }
 }
 
-fn apply_tc(p: &Plan) -> Result<(), String> {
+fn apply_tc(p: &NetPlan) -> Result<(), String> {
+    // Class 1:2's rate (unlimited except for bandwidth) and its netem leaf's parameters (no
+    // leaf for bandwidth). Blackhole and dns are nftables-only and never reach here.
+    let full = || "100gbit".to_owned();
+    let (rate, netem): (String, Vec<String>) = match p.effect {
+        NetEffect::Latency {
+            delay_ms,
+            jitter_ms,
+        } => {
+            let mut v = vec!["delay".to_owned(), format!("{delay_ms}ms")];
+            if jitter_ms > 0 {
+                v.push(format!("{jitter_ms}ms"));
+            }
+            (full(), v)
+        }
+        NetEffect::Loss { percent } => (full(), vec!["loss".into(), format!("{percent}%")]),
+        NetEffect::Corrupt { percent } => (full(), vec!["corrupt".into(), format!("{percent}%")]),
+        NetEffect::Duplicate { percent } => {
+            (full(), vec!["duplicate".into(), format!("{percent}%")])
+        }
+        NetEffect::Bandwidth { bits_per_sec } => (format!("{bits_per_sec}bit"), vec![]),
+        NetEffect::Blackhole | NetEffect::Dns => {
+            return Err(format!("{} is not a tc fault", p.effect.kind()))
+        }
+    };
     let dev = p.interface.as_str();
     let tc = |args: &[&str]| run("tc", args, None);
     tc(&[
@@ -274,30 +314,10 @@ fn apply_tc(p: &Plan) -> Result<(), String> {
         "class", "add", "dev", dev, "parent", "1:", "classid", "1:1", "htb", "rate", "100gbit",
         "quantum", "60000",
     ])?;
-    let rate = match p.effect {
-        NetEffect::Bandwidth { bits_per_sec } => format!("{bits_per_sec}bit"),
-        _ => "100gbit".to_owned(),
-    };
     tc(&[
         "class", "add", "dev", dev, "parent", "1:", "classid", "1:2", "htb", "rate", &rate, "ceil",
         &rate, "quantum", "60000",
     ])?;
-    let netem: Vec<String> = match p.effect {
-        NetEffect::Latency {
-            delay_ms,
-            jitter_ms,
-        } => {
-            let mut v = vec!["delay".to_owned(), format!("{delay_ms}ms")];
-            if jitter_ms > 0 {
-                v.push(format!("{jitter_ms}ms"));
-            }
-            v
-        }
-        NetEffect::Loss { percent } => vec!["loss".into(), format!("{percent}%")],
-        NetEffect::Corrupt { percent } => vec!["corrupt".into(), format!("{percent}%")],
-        NetEffect::Duplicate { percent } => vec!["duplicate".into(), format!("{percent}%")],
-        _ => vec![],
-    };
     if !netem.is_empty() {
         let mut args = vec![
             "qdisc", "add", "dev", dev, "parent", "1:2", "handle", "2:", "netem",
@@ -329,7 +349,7 @@ fn apply_tc(p: &Plan) -> Result<(), String> {
     Ok(())
 }
 
-fn apply_nft(p: &Plan) -> Result<(), String> {
+fn apply_nft(p: &NetPlan) -> Result<(), String> {
     let mut rules = vec![
         format!("oifname != \"{}\" accept", p.interface),
         format!("ip daddr {{ {} }} accept", p.exempt.join(", ")),
@@ -358,7 +378,12 @@ fn apply_nft(p: &Plan) -> Result<(), String> {
         NetEffect::Dns => rules.push(format!(
             "{dst}meta l4proto {{ tcp, udp }} th dport 53 counter drop"
         )),
-        _ => return Err("not an nftables fault".into()),
+        NetEffect::Latency { .. }
+        | NetEffect::Corrupt { .. }
+        | NetEffect::Duplicate { .. }
+        | NetEffect::Bandwidth { .. } => {
+            return Err(format!("{} is not an nftables fault", p.effect.kind()))
+        }
     }
     let text = format!(
         "table inet {t} {{\n  chain output {{\n    type filter hook output priority -150; policy accept;\n    {}\n  }}\n}}\n",

@@ -3,13 +3,13 @@
 //! directory's `events.jsonl`, from which a waiting `inject` relays the last one.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
-use crate::state::{now_ms, StateDir};
+use crate::time::now_ms;
 
 static LOG: OnceLock<PathBuf> = OnceLock::new();
 static TERMINATED: AtomicBool = AtomicBool::new(false);
@@ -60,9 +60,10 @@ pub fn relay(line: &str) {
     }
 }
 
-/// The last line of the guardian log about fault `id`.
-pub fn last_event_for(dir: &StateDir, id: &str) -> Option<String> {
-    let text = std::fs::read_to_string(dir.events_path()).ok()?;
+/// The last line about fault `id` in the guardian's log at `events` (the state directory's
+/// `events.jsonl`).
+pub fn last_event_for(events: &Path, id: &str) -> Option<String> {
+    let text = std::fs::read_to_string(events).ok()?;
     text.lines()
         .rev()
         .find(|l| {

@@ -9,8 +9,9 @@ use faultline_faults::{KillFault, ProcMatch};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::exit::refused;
 use crate::out;
-use crate::state::now_ms;
+use crate::time::now_ms;
 
 /// A process, told apart from a later one with the same pid by its start time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,15 +82,15 @@ fn base(s: &str) -> &str {
 pub fn matching(m: &ProcMatch) -> Vec<ProcRef> {
     let skip = ancestors();
     let own_exe = fs::read_link("/proc/self/exe").ok();
-    let re = match m {
-        ProcMatch::Pattern(p) => regex_lite::Regex::new(p).ok(),
-        _ => None,
-    };
-    let pidfile_pid: Option<i32> = match m {
-        ProcMatch::Pidfile(p) => fs::read_to_string(p)
-            .ok()
-            .and_then(|t| t.trim().parse().ok()),
-        _ => None,
+    let (re, pidfile_pid): (_, Option<i32>) = match m {
+        ProcMatch::Name(_) => (None, None),
+        ProcMatch::Pattern(p) => (regex_lite::Regex::new(p).ok(), None),
+        ProcMatch::Pidfile(p) => (
+            None,
+            fs::read_to_string(p)
+                .ok()
+                .and_then(|t| t.trim().parse().ok()),
+        ),
     };
     let mut out = Vec::new();
     let Ok(entries) = fs::read_dir("/proc") else {
@@ -173,7 +174,7 @@ pub fn kill_once(k: &KillFault) -> Result<()> {
     let at = now_ms();
     let killed = kill_round(k);
     if killed.is_empty() {
-        return Err(crate::refused(format!(
+        return Err(refused(format!(
             "no running process {}: nothing was killed",
             describe(&k.target)
         )));

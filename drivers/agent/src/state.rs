@@ -7,7 +7,6 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use faultline_faults::Fault;
@@ -15,26 +14,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::net::Undo;
 use crate::procs::ProcRef;
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// An epoch-ms instant as `HH:MM:SS.mmm UTC`.
-pub fn format_ms(ms: u64) -> String {
-    let s = (ms / 1000) % 86_400;
-    format!(
-        "{:02}:{:02}:{:02}.{:03} UTC",
-        s / 3600,
-        (s / 60) % 60,
-        s % 60,
-        ms % 1000
-    )
-}
 
 /// Where a fault is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
