@@ -509,3 +509,220 @@ impl Drop for Cli {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Runs `faultline ARGS` on a pseudo-terminal (util-linux `script`), so it asks for
+/// confirmation; reads its output until the prompt, calls `between` with what it printed so
+/// far (the world may change there), then types `answer`. Returns everything it printed and its exit code.
+async fn confirm_on_a_terminal<F, Fut>(
+    cli: &Cli,
+    args: &[&str],
+    between: F,
+    answer: &str,
+) -> Result<(String, Option<i32>)>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let line = std::iter::once(env!("CARGO_BIN_EXE_faultline"))
+        .chain(args.iter().copied())
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut child = tokio::process::Command::new("script")
+        .args(["-qefc", &line, "/dev/null"])
+        .envs(cli.moto.env())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !String::from_utf8_lossy(&seen).contains("to confirm:") {
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout_at(deadline, stdout.read(&mut buf))
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!("no prompt within 60s: {}", String::from_utf8_lossy(&seen))
+            })??;
+        anyhow::ensure!(
+            n > 0,
+            "exited before the prompt: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    between(String::from_utf8_lossy(&seen).into_owned()).await?;
+    let mut stdin = child.stdin.take().expect("piped");
+    stdin.write_all(format!("{answer}\n").as_bytes()).await?;
+    stdin.flush().await?;
+    let rest = tokio::time::timeout_at(deadline, async {
+        let mut rest = Vec::new();
+        stdout.read_to_end(&mut rest).await.map(|_| rest)
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("did not finish within 60s"))??;
+    seen.extend_from_slice(&rest);
+    let status = child.wait().await?;
+    Ok((String::from_utf8_lossy(&seen).into_owned(), status.code()))
+}
+
+/// The instance ids of `members` that `text` names, sorted.
+fn named(members: &[String], text: &str) -> Vec<String> {
+    let mut ids: Vec<String> = members
+        .iter()
+        .filter(|m| text.contains(m.as_str()))
+        .cloned()
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn coin_toss() -> Value {
+    let mut spec = web(json!({"probability": 0.5}));
+    spec["selection"] = json!({"mode": "count", "value": 3});
+    spec
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_and_run_with_one_seed_choose_the_same_targets() -> Result<()> {
+    let (cli, fleet) = Cli::start().await?;
+    let members = fleet
+        .group("web-asg", 1, 10, 10, &[OPT_IN, ("app", "web")])
+        .await?;
+    let spec = cli.spec("seeded", &coin_toss())?;
+    let spec = spec.to_str().unwrap();
+    // The first seed whose coin toss passes.
+    let mut found = None;
+    for seed in 0..32u64 {
+        let s = seed.to_string();
+        let o = cli
+            .run(&["plan", "--output", "json", "--seed", &s, spec])
+            .await?;
+        if o.status.code() == Some(0) {
+            found = Some((s, serde_json::from_slice::<Value>(&o.stdout)?));
+            break;
+        }
+    }
+    let (seed, plan) = found.expect("a seed in 0..32 passes a coin toss");
+    let shown = instance_ids(&plan["chosen"]);
+    assert_eq!(shown.len(), 3, "{plan:#}");
+    // The text plan prints the seed and how to run exactly this.
+    let o = cli.run(&["plan", "--seed", &seed, spec]).await?;
+    assert!(text(&o).contains(&format!("--seed {seed}")), "{}", text(&o));
+    assert_eq!(named(&members, &text(&o)), shown, "{}", text(&o));
+
+    let o = cli
+        .run(&[
+            "run",
+            "--yes",
+            "--no-follow",
+            "--output",
+            "json",
+            "--seed",
+            &seed,
+            spec,
+        ])
+        .await?;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r: Value = serde_json::from_slice(&o.stdout)?;
+    assert_eq!(instance_ids(&r["results"]), shown);
+    let mut gone = fleet.in_state(&members, "terminated").await?;
+    gone.sort();
+    assert_eq!(gone, shown, "run hit what plan showed");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_on_a_terminal_acts_on_the_instances_it_showed_and_confirmed() -> Result<()> {
+    let (cli, fleet) = Cli::start().await?;
+    let members = fleet
+        .group("web-asg", 1, 10, 10, &[OPT_IN, ("app", "web")])
+        .await?;
+    let spec = cli.spec("confirmed", &coin_toss())?;
+    let spec = spec.to_str().unwrap();
+    // A coin toss that passes once; before, `run` drew again after the confirmation.
+    let mut shown = None;
+    for seed in 0..32u64 {
+        let s = seed.to_string();
+        let (out, code) = match confirm_on_a_terminal(
+            &cli,
+            &["run", "--no-follow", "--seed", &s, spec],
+            |_| async { Ok(()) },
+            "web",
+        )
+        .await
+        {
+            Ok(x) => x,
+            // Refused before the prompt: the toss said no; try the next seed.
+            Err(e) if e.to_string().contains("exited before the prompt") => continue,
+            Err(e) => return Err(e),
+        };
+        assert_eq!(code, Some(0), "{out}");
+        let (plan, acted) = out.split_once("to confirm:").expect("prompted");
+        shown = Some((named(&members, plan), named(&members, acted)));
+        break;
+    }
+    let (shown, acted) = shown.expect("a seed in 0..32 passes a coin toss");
+    assert_eq!(shown.len(), 3);
+    assert_eq!(
+        acted, shown,
+        "the output after the confirmation names the shown ids"
+    );
+    let mut gone = fleet.in_state(&members, "terminated").await?;
+    gone.sort();
+    assert_eq!(
+        gone, shown,
+        "exactly the confirmed instances are terminated"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_on_a_terminal_acts_on_nothing_when_a_shown_instance_changed_before_the_yes(
+) -> Result<()> {
+    let (cli, fleet) = Cli::start().await?;
+    let members = fleet
+        .group("web-asg", 1, 4, 4, &[OPT_IN, ("app", "web")])
+        .await?;
+    let spec = cli.spec("changed", &web(json!({})))?;
+    let victim = std::sync::Mutex::new(String::new());
+    let (members, fleet, victim_ref) = (&members, &fleet, &victim);
+    let (out, code) = confirm_on_a_terminal(
+        &cli,
+        &["run", "--no-follow", spec.to_str().unwrap()],
+        |plan| async move {
+            // Between the plan and the yes, one of the two shown instances turns unhealthy.
+            let shown = named(members, &plan);
+            assert_eq!(shown.len(), 2, "{plan}");
+            fleet
+                .asg
+                .set_instance_health()
+                .instance_id(&shown[0])
+                .health_status("Unhealthy")
+                .send()
+                .await?;
+            *victim_ref.lock().unwrap() = shown[0].clone();
+            Ok(())
+        },
+        "web",
+    )
+    .await?;
+    let victim = victim.into_inner().unwrap();
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("refused by plan_changed") && out.contains(&victim),
+        "{out}"
+    );
+    assert_eq!(
+        fleet.in_state(&members, "running").await?.len(),
+        4,
+        "nothing touched"
+    );
+    assert!(fleet
+        .params_under("/faultline/experiments")
+        .await?
+        .is_empty());
+    Ok(())
+}
