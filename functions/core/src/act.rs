@@ -1,5 +1,5 @@
 //! Acting on the chosen targets: the EC2 / Auto Scaling calls ([`act`]) and the agent's fault
-//! sent through SSM Run Command ([`send_agent`]). Only [`crate::round`] calls these, after
+//! sent through SSM Run Command ([`send_agent`]). Only the round calls these, after
 //! every guard has passed and the record is written.
 
 use std::collections::BTreeMap;
