@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
@@ -68,8 +68,11 @@ pub struct Chain {
     http: reqwest::Client,
 }
 
-// The workspace's shared harness: paths, ports and a private moto_server per test.
-pub use faultline_e2e::{built_binary, free_port, venv, workspace_root, Moto};
+// The workspace's shared harness: paths, ports, the Runtime API emulator and a private
+// moto_server per test.
+pub use faultline_e2e::{
+    built_binary, free_port, start_runtime_api, venv, wait_for_port, workspace_root, Moto,
+};
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
@@ -83,23 +86,6 @@ pub fn private_dir(tag: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("a private temp dir");
     d
-}
-
-async fn wait_port(port: u16, what: &str, child: &mut Child) -> Result<()> {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(60) {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Ok(());
-        }
-        if let Some(s) = child.try_wait()? {
-            bail!("{what} exited with {s} before listening on {port}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    bail!("{what} did not listen on {port} within 60 s")
 }
 
 fn wrappers() -> PathBuf {
@@ -121,37 +107,7 @@ impl Chain {
     /// Starts emulator, extension (when proxied) and function.
     pub async fn start(opts: Opts) -> Result<Chain> {
         let dir = private_dir("chain");
-        let cargo_lambda = venv().join("bin/cargo-lambda");
-        if !cargo_lambda.exists() {
-            bail!(
-                "{} missing: run `scripts/local-aws install`",
-                cargo_lambda.display()
-            );
-        }
-        let emu_port = free_port();
-        let path = format!(
-            "{}:{}",
-            venv().join("bin").display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let mut watch = Command::new("cargo")
-            .args([
-                "lambda",
-                "watch",
-                "--only-lambda-apis",
-                "-P",
-                &emu_port.to_string(),
-            ])
-            .arg("--manifest-path")
-            .arg(workspace_root().join("layer/testfns/Cargo.toml"))
-            .env("PATH", &path)
-            .current_dir(workspace_root())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting `cargo lambda watch`")?;
-        wait_port(emu_port, "cargo lambda watch", &mut watch).await?;
+        let (watch, emu_port) = start_runtime_api("layer/testfns/Cargo.toml").await?;
         let upstream = format!("http://127.0.0.1:{emu_port}/.rt");
 
         let ext_log = dir.join("extension.log");
@@ -173,7 +129,13 @@ impl Chain {
                 .kill_on_drop(true)
                 .spawn()
                 .context("starting faultline-extension")?;
-            wait_port(port, "faultline-extension", &mut ext).await?;
+            wait_for_port(
+                port,
+                "faultline-extension",
+                &mut ext,
+                Duration::from_secs(60),
+            )
+            .await?;
             (Some(ext), Some(port))
         } else {
             (None, None)
