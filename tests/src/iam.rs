@@ -20,6 +20,8 @@
 //! `actions`. Statements whose Sid starts with `Runtime` are what Lambda itself needs on the
 //! function's behalf (logs, dead-letter queue, KMS for the encrypted topic); they are not SDK
 //! calls and are checked against [`RUNTIME_ACTIONS`] instead.
+//!
+//! Long by design: one check's two halves (calls in code, actions in policy) read side by side.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

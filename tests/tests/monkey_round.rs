@@ -1,6 +1,8 @@
 //! The monkey's handler in-process against a real local AWS (a private moto_server per test):
 //! selection over large fleets, blast radius, every guard, dry run, idempotency, malformed
 //! input, partial failure and each action. Outcomes are read back from moto.
+//!
+//! Long by design: ten round scenarios share one Env; a split would only add test binaries.
 
 use std::collections::{HashMap, HashSet};
 

@@ -2,6 +2,8 @@
 //! injects, the test holds the system unrecovered and then recovers it at a known time, and
 //! the timer's SNS message, CloudWatch metric and closed record are read back. One test runs
 //! the built `recovery-timer` binary under the Lambda emulator with its logs captured.
+//!
+//! Long by design: seven timer scenarios share one Env; a split would only add test binaries.
 
 use std::time::Duration;
 

@@ -1,6 +1,8 @@
 //! The `faultline` binary against a private moto: validate, plan, run (and its live follow of
 //! the recovery), halt / resume (seen by the real monkey binary under the Lambda emulator),
 //! status, history, layer, and `--output json` everywhere. Outcomes are read back from moto.
+//!
+//! Long by design: every command shares one Cli + Fleet; a split would only add test binaries.
 
 use std::path::PathBuf;
 use std::process::Output;

@@ -1,6 +1,8 @@
 //! The real `faultline-traffic` binary against a local HTTP server that fails a known fraction
 //! of requests deterministically (a global counter decides each answer), and against moto's
 //! CloudWatch for the metrics.
+//!
+//! Long by design: seven runs share one fake server; a split would only add test binaries.
 
 use std::collections::HashMap;
 use std::process::Output;

@@ -1,6 +1,8 @@
 //! End to end: the cargo-lambda emulator → the built `faultline-extension` → a Rust
 //! (lambda_runtime) or Python (awslambdaric) function started through the layer's wrappers,
 //! with the fault config in a private moto's SSM. Each test measures the fault's effect.
+//!
+//! Long by design: seventeen scenarios share one Chain; a split would only add test binaries.
 
 mod common;
 

@@ -8,6 +8,8 @@
 //! filled) through the real `monkey` binary under the Lambda Runtime API emulator, runs the real
 //! `recovery-timer` until the experiment closes, feeds the SNS messages to the real `notifier`,
 //! and prints the timeline. Stops everything it started; every run starts from nothing.
+//!
+//! Long by design: `make demo` is one script, read top to bottom, step by step as it prints.
 
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};

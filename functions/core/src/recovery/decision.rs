@@ -1,0 +1,283 @@
+//! The pure decision: each [`Condition`] of a record against an [`Observation`], and whether
+//! the record stays open ([`Decision::Pending`]) or closes, recovered or not ([`Closing`]).
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use crate::record::Record;
+use crate::recovery::duration::short_duration;
+use crate::recovery::observation::{GroupObs, Observation};
+use crate::recovery::stored::Closed;
+
+/// One thing that must hold for recovery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    /// What, for people: `web-asg back to 3 healthy InService`.
+    pub what: String,
+    /// Holds now.
+    pub met: bool,
+    /// When it became true, from an authoritative source; `None` when only observed.
+    pub at: Option<DateTime<Utc>>,
+    /// Where `at` comes from, or why it is not met.
+    pub detail: String,
+}
+
+/// How a record closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every condition held before the timeout.
+    Recovered,
+    /// The timeout passed first.
+    NotRecovered,
+}
+
+impl Outcome {
+    /// `recovered` / `not_recovered` (the record's outcome and the SNS `outcome` attribute).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Recovered => "recovered",
+            Outcome::NotRecovered => "not_recovered",
+        }
+    }
+
+    /// `recovered` / `not-recovered` (the SNS `event` attribute).
+    pub fn event(&self) -> &'static str {
+        match self {
+            Outcome::Recovered => "recovered",
+            Outcome::NotRecovered => "not-recovered",
+        }
+    }
+}
+
+/// A closing decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Closing {
+    /// Recovered or not.
+    pub outcome: Outcome,
+    /// The check's time.
+    pub now: DateTime<Utc>,
+    /// When recovery happened (recovered only).
+    pub recovered_at: Option<DateTime<Utc>>,
+    /// Time to recover (recovered only).
+    pub ttr: Option<Duration>,
+    /// No condition had an authoritative timestamp: the TTR is a bound observed by this check.
+    pub observed: bool,
+    /// Every condition, as evaluated.
+    pub conditions: Vec<Condition>,
+}
+
+impl Closing {
+    /// What is stored in the record.
+    pub fn closed(&self) -> Closed {
+        Closed {
+            at: self.now,
+            recovered_at: self.recovered_at,
+            ttr_s: self.ttr.map(|d| d.num_seconds()),
+            observed: self.observed,
+        }
+    }
+}
+
+/// What to do with an open record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Not yet: these conditions do not hold, and the timeout has not passed.
+    Pending {
+        /// Every condition, as evaluated.
+        conditions: Vec<Condition>,
+        /// When the record times out.
+        deadline: DateTime<Utc>,
+    },
+    /// Close it.
+    Close(Closing),
+}
+
+fn is_victim_excluding(action: &str) -> bool {
+    matches!(action, "terminate" | "stop")
+}
+
+/// The members of a group that count toward `rec`'s recovery: healthy `InService`, minus the
+/// record's victims when its action takes them out of service (terminate, stop).
+pub fn counted_healthy<'a>(rec: &Record, seen: &'a GroupObs) -> Vec<&'a String> {
+    let victims: std::collections::BTreeSet<&str> = if is_victim_excluding(&rec.action) {
+        rec.victims().collect()
+    } else {
+        Default::default()
+    };
+    seen.healthy_in_service
+        .iter()
+        .filter(|id| !victims.contains(id.as_str()))
+        .collect()
+}
+
+/// The conditions of `rec` against `obs` at `now`. `duration_s` is an agent fault's duration,
+/// when the record carries one.
+pub fn conditions(
+    rec: &Record,
+    obs: &Observation,
+    duration_s: Option<u64>,
+    now: DateTime<Utc>,
+) -> Vec<Condition> {
+    let mut out = Vec::new();
+    let start = rec.started_at;
+    for (name, g) in &rec.groups {
+        let what = format!("{name} back to {} healthy InService instance(s)", g.desired);
+        let Some(seen) = obs.groups.get(name) else {
+            out.push(Condition {
+                what,
+                met: false,
+                at: None,
+                detail: "the group no longer exists".to_owned(),
+            });
+            continue;
+        };
+        let healthy = counted_healthy(rec, seen);
+        let met = healthy.len() >= g.desired as usize;
+        // The launch that restored capacity is the latest successful one since the injection.
+        let launch = obs
+            .launches
+            .iter()
+            .filter(|l| &l.group == name && l.end_time >= start)
+            .max_by_key(|l| l.end_time);
+        let (at, detail) = match (met, launch) {
+            (false, _) => (
+                None,
+                format!("{} of {} healthy InService", healthy.len(), g.desired),
+            ),
+            (true, Some(l)) => (
+                Some(l.end_time),
+                format!(
+                    "{} EndTime{}",
+                    l.source,
+                    l.instance
+                        .as_deref()
+                        .map(|i| format!(" of {i}"))
+                        .unwrap_or_default()
+                ),
+            ),
+            (true, None) => (None, "no launch timestamp".to_owned()),
+        };
+        out.push(Condition {
+            what,
+            met,
+            at,
+            detail,
+        });
+    }
+    if matches!(rec.action.as_str(), "stop" | "reboot") {
+        for id in &rec.standalone {
+            let what = format!("{id} running again");
+            let c = match obs.instances.get(id) {
+                None => Condition {
+                    what,
+                    met: false,
+                    at: None,
+                    detail: "the instance no longer exists".to_owned(),
+                },
+                Some(i) if i.state != "running" => Condition {
+                    what,
+                    met: false,
+                    at: None,
+                    detail: format!("state {}", i.state),
+                },
+                Some(i) => match i.launch_time.filter(|t| *t >= start) {
+                    Some(t) => Condition {
+                        what,
+                        met: true,
+                        at: Some(t),
+                        detail: "instance LaunchTime".to_owned(),
+                    },
+                    None => Condition {
+                        what,
+                        met: true,
+                        at: None,
+                        detail: "no start timestamp".to_owned(),
+                    },
+                },
+            };
+            out.push(c);
+        }
+    }
+    if let Some(d) = duration_s {
+        let end = start + Duration::seconds(d as i64);
+        out.push(Condition {
+            what: format!("the fault's {} ended", short_duration(d as i64)),
+            met: end <= now,
+            at: Some(end),
+            detail: "fault duration".to_owned(),
+        });
+    }
+    for name in &rec.alarms {
+        let what = format!("alarm {name} OK");
+        let c = match obs.alarms.get(name) {
+            None => Condition {
+                what,
+                met: false,
+                at: None,
+                detail: "CloudWatch does not know this alarm".to_owned(),
+            },
+            Some(a) if a.state != "OK" => Condition {
+                what,
+                met: false,
+                at: None,
+                detail: format!("state {}", a.state),
+            },
+            Some(a) => Condition {
+                what,
+                met: true,
+                // OK since before the injection counts as OK from the start.
+                at: Some(a.updated.map_or(start, |u| u.max(start))),
+                detail: "alarm StateUpdatedTimestamp".to_owned(),
+            },
+        };
+        out.push(c);
+    }
+    out
+}
+
+/// Decides what to do with an open record at `now`.
+pub fn decide(
+    rec: &Record,
+    obs: &Observation,
+    duration_s: Option<u64>,
+    now: DateTime<Utc>,
+) -> Decision {
+    let conds = conditions(rec, obs, duration_s, now);
+    let deadline = rec.started_at + Duration::seconds(rec.timeout_s as i64);
+    let all_met = conds.iter().all(|c| c.met);
+    if all_met {
+        let latest = conds.iter().filter_map(|c| c.at).max();
+        let any_observed = conds.iter().any(|c| c.at.is_none());
+        let (recovered_at, observed) = match latest {
+            Some(t) => (t, false),
+            None if any_observed => (now, true),
+            // No conditions at all (e.g. standalone terminate, no alarms): recovered at once.
+            None => (rec.started_at, false),
+        };
+        if recovered_at <= deadline {
+            return Decision::Close(Closing {
+                outcome: Outcome::Recovered,
+                now,
+                recovered_at: Some(recovered_at),
+                ttr: Some(recovered_at - rec.started_at),
+                observed,
+                conditions: conds,
+            });
+        }
+    }
+    if now >= deadline {
+        return Decision::Close(Closing {
+            outcome: Outcome::NotRecovered,
+            now,
+            recovered_at: None,
+            ttr: None,
+            observed: false,
+            conditions: conds,
+        });
+    }
+    Decision::Pending {
+        conditions: conds,
+        deadline,
+    }
+}

@@ -1,0 +1,144 @@
+//! The closing message: the SNS subject and plain-text body (outcome, time to recover, targets,
+//! timeline, what was still not met) for a [`Closing`].
+
+use std::fmt::Write;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::message::{subject_line, Message};
+use crate::record::Record;
+use crate::recovery::decision::{Closing, Condition, Outcome};
+use crate::recovery::duration::short_duration;
+
+fn hms(t: DateTime<Utc>) -> String {
+    t.format("%H:%M:%S").to_string()
+}
+
+/// The SNS message for a closing.
+pub fn message(rec: &Record, c: &Closing) -> Message {
+    let timeout = short_duration(rec.timeout_s as i64);
+    let ttr = c.ttr.map(|d| short_duration(d.num_seconds()));
+    let subject = match (c.outcome, &ttr) {
+        (Outcome::Recovered, Some(t)) if c.observed => {
+            format!(
+                "[faultline] {} recovered, observed within {t}",
+                rec.experiment
+            )
+        }
+        (Outcome::Recovered, Some(t)) => format!("[faultline] {} recovered in {t}", rec.experiment),
+        _ => format!(
+            "[faultline] {} NOT recovered after {timeout}",
+            rec.experiment
+        ),
+    };
+    let mut b = String::new();
+    let _ = match (c.outcome, &ttr) {
+        (Outcome::Recovered, Some(t)) if c.observed => writeln!(
+            b,
+            "faultline experiment \"{}\" recovered; this check observed it {t} after the injection \
+             (no authoritative timestamp: it happened at or before then).",
+            rec.experiment
+        ),
+        (Outcome::Recovered, Some(t)) => writeln!(
+            b,
+            "faultline experiment \"{}\" recovered in {t}.",
+            rec.experiment
+        ),
+        _ => writeln!(
+            b,
+            "faultline experiment \"{}\" did NOT recover within its {timeout} timeout.",
+            rec.experiment
+        ),
+    };
+    let _ = writeln!(b);
+    let _ = writeln!(b, "Experiment:       {} (id {})", rec.experiment, rec.id);
+    let _ = writeln!(b, "Action:           {}", rec.action);
+    let _ = writeln!(
+        b,
+        "Injected:         {}",
+        rec.started_at.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    match (&ttr, c.recovered_at) {
+        (Some(t), Some(at)) => {
+            let _ = writeln!(
+                b,
+                "Time to recover:  {t} ({} s){}",
+                c.ttr.map(|d| d.num_seconds()).unwrap_or(0),
+                if c.observed {
+                    format!(", observed by {}", hms(at))
+                } else {
+                    String::new()
+                }
+            );
+        }
+        _ => {
+            let _ = writeln!(b, "Time to recover:  none: not recovered after {timeout}");
+        }
+    }
+
+    let victims: Vec<(&str, &str)> = rec
+        .groups
+        .iter()
+        .flat_map(|(g, rg)| rg.targets.iter().map(move |t| (t.as_str(), g.as_str())))
+        .chain(rec.standalone.iter().map(|t| (t.as_str(), "(standalone)")))
+        .collect();
+    if !victims.is_empty() {
+        let _ = writeln!(b);
+        let _ = writeln!(b, "Targets:");
+        for (id, g) in victims {
+            let _ = writeln!(b, "  {id:<20} {g}");
+        }
+    }
+
+    let _ = writeln!(b);
+    let _ = writeln!(b, "Timeline (UTC):");
+    let _ = writeln!(
+        b,
+        "  {}  injected: {} {} instance(s)",
+        hms(rec.started_at),
+        rec.action,
+        rec.victims().count()
+    );
+    let mut met: Vec<&Condition> = c.conditions.iter().filter(|x| x.met).collect();
+    met.sort_by_key(|x| x.at.unwrap_or(c.now));
+    for x in met {
+        match x.at {
+            Some(t) => {
+                let _ = writeln!(b, "  {}  {} ({})", hms(t), x.what, x.detail);
+            }
+            None => {
+                let _ = writeln!(
+                    b,
+                    "  {}  {} (observed by this check; {}: at or before then)",
+                    hms(c.now),
+                    x.what,
+                    x.detail
+                );
+            }
+        }
+    }
+    match (c.outcome, c.recovered_at, &ttr) {
+        (Outcome::Recovered, Some(at), Some(t)) => {
+            let _ = writeln!(b, "  {}  recovered: time to recover {t}", hms(at));
+        }
+        _ => {
+            let _ = writeln!(
+                b,
+                "  {}  timed out: not recovered after {timeout}",
+                hms(rec.started_at + Duration::seconds(rec.timeout_s as i64))
+            );
+            let unmet: Vec<&Condition> = c.conditions.iter().filter(|x| !x.met).collect();
+            if !unmet.is_empty() {
+                let _ = writeln!(b);
+                let _ = writeln!(b, "Still not met at {}:", hms(c.now));
+                for x in unmet {
+                    let _ = writeln!(b, "  {}: {}", x.what, x.detail);
+                }
+            }
+        }
+    }
+    Message {
+        subject: subject_line(&subject),
+        body: b,
+    }
+}

@@ -1,0 +1,227 @@
+//! Recovery end to end on hand-made observations: pending, recovered with an authoritative or
+//! only observed time to recover, timed out, and the messages that say so.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::*;
+use crate::record::Record;
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(&format!("2026-11-23T{s}Z"))
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+// Built from JSON, as the timer reads it, so fields added to `Record` later need no edit here.
+fn rec(action: &str, alarms: &[&str]) -> Record {
+    serde_json::from_value(serde_json::json!({
+        "v": 1, "id": "e1", "experiment": "web-terminate", "status": "open",
+        "started_at": "2026-11-23T10:00:00Z", "action": action,
+        "groups": {"web-asg": {"desired": 3, "targets": ["i-a"]}},
+        "timeout_s": 1800, "alarms": alarms,
+    }))
+    .unwrap()
+}
+
+fn obs(healthy: &[&str], alarm: Option<(&str, &str)>) -> Observation {
+    let mut o = Observation::default();
+    o.groups.insert(
+        "web-asg".into(),
+        GroupObs {
+            healthy_in_service: healthy.iter().map(|s| s.to_string()).collect(),
+        },
+    );
+    if let Some((state, at)) = alarm {
+        o.alarms.insert(
+            "web-5xx".into(),
+            AlarmObs {
+                state: state.into(),
+                updated: Some(t(at)),
+            },
+        );
+    }
+    o
+}
+
+#[test]
+fn pending_while_capacity_is_short_or_an_alarm_fires() {
+    let r = rec("terminate", &["web-5xx"]);
+    // The victim is still listed: it does not count.
+    let o = obs(&["i-a", "i-b", "i-c"], Some(("OK", "09:00:00")));
+    assert!(matches!(
+        decide(&r, &o, None, t("10:01:00")),
+        Decision::Pending { .. }
+    ));
+    let o = obs(&["i-b", "i-c", "i-d"], Some(("ALARM", "10:00:30")));
+    let Decision::Pending { conditions, .. } = decide(&r, &o, None, t("10:01:00")) else {
+        panic!()
+    };
+    assert_eq!(conditions.iter().filter(|c| !c.met).count(), 1);
+    assert_eq!(conditions[1].detail, "state ALARM");
+}
+
+#[test]
+fn ttr_is_the_latest_authoritative_timestamp_not_the_check_time() {
+    let r = rec("terminate", &["web-5xx"]);
+    let mut o = obs(&["i-b", "i-c", "i-d"], Some(("OK", "10:02:31")));
+    o.launches.push(Launch {
+        group: "web-asg".into(),
+        instance: Some("i-d".into()),
+        end_time: t("10:01:10"),
+        source: "launch event",
+    });
+    let Decision::Close(c) = decide(&r, &o, None, t("10:07:00")) else {
+        panic!()
+    };
+    assert_eq!(c.outcome, Outcome::Recovered);
+    assert_eq!(c.ttr, Some(Duration::seconds(151)));
+    assert!(!c.observed);
+    let m = message(&r, &c);
+    assert_eq!(m.subject, "[faultline] web-terminate recovered in 2m 31s");
+    assert!(m.body.contains("10:01:10  web-asg back to 3 healthy InService instance(s) (launch event EndTime of i-d)"), "{}", m.body);
+    assert!(m
+        .body
+        .contains("10:02:31  recovered: time to recover 2m 31s"));
+    assert!(!m.body.contains('{'), "no JSON in an email body");
+}
+
+#[test]
+fn a_launch_before_the_injection_is_no_evidence() {
+    let r = rec("terminate", &[]);
+    let mut o = obs(&["i-b", "i-c", "i-d"], None);
+    o.launches.push(Launch {
+        group: "web-asg".into(),
+        instance: None,
+        end_time: t("09:59:00"),
+        source: "scaling activity",
+    });
+    let Decision::Close(c) = decide(&r, &o, None, t("10:05:00")) else {
+        panic!()
+    };
+    // Only observed: the bound is the check time, and the message says so.
+    assert!(c.observed);
+    assert_eq!(c.ttr, Some(Duration::seconds(300)));
+    let m = message(&r, &c);
+    assert_eq!(
+        m.subject,
+        "[faultline] web-terminate recovered, observed within 5m"
+    );
+    assert!(m.body.contains("observed by 10:05:00"), "{}", m.body);
+}
+
+#[test]
+fn timeout_closes_not_recovered_and_lists_what_was_missing() {
+    let r = rec("terminate", &["web-5xx"]);
+    let o = obs(&["i-b"], Some(("ALARM", "10:00:30")));
+    assert!(matches!(
+        decide(&r, &o, None, t("10:29:59")),
+        Decision::Pending { .. }
+    ));
+    let Decision::Close(c) = decide(&r, &o, None, t("10:30:00")) else {
+        panic!()
+    };
+    assert_eq!(c.outcome, Outcome::NotRecovered);
+    assert_eq!(c.closed().ttr_s, None);
+    let m = message(&r, &c);
+    assert_eq!(
+        m.subject,
+        "[faultline] web-terminate NOT recovered after 30m"
+    );
+    assert!(
+        m.body
+            .contains("web-asg back to 3 healthy InService instance(s): 1 of 3 healthy InService"),
+        "{}",
+        m.body
+    );
+    assert!(m.body.contains("alarm web-5xx OK: state ALARM"));
+}
+
+#[test]
+fn recovery_after_the_deadline_is_not_recovery() {
+    let r = rec("terminate", &["web-5xx"]);
+    let o = obs(&["i-b", "i-c", "i-d"], Some(("OK", "10:45:00")));
+    let Decision::Close(c) = decide(&r, &o, None, t("10:50:00")) else {
+        panic!()
+    };
+    assert_eq!(c.outcome, Outcome::NotRecovered);
+}
+
+#[test]
+fn standalone_stop_waits_for_running_and_uses_launch_time() {
+    let mut r = rec("stop", &[]);
+    r.groups.clear();
+    r.standalone = vec!["i-s".into()];
+    let mut o = Observation::default();
+    o.instances.insert(
+        "i-s".into(),
+        InstanceObs {
+            state: "stopped".into(),
+            launch_time: Some(t("08:00:00")),
+        },
+    );
+    assert!(matches!(
+        decide(&r, &o, None, t("10:01:00")),
+        Decision::Pending { .. }
+    ));
+    o.instances.get_mut("i-s").unwrap().state = "running".into();
+    o.instances.get_mut("i-s").unwrap().launch_time = Some(t("10:00:45"));
+    let Decision::Close(c) = decide(&r, &o, None, t("10:03:00")) else {
+        panic!()
+    };
+    assert_eq!(c.ttr, Some(Duration::seconds(45)));
+    // Standalone terminate has no condition: recovered at once.
+    let mut r = rec("terminate", &[]);
+    r.groups.clear();
+    r.standalone = vec!["i-s".into()];
+    let Decision::Close(c) = decide(&r, &Observation::default(), None, t("10:00:05")) else {
+        panic!()
+    };
+    assert_eq!(c.ttr, Some(Duration::zero()));
+}
+
+#[test]
+fn agent_faults_recover_when_their_duration_has_passed() {
+    let mut r = rec("agent", &[]);
+    r.groups.clear();
+    r.standalone = vec!["i-s".into()];
+    let o = Observation::default();
+    assert!(matches!(
+        decide(&r, &o, Some(300), t("10:04:59")),
+        Decision::Pending { .. }
+    ));
+    let Decision::Close(c) = decide(&r, &o, Some(300), t("10:06:00")) else {
+        panic!()
+    };
+    assert_eq!(c.ttr, Some(Duration::seconds(300)));
+}
+
+#[test]
+fn a_reboot_in_a_group_may_count_its_victims() {
+    let r = rec("reboot", &[]);
+    let o = obs(&["i-a", "i-b", "i-c"], None);
+    assert!(matches!(
+        decide(&r, &o, None, t("10:01:00")),
+        Decision::Close(_)
+    ));
+}
+
+#[test]
+fn stored_records_round_trip_and_old_records_parse() {
+    let r = rec("terminate", &[]);
+    let json = serde_json::to_string(&r).unwrap();
+    let s: Stored = serde_json::from_str(&json).unwrap();
+    assert_eq!(s.closed, None);
+    let closed = Stored {
+        record: r.clone(),
+        closed: Some(Closed {
+            at: t("10:05:00"),
+            recovered_at: Some(t("10:02:31")),
+            ttr_s: Some(151),
+            observed: false,
+        }),
+    };
+    let json = serde_json::to_string(&closed).unwrap();
+    let back: Record = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, r, "the monkey's Record still parses a closed record");
+    assert_eq!(serde_json::from_str::<Stored>(&json).unwrap(), closed);
+}

@@ -1,0 +1,115 @@
+//! JSON in, validated types out: the two accepted shapes (the scheduler envelope and a bare
+//! experiment) and serde errors turned into [`SpecError`]s with the field's dotted path.
+
+use chrono::{DateTime, Utc};
+
+use crate::spec::error::SpecError;
+use crate::spec::experiment::Experiment;
+use crate::spec::invocation::{ExecutionId, Invocation};
+use crate::spec::raw::{RawEnvelope, RawExperiment};
+use crate::spec::validate::validate;
+
+impl Invocation {
+    /// Parses a monkey payload from JSON text.
+    pub fn from_json_str(
+        text: &str,
+        now: DateTime<Utc>,
+        random: u32,
+    ) -> Result<Invocation, SpecError> {
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| SpecError::new(".", format!("the input is not valid JSON: {e}")))?;
+        Self::from_value(value, now, random)
+    }
+
+    /// Parses a monkey payload already decoded as JSON. `now` and `random` make the generated
+    /// id of a bare experiment.
+    pub fn from_value(
+        value: serde_json::Value,
+        now: DateTime<Utc>,
+        random: u32,
+    ) -> Result<Invocation, SpecError> {
+        let serde_json::Value::Object(map) = &value else {
+            return Err(SpecError::new(
+                ".",
+                format!(
+                    "expected a JSON object (the scheduler envelope or a bare experiment), got {}",
+                    json_kind(&value)
+                ),
+            ));
+        };
+        if map.contains_key("experiment") {
+            let raw: RawEnvelope = from_value_at(value, "")?;
+            let execution_id = match raw.execution_id {
+                Some(id) => {
+                    ExecutionId::parse(&id).map_err(|m| SpecError::new("execution_id", m))?
+                }
+                None => ExecutionId::generate(now, random),
+            };
+            let scheduled_time = raw
+                .scheduled_time
+                .map(|t| {
+                    DateTime::parse_from_rfc3339(&t)
+                        .map(|t| t.with_timezone(&Utc))
+                        .map_err(|e| {
+                            SpecError::new(
+                                "scheduled_time",
+                                format!("{t:?} is not an RFC 3339 time ({e})"),
+                            )
+                        })
+                })
+                .transpose()?;
+            Ok(Invocation {
+                execution_id,
+                scheduled_time,
+                experiment: validate(raw.experiment, "experiment.")?,
+            })
+        } else {
+            let raw: RawExperiment = from_value_at(value, "")?;
+            Ok(Invocation {
+                execution_id: ExecutionId::generate(now, random),
+                scheduled_time: None,
+                experiment: validate(raw, "")?,
+            })
+        }
+    }
+}
+
+impl Experiment {
+    /// Parses a bare experiment object from JSON text (the CLI's `validate` / `plan`).
+    pub fn from_json_str(text: &str) -> Result<Experiment, SpecError> {
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| SpecError::new(".", format!("the input is not valid JSON: {e}")))?;
+        validate(from_value_at(value, "")?, "")
+    }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+fn from_value_at<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+    prefix: &str,
+) -> Result<T, SpecError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." {
+            prefix.trim_end_matches('.').to_owned()
+        } else {
+            format!("{prefix}{path}")
+        };
+        let path = if path.is_empty() {
+            ".".to_owned()
+        } else {
+            path
+        };
+        SpecError::new(path, e.into_inner().to_string())
+    })
+}

@@ -1,0 +1,283 @@
+//! The spec's parsing and validation end to end: JSON text in, an [`Invocation`] or the
+//! [`SpecError`] naming the bad field out.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::*;
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+const FULL: &str = r#"{"execution_id": "0b9a-11ef-8f2e",
+    "scheduled_time": "2026-11-23T10:00:00Z",
+    "experiment": {
+      "name": "web-terminate",
+      "targets": {"resource": "asg-instance", "tags": {"app": "web"}, "asg_names": ["web-asg"]},
+      "selection": {"mode": "percent", "value": 30},
+      "action": {"type": "terminate"},
+      "dry_run": false,
+      "guards": {"stop_alarms": ["web-5xx"], "min_healthy": 1, "max_targets": 10,
+                 "windows": [{"days": "MON-FRI", "start": "09:00", "end": "16:00", "tz": "Europe/London"}],
+                 "probability": 1.0},
+      "recovery": {"timeout": "30m", "alarms": ["web-5xx"]}}}"#;
+
+fn parse(text: &str) -> Result<Invocation, SpecError> {
+    Invocation::from_json_str(text, now(), 0xabcdef)
+}
+
+fn bare(patch: &str) -> String {
+    // A minimal bare experiment with one field replaced by `patch` (a `"key": value` pair).
+    let mut fields = vec![
+        r#""name": "x""#.to_owned(),
+        r#""targets": {"resource": "ec2-instance"}"#.to_owned(),
+        r#""selection": {"mode": "all"}"#.to_owned(),
+        r#""action": {"type": "stop"}"#.to_owned(),
+    ];
+    if !patch.is_empty() {
+        let key = patch.split(':').next().unwrap();
+        fields.retain(|f| !f.starts_with(key));
+        fields.push(patch.to_owned());
+    }
+    format!("{{{}}}", fields.join(","))
+}
+
+fn err(text: &str) -> SpecError {
+    parse(text).expect_err("should be rejected")
+}
+
+#[test]
+fn parses_the_scheduler_envelope() {
+    let inv = parse(FULL).unwrap();
+    assert_eq!(inv.execution_id.as_str(), "0b9a-11ef-8f2e");
+    assert_eq!(inv.scheduled_time, Some(now()));
+    let e = inv.experiment;
+    assert_eq!(e.name, "web-terminate");
+    assert_eq!(e.targets.resource, Resource::AsgInstance);
+    assert_eq!(e.targets.tags.get("app").map(String::as_str), Some("web"));
+    assert_eq!(e.selection, Selection::Percent(30.0));
+    assert_eq!(e.action, Action::Terminate { via_asg: false });
+    assert_eq!(e.guards.max_targets, Some(10));
+    assert_eq!(e.guards.windows.len(), 1);
+    assert_eq!(e.recovery.timeout, Duration::from_secs(1800));
+    assert!(e.enabled && !e.dry_run && !e.notify_refusals);
+}
+
+#[test]
+fn a_bare_experiment_gets_a_generated_id_and_defaults() {
+    let inv = parse(&bare("")).unwrap();
+    assert_eq!(
+        inv.execution_id.as_str(),
+        "manual-20261123T100000Z-00abcdef"
+    );
+    assert_eq!(inv.experiment.guards.probability, 1.0);
+    assert_eq!(inv.experiment.recovery.timeout, DEFAULT_RECOVERY_TIMEOUT);
+}
+
+#[test]
+fn an_envelope_without_execution_id_gets_one() {
+    let text = format!(r#"{{"experiment": {}}}"#, bare(""));
+    assert!(parse(&text)
+        .unwrap()
+        .execution_id
+        .as_str()
+        .starts_with("manual-"));
+}
+
+#[test]
+fn rejects_input_that_is_not_json() {
+    let e = err("terminate everything please");
+    assert_eq!(e.path, ".");
+    assert!(e.message.contains("not valid JSON"), "{e}");
+    let e = err("[1, 2]");
+    assert!(e.message.contains("got an array"), "{e}");
+}
+
+#[test]
+fn rejects_unknown_fields_by_name() {
+    let e = err(&bare(r#""dryrun": true"#));
+    assert!(e.message.contains("unknown field `dryrun`"), "{e}");
+    let e = err(&bare(
+        r#""targets": {"resource": "ec2-instance", "tag": {}}"#,
+    ));
+    assert_eq!(e.path, "targets.tag");
+    assert!(e.message.contains("unknown field `tag`"), "{e}");
+    let text = FULL.replace("\"probability\": 1.0", "\"probabilty\": 1.0");
+    let e = err(&text);
+    assert_eq!(e.path, "experiment.guards.probabilty");
+    assert!(e.message.contains("`probabilty`"), "{e}");
+}
+
+#[test]
+fn rejects_an_unknown_action() {
+    let e = err(&bare(r#""action": {"type": "explode"}"#));
+    assert_eq!(e.path, "action.type");
+    assert!(e.message.contains("unknown variant `explode`"), "{e}");
+    assert!(e.message.contains("terminate"), "{e}");
+}
+
+#[test]
+fn rejects_percent_out_of_range() {
+    let e = err(&bare(r#""selection": {"mode": "percent", "value": 150}"#));
+    assert_eq!(e.path, "selection.value");
+    assert!(e.message.contains("between 0 and 100, got 150"), "{e}");
+    let e = err(&bare(r#""selection": {"mode": "percent", "value": -1}"#));
+    assert_eq!(e.path, "selection.value");
+}
+
+#[test]
+fn rejects_empty_or_missing_targets() {
+    let e = err(&bare(r#""targets": {}"#));
+    assert_eq!(e.path, "targets");
+    assert!(e.message.contains("missing field `resource`"), "{e}");
+    let e = err(&bare(
+        r#""targets": {"resource": "asg-instance", "asg_names": []}"#,
+    ));
+    assert_eq!(e.path, "targets.asg_names");
+    assert!(e.message.contains("is empty"), "{e}");
+    let e = err(r#"{"name": "x", "selection": {"mode": "all"}, "action": {"type": "stop"}}"#);
+    assert!(e.message.contains("missing field `targets`"), "{e}");
+}
+
+#[test]
+fn rejects_a_bad_window() {
+    let text = FULL.replace("\"16:00\"", "\"25:00\"");
+    let e = err(&text);
+    assert_eq!(e.path, "experiment.guards.windows[0].end");
+    assert!(e.message.contains("\"25:00\""), "{e}");
+    let e = err(&FULL.replace("MON-FRI", "MON-FUN"));
+    assert_eq!(e.path, "experiment.guards.windows[0].days");
+    let e = err(&FULL.replace("Europe/London", "Europe/Londn"));
+    assert_eq!(e.path, "experiment.guards.windows[0].tz");
+    let e = err(&FULL.replace("\"16:00\"", "\"09:00\""));
+    assert!(e.message.contains("equals start"), "{e}");
+    let e = err(&FULL.replace("\"09:00\"", "\"9:00\""));
+    assert_eq!(e.path, "experiment.guards.windows[0].start");
+}
+
+#[test]
+fn rejects_other_bad_values() {
+    for (patch, path) in [
+        (r#""name": "web terminate""#, "name"),
+        (r#""name": """#, "name"),
+        (
+            r#""selection": {"mode": "count", "value": 0}"#,
+            "selection.value",
+        ),
+        (r#""selection": {"mode": "some"}"#, "selection.mode"),
+        (r#""guards": {"probability": 1.5}"#, "guards.probability"),
+        (r#""guards": {"max_targets": 0}"#, "guards.max_targets"),
+        (r#""guards": {"min_healthy": -1}"#, "guards.min_healthy"),
+        (
+            r#""guards": {"stop_alarms": [""]}"#,
+            "guards.stop_alarms[0]",
+        ),
+        (r#""recovery": {"timeout": "soon"}"#, "recovery.timeout"),
+        (r#""recovery": {"timeout": "5s"}"#, "recovery.timeout"),
+        (
+            r#""action": {"type": "terminate", "via_asg": true}"#,
+            "action.via_asg",
+        ),
+        (r#""action": {"type": "stop", "force": true}"#, "action"),
+        (r#""selection": {"mode": "all", "value": 3}"#, "selection"),
+        (
+            r#""targets": {"resource": "ec2-instance", "asg_names": ["a"]}"#,
+            "targets.asg_names",
+        ),
+        (r#""targets": {"resource": "lambda"}"#, "targets.resource"),
+    ] {
+        let e = parse(&bare(patch)).expect_err(patch);
+        assert_eq!(e.path, path, "{patch}: {e}");
+    }
+}
+
+#[test]
+fn parses_an_agent_action_with_the_agents_own_types() {
+    let inv = parse(&bare(
+        r#""action": {"type": "agent", "fault": "latency", "args": {"delay_ms": 200, "jitter_ms": 20}, "duration": "5m"}"#,
+    ))
+    .unwrap();
+    let Action::Agent(a) = &inv.experiment.action else {
+        panic!("{:?}", inv.experiment.action)
+    };
+    assert_eq!(a.duration, Duration::from_secs(300));
+    assert_eq!(inv.experiment.action.name(), "agent");
+    assert_eq!(
+        a.ssm_parameters(),
+        vec![
+            ("Fault", "latency".to_owned()),
+            ("Args", "--delay-ms 200 --jitter-ms 20".to_owned()),
+            ("Duration", "300s".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn rejects_bad_agent_arguments_by_path() {
+    for (action, path, says) in [
+        (
+            r#"{"type": "agent", "fault": "latency", "args": {"delay_ms": -5}, "duration": "5m"}"#,
+            "action.args.delay_ms",
+            "got -5",
+        ),
+        (
+            r#"{"type": "agent", "fault": "loss", "args": {"percent": 101}, "duration": "5m"}"#,
+            "action.args.percent",
+            "at most 100, got 101",
+        ),
+        (
+            r#"{"type": "agent", "fault": "explode", "duration": "5m"}"#,
+            "action.fault",
+            "unknown fault",
+        ),
+        (
+            r#"{"type": "agent", "fault": "blackhole", "args": {"to": ["10.0.0.0/33"]}, "duration": "5m"}"#,
+            "action.args.to",
+            "IPv4 CIDR",
+        ),
+        (
+            r#"{"type": "agent", "fault": "latency", "args": {"delay_ms": 100}, "duration": "forever"}"#,
+            "action.duration",
+            "not a duration",
+        ),
+        (
+            r#"{"type": "agent", "fault": "latency", "args": {"delay": 100}, "duration": "5m"}"#,
+            // serde buffers an internally tagged enum, so the path stops at the action; the
+            // message still names the field.
+            "action",
+            "unknown field `delay`",
+        ),
+        (
+            r#"{"type": "agent", "fault": "kill", "args": {"pattern": "java .*Main$"}, "duration": "5m"}"#,
+            "action.args.pattern",
+            "SSM document",
+        ),
+        (
+            r#"{"type": "agent", "fault": "latency", "args": {"delay_ms": 100}}"#,
+            "action",
+            "missing field `duration`",
+        ),
+    ] {
+        let e = parse(&bare(&format!(r#""action": {action}"#))).expect_err(action);
+        assert_eq!(e.path, path, "{action}: {e}");
+        assert!(e.message.contains(says), "{action}: {e}");
+    }
+}
+
+#[test]
+fn rejects_a_bad_envelope() {
+    let text = FULL.replace("0b9a-11ef-8f2e", "<aws.scheduler.execution-id>");
+    let e = err(&text);
+    assert_eq!(e.path, "execution_id");
+    assert!(e.message.contains("placeholder"), "{e}");
+    let e = err(&FULL.replace("0b9a-11ef-8f2e", "../../etc"));
+    assert_eq!(e.path, "execution_id");
+    let e = err(&FULL.replace("2026-11-23T10:00:00Z", "yesterday"));
+    assert_eq!(e.path, "scheduled_time");
+    let e = err(&FULL.replace("\"execution_id\"", "\"executionId\""));
+    assert!(e.message.contains("`executionId`"), "{e}");
+}

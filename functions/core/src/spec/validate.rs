@@ -1,0 +1,260 @@
+//! Raw to valid: [`validate`] checks a [`RawExperiment`] field by field and builds the
+//! [`Experiment`], naming the field of the first problem it finds.
+
+use std::time::Duration;
+
+use chrono::NaiveTime;
+use chrono_tz::Tz;
+use faultline_faults::{Fault, FaultDuration};
+
+use crate::spec::action::{Action, AgentAction};
+use crate::spec::error::SpecError;
+use crate::spec::experiment::Experiment;
+use crate::spec::guards::{Guards, Recovery, DEFAULT_RECOVERY_TIMEOUT};
+use crate::spec::raw::{RawAction, RawExperiment, RawSelection, RawWindow};
+use crate::spec::targets::{Resource, Selection, Targets};
+use crate::window::{Days, Window};
+
+fn valid_name(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+pub(super) fn validate(raw: RawExperiment, p: &str) -> Result<Experiment, SpecError> {
+    let at = |field: &str| format!("{p}{field}");
+
+    if !valid_name(&raw.name, 64) {
+        return Err(SpecError::new(
+            at("name"),
+            format!(
+                "{:?} is not a valid name: use 1 to 64 letters, digits, '-', '_' or '.'",
+                raw.name
+            ),
+        ));
+    }
+
+    // Targets.
+    for (k, v) in &raw.targets.tags {
+        if k.is_empty() || k.len() > 128 || v.len() > 256 {
+            return Err(SpecError::new(
+                at(&format!("targets.tags.{k}")),
+                "tag keys must be 1 to 128 characters and values at most 256",
+            ));
+        }
+    }
+    if let Some(names) = &raw.targets.asg_names {
+        if raw.targets.resource != Resource::AsgInstance {
+            return Err(SpecError::new(
+                at("targets.asg_names"),
+                "asg_names applies to \"resource\": \"asg-instance\" only; for ec2-instance, \
+                 select by tags",
+            ));
+        }
+        if names.is_empty() {
+            return Err(SpecError::new(
+                at("targets.asg_names"),
+                "is empty: list at least one group, or omit it to target every opted-in group",
+            ));
+        }
+        if let Some((i, n)) = names
+            .iter()
+            .enumerate()
+            .find(|(_, n)| n.is_empty() || n.len() > 255)
+        {
+            return Err(SpecError::new(
+                at(&format!("targets.asg_names[{i}]")),
+                format!("{n:?} is not a valid Auto Scaling group name (1 to 255 characters)"),
+            ));
+        }
+    }
+
+    // Selection.
+    let selection = match raw.selection {
+        RawSelection::Percent { value, per_group } => {
+            if !(value.is_finite() && (0.0..=100.0).contains(&value)) {
+                return Err(SpecError::new(
+                    at("selection.value"),
+                    format!("a percentage must be between 0 and 100, got {value}"),
+                ));
+            }
+            if per_group {
+                Selection::PercentEach(value)
+            } else {
+                Selection::Percent(value)
+            }
+        }
+        RawSelection::Count { value } => {
+            if value == 0 {
+                return Err(SpecError::new(
+                    at("selection.value"),
+                    "a count must be at least 1 (disable the experiment with \"enabled\": false)",
+                ));
+            }
+            Selection::Count(value)
+        }
+        RawSelection::All {} => Selection::All,
+    };
+
+    // Action.
+    let action = match raw.action {
+        RawAction::Terminate { via_asg } => {
+            if via_asg && raw.targets.resource != Resource::AsgInstance {
+                return Err(SpecError::new(
+                    at("action.via_asg"),
+                    "via_asg needs \"resource\": \"asg-instance\" (it asks the group to replace \
+                     the instance)",
+                ));
+            }
+            Action::Terminate { via_asg }
+        }
+        RawAction::Stop {} => Action::Stop,
+        RawAction::Reboot {} => Action::Reboot,
+        RawAction::Agent {
+            fault,
+            args,
+            duration,
+        } => {
+            let bad = |e: faultline_faults::FaultError| {
+                let field = match e.field.as_str() {
+                    "fault" => "action.fault".to_owned(),
+                    "duration" => "action.duration".to_owned(),
+                    f => format!("action.args.{f}"),
+                };
+                SpecError::new(at(&field), e.message)
+            };
+            let fault = Fault::from_raw(&fault, &args).map_err(bad)?;
+            fault.ssm_args().map_err(bad)?;
+            let duration = FaultDuration::parse(&duration).map_err(bad)?.0;
+            Action::Agent(AgentAction { fault, duration })
+        }
+    };
+
+    // Guards.
+    let g = raw.guards;
+    check_alarm_names(&g.stop_alarms, &at("guards.stop_alarms"))?;
+    if g.max_targets == Some(0) {
+        return Err(SpecError::new(
+            at("guards.max_targets"),
+            "must be at least 1 (disable the experiment with \"enabled\": false)",
+        ));
+    }
+    if !(g.probability.is_finite() && (0.0..=1.0).contains(&g.probability)) {
+        return Err(SpecError::new(
+            at("guards.probability"),
+            format!("must be between 0.0 and 1.0, got {}", g.probability),
+        ));
+    }
+    let windows = g
+        .windows
+        .into_iter()
+        .enumerate()
+        .map(|(i, w)| parse_window(w, &at(&format!("guards.windows[{i}]"))))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    // Recovery.
+    let timeout = match raw.recovery.timeout {
+        None => DEFAULT_RECOVERY_TIMEOUT,
+        Some(t) => {
+            let d = humantime::parse_duration(&t).map_err(|e| {
+                SpecError::new(
+                    at("recovery.timeout"),
+                    format!("{t:?} is not a duration like \"30m\" or \"1h 30m\" ({e})"),
+                )
+            })?;
+            if d < Duration::from_secs(60) || d > Duration::from_secs(7 * 24 * 3600) {
+                return Err(SpecError::new(
+                    at("recovery.timeout"),
+                    format!("{t:?} is out of range: use between 1m and 7d"),
+                ));
+            }
+            d
+        }
+    };
+    check_alarm_names(&raw.recovery.alarms, &at("recovery.alarms"))?;
+
+    Ok(Experiment {
+        name: raw.name,
+        enabled: raw.enabled,
+        targets: Targets {
+            resource: raw.targets.resource,
+            tags: raw.targets.tags,
+            asg_names: raw.targets.asg_names,
+        },
+        selection,
+        action,
+        dry_run: raw.dry_run,
+        guards: Guards {
+            stop_alarms: g.stop_alarms,
+            min_healthy: g.min_healthy,
+            max_targets: g.max_targets,
+            windows,
+            probability: g.probability,
+        },
+        recovery: Recovery {
+            timeout,
+            alarms: raw.recovery.alarms,
+        },
+        notify_refusals: raw.notify_refusals,
+    })
+}
+
+fn check_alarm_names(names: &[String], path: &str) -> Result<(), SpecError> {
+    if names.len() > 100 {
+        return Err(SpecError::new(path, "at most 100 alarms"));
+    }
+    match names
+        .iter()
+        .enumerate()
+        .find(|(_, n)| n.is_empty() || n.len() > 255)
+    {
+        Some((i, n)) => Err(SpecError::new(
+            format!("{path}[{i}]"),
+            format!("{n:?} is not a valid alarm name (1 to 255 characters)"),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn parse_window(w: RawWindow, path: &str) -> Result<Window, SpecError> {
+    let days = Days::parse(&w.days).map_err(|m| SpecError::new(format!("{path}.days"), m))?;
+    let time = |s: &str, field: &str| {
+        NaiveTime::parse_from_str(s, "%H:%M")
+            .ok()
+            .filter(|_| s.len() == 5)
+            .ok_or_else(|| {
+                SpecError::new(
+                    format!("{path}.{field}"),
+                    format!("{s:?} is not a time of day as HH:MM between 00:00 and 23:59"),
+                )
+            })
+    };
+    let start = time(&w.start, "start")?;
+    let end = if w.end == "24:00" {
+        None
+    } else {
+        Some(time(&w.end, "end")?)
+    };
+    if Some(start) == end {
+        return Err(SpecError::new(
+            format!("{path}.end"),
+            "equals start: a window must have a length (use 00:00 to 24:00 for all day)",
+        ));
+    }
+    let tz: Tz = w.tz.parse().map_err(|_| {
+        SpecError::new(
+            format!("{path}.tz"),
+            format!(
+                "{:?} is not an IANA time zone name like \"Europe/London\" or \"UTC\"",
+                w.tz
+            ),
+        )
+    })?;
+    Ok(Window {
+        days,
+        start,
+        end,
+        tz,
+    })
+}
