@@ -10,7 +10,8 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use faultline_core::aws::{observe, ssm, Aws};
+use faultline_core::aws::{ssm, Aws};
+use faultline_core::observe;
 use faultline_core::outcome::RoundResult;
 use faultline_core::record::{Record, Status};
 use faultline_core::recovery::{

@@ -8,7 +8,7 @@
 //!   returns an exit code. `status` / `history` read the experiment records the monkey and the
 //!   recovery timer keep.
 //! - [`follow`]: `run`'s live view of the recovery, read-only: it observes what the recovery
-//!   timer observes (`faultline_core::aws::observe`) and decides with the same
+//!   timer observes (`faultline_core::observe`) and decides with the same
 //!   `faultline_core::recovery::decide`, but closes and publishes nothing (that stays the
 //!   timer's job).
 //!

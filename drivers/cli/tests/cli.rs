@@ -718,7 +718,7 @@ async fn run_on_a_terminal_acts_on_nothing_when_a_shown_instance_changed_before_
         "{out}"
     );
     assert_eq!(
-        fleet.in_state(&members, "running").await?.len(),
+        fleet.in_state(members, "running").await?.len(),
         4,
         "nothing touched"
     );

@@ -6,7 +6,7 @@
 //! - [`settings`]: the monkey's deployment settings and their one parser, [`settings::settings_from`].
 //! - [`clock`]: where "now" comes from ([`clock::SystemClock`], [`clock::FixedClock`]).
 //! - [`window`]: recurring time windows, evaluated in their own time zone.
-//! - [`logging`]: JSON logs for the Lambda functions.
+//! - [`logging`]: one logging setup for the Lambda functions (Lambda's advanced logging controls).
 //! - [`guards`]: the round-level guards (kill switch, windows, probability, stop alarms), pure.
 //! - [`select`]: opt-in, health and blast radius: from inventory to chosen targets, pure.
 //! - [`record`]: the experiment record kept in SSM for the recovery timer.
@@ -19,6 +19,8 @@
 //! - [`act`]: the destructive calls of a round (EC2 / Auto Scaling actions, the agent via SSM).
 //! - [`monkey`]: one scheduled invocation (payload -> invocation -> round), independent of the
 //!   Lambda runtime, which the monkey function and the tests drive.
+//! - [`observe`]: what the recovery timer (and `faultline run`) sees of open records: groups,
+//!   instances, alarms, launches, read through the adapters.
 //! - [`aws`]: thin AWS adapters (EC2, Auto Scaling, SSM, SNS, CloudWatch) and a request counter.
 //!
 //! Domain logic takes its clock and RNG as arguments, so tests are deterministic and need no
@@ -31,6 +33,7 @@ pub mod guards;
 pub mod logging;
 pub mod message;
 pub mod monkey;
+pub mod observe;
 pub mod outcome;
 pub mod record;
 pub mod recovery;

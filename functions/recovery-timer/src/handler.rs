@@ -9,8 +9,9 @@
 use aws_sdk_cloudwatch::types::StandardUnit;
 use chrono::{DateTime, Utc};
 use faultline_core::aws::cloudwatch::{self, Datum};
-use faultline_core::aws::{observe, sns, ssm, Aws, AwsError};
+use faultline_core::aws::{sns, ssm, Aws, AwsError};
 use faultline_core::clock::{Clock, SystemClock};
+use faultline_core::observe;
 use faultline_core::record::{Record, Status, ADVANCED_LIMIT, STANDARD_LIMIT};
 use faultline_core::recovery::{
     self, Closed, Closing, Decision, Launch, Observation, Outcome, Stored,

@@ -17,7 +17,6 @@ pub mod autoscaling;
 pub mod cloudwatch;
 pub mod ec2;
 pub mod instances;
-pub mod observe;
 pub mod sns;
 pub mod ssm;
 

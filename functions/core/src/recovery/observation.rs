@@ -1,5 +1,5 @@
 //! What the timer saw in AWS, for all open records at once: an [`Observation`] of groups,
-//! standalone instances, alarms and launches, gathered by `aws::observe`.
+//! standalone instances, alarms and launches, gathered by `observe`.
 
 use std::collections::BTreeMap;
 

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use tracing::warn;
 
-use super::autoscaling::{self, GroupQuery};
-use super::{cloudwatch, instances, Aws, AwsError};
+use crate::aws::autoscaling::{self, GroupQuery};
+use crate::aws::{cloudwatch, instances, Aws, AwsError};
 use crate::record::Record;
 use crate::recovery::{AlarmObs, GroupObs, InstanceObs, Launch, Observation};
 
