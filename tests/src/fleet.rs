@@ -257,14 +257,18 @@ impl Fleet {
         Ok(())
     }
 
-    /// Writes a String parameter.
+    /// Writes (overwrites) a String parameter.
     pub async fn put_param(&self, name: &str, value: &str) -> Result<()> {
-        self.ssm
-            .put_parameter()
-            .name(name)
-            .value(value)
-            .r#type(aws_sdk_ssm::types::ParameterType::String)
-            .overwrite(true)
+        crate::moto::put_string_param(&self.ssm, name, value).await
+    }
+
+    /// Marks a group member `Unhealthy` (as a failed health check would): it no longer counts
+    /// as healthy `InService`.
+    pub async fn set_unhealthy(&self, id: &str) -> Result<()> {
+        self.asg
+            .set_instance_health()
+            .instance_id(id)
+            .health_status("Unhealthy")
             .send()
             .await?;
         Ok(())

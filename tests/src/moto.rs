@@ -95,15 +95,12 @@ impl Moto {
 
     /// Writes (overwrites) a String parameter.
     pub async fn put_param(&self, name: &str, value: &str) -> Result<()> {
-        aws_sdk_ssm::Client::new(&self.sdk_config().await)
-            .put_parameter()
-            .name(name)
-            .value(value)
-            .r#type(aws_sdk_ssm::types::ParameterType::String)
-            .overwrite(true)
-            .send()
-            .await?;
-        Ok(())
+        put_string_param(
+            &aws_sdk_ssm::Client::new(&self.sdk_config().await),
+            name,
+            value,
+        )
+        .await
     }
 
     /// The environment a function process needs to reach this moto.
@@ -203,4 +200,20 @@ pub struct SnsMessage {
     pub body: String,
     /// String message attributes.
     pub attributes: BTreeMap<String, String>,
+}
+
+/// Writes (overwrites) the String parameter `name` through `ssm`.
+pub(crate) async fn put_string_param(
+    ssm: &aws_sdk_ssm::Client,
+    name: &str,
+    value: &str,
+) -> Result<()> {
+    ssm.put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await?;
+    Ok(())
 }

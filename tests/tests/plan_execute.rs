@@ -114,13 +114,7 @@ async fn a_chosen_instance_gone_unhealthy_after_the_plan_means_nothing_is_touche
     let w = world().await?;
     let (planned, _) = plan_where_a_second_draw_differs(&w, "plan-2").await?;
     let shown = ids(&planned);
-    w.fleet
-        .asg
-        .set_instance_health()
-        .instance_id(&shown[0])
-        .health_status("Unhealthy")
-        .send()
-        .await?;
+    w.fleet.set_unhealthy(&shown[0]).await?;
 
     let r = round::execute_confirmed(&w.aws, &Settings::default(), planned, &SystemClock).await?;
     assert_eq!(r.outcome, RoundOutcome::Refused, "{r:#?}");

@@ -698,13 +698,7 @@ async fn run_on_a_terminal_acts_on_nothing_when_a_shown_instance_changed_before_
             // Between the plan and the yes, one of the two shown instances turns unhealthy.
             let shown = named(members, &plan);
             assert_eq!(shown.len(), 2, "{plan}");
-            fleet
-                .asg
-                .set_instance_health()
-                .instance_id(&shown[0])
-                .health_status("Unhealthy")
-                .send()
-                .await?;
+            fleet.set_unhealthy(&shown[0]).await?;
             *victim_ref.lock().unwrap() = shown[0].clone();
             Ok(())
         },
