@@ -7,6 +7,7 @@
 //! - [`commands`]: one function per command; each prints its result in the chosen format and
 //!   returns an exit code. `status` / `history` read the experiment records the monkey and the
 //!   recovery timer keep.
+//! - [`layer`]: `layer set | show | clear`, the Lambda layer's configuration per function.
 //! - [`follow`]: `run`'s live view of the recovery, read-only: it observes what the recovery
 //!   timer observes (`faultline_core::observe`) and decides with the same
 //!   `faultline_core::recovery::decide`, but closes and publishes nothing (that stays the
@@ -22,6 +23,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod commands;
 mod follow;
+mod layer;
 
 /// The exit codes, as `--help` shows them.
 const EXIT_CODES: &str = "\
@@ -142,11 +144,11 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum LayerCommand {
     /// Write faults for a function; the layer picks them up within its cache TTL.
-    Set(commands::LayerSet),
+    Set(layer::LayerSet),
     /// Show a function's fault configuration and whether the layer accepts it.
-    Show(commands::LayerTarget),
+    Show(layer::LayerTarget),
     /// Remove a function's fault configuration: no more faults.
-    Clear(commands::LayerTarget),
+    Clear(layer::LayerTarget),
 }
 
 /// A positive duration in humantime syntax (`2s`, `500ms`, `15m`).
@@ -203,13 +205,13 @@ async fn dispatch(args: Args) -> anyhow::Result<ExitCode> {
         Command::Status => commands::records(false, usize::MAX, out).await,
         Command::Layer {
             action: LayerCommand::Set(a),
-        } => commands::layer_set(a, out).await,
+        } => layer::set(a, out).await,
         Command::Layer {
             action: LayerCommand::Show(a),
-        } => commands::layer_show(a, out).await,
+        } => layer::show(a, out).await,
         Command::Layer {
             action: LayerCommand::Clear(a),
-        } => commands::layer_clear(a, out).await,
+        } => layer::clear(a, out).await,
         Command::History { limit } => commands::records(true, limit, out).await,
     }
 }
