@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc, Weekday};
+use chrono::{DateTime, Datelike, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
 
 /// A set of weekdays.
@@ -104,8 +104,15 @@ impl Window {
             }
             Some(end) => {
                 // Overnight: [start, 24:00) today, or [00:00, end) of the day after an open day.
+                // "Yesterday" is the calendar day before, not 24 hours ago: across a daylight
+                // saving change a day lasts 23 or 25 hours, and `local - 24h` can land two days
+                // back.
+                let yesterday = local
+                    .date_naive()
+                    .pred_opt()
+                    .map_or(today.pred(), |d| d.weekday());
                 (self.days.contains(today) && t >= self.start)
-                    || (t < end && self.days.contains((local - Duration::days(1)).weekday()))
+                    || (t < end && self.days.contains(yesterday))
             }
         }
     }
@@ -187,6 +194,91 @@ mod tests {
         assert!(w.contains(at("2026-11-28T01:00:00Z"))); // Sat 01:00
         assert!(!w.contains(at("2026-11-28T02:00:00Z")));
         assert!(!w.contains(at("2026-11-27T01:00:00Z"))); // Fri 01:00 belongs to Thursday
+    }
+
+    #[test]
+    fn overnight_windows_across_daylight_saving_changes() {
+        // Spring forward: London 2026-03-29 (Sun) 01:00 GMT -> 02:00 BST; New York 2026-03-08
+        // (Sun) 02:00 EST -> 03:00 EDT. Fall back: London 2026-10-25 (Sun) 02:00 BST -> 01:00
+        // GMT; New York 2026-11-01 (Sun) 02:00 EDT -> 01:00 EST. Each case is a local time and
+        // the UTC instant it is.
+        for (tz, change_day, day_after_0030, change_day_0030, change_day_2300) in [
+            // Europe/London, spring: Mon 00:30 BST = Sun 23:30Z, Sun 00:30 GMT, Sun 23:00 BST.
+            (
+                "Europe/London",
+                "spring",
+                "2026-03-29T23:30:00Z",
+                "2026-03-29T00:30:00Z",
+                "2026-03-29T22:00:00Z",
+            ),
+            // Europe/London, fall: Mon 00:30 GMT, Sun 00:30 BST = Sat 23:30Z, Sun 23:00 GMT.
+            (
+                "Europe/London",
+                "fall",
+                "2026-10-26T00:30:00Z",
+                "2026-10-24T23:30:00Z",
+                "2026-10-25T23:00:00Z",
+            ),
+            // America/New_York, spring: Mon 00:30 EDT, Sun 00:30 EST, Sun 23:00 EDT.
+            (
+                "America/New_York",
+                "spring",
+                "2026-03-09T04:30:00Z",
+                "2026-03-08T05:30:00Z",
+                "2026-03-09T03:00:00Z",
+            ),
+            // America/New_York, fall: Mon 00:30 EST, Sun 00:30 EDT, Sun 23:00 EST.
+            (
+                "America/New_York",
+                "fall",
+                "2026-11-02T05:30:00Z",
+                "2026-11-01T04:30:00Z",
+                "2026-11-02T04:00:00Z",
+            ),
+        ] {
+            let case = |what: &str| format!("{tz}, {change_day} change: {what}");
+            let sat = window("SAT", "22:00", Some("02:00"), tz);
+            let sun = window("SUN", "22:00", Some("02:00"), tz);
+            let fri = window("FRI", "22:00", Some("02:00"), tz);
+            // 00:30 on the Monday after the change belongs to Sunday's window, not Saturday's.
+            let t = at(day_after_0030);
+            assert!(sun.contains(t), "{}", case("Mon 00:30 in SUN 22:00-02:00"));
+            assert!(
+                !sat.contains(t),
+                "{}",
+                case("Mon 00:30 not in SAT 22:00-02:00")
+            );
+            // 00:30 on the change day itself belongs to Saturday's window, not Friday's.
+            let t = at(change_day_0030);
+            assert!(sat.contains(t), "{}", case("Sun 00:30 in SAT 22:00-02:00"));
+            assert!(
+                !fri.contains(t),
+                "{}",
+                case("Sun 00:30 not in FRI 22:00-02:00")
+            );
+            assert!(
+                !sun.contains(t),
+                "{}",
+                case("Sun 00:30 not in SUN 22:00-02:00")
+            );
+            // 23:00 on the change day is in Sunday's window and no other.
+            let t = at(change_day_2300);
+            assert!(sun.contains(t), "{}", case("Sun 23:00 in SUN 22:00-02:00"));
+            assert!(
+                !sat.contains(t),
+                "{}",
+                case("Sun 23:00 not in SAT 22:00-02:00")
+            );
+        }
+        // Fri 22:00-02:00 in the week of a change still opens Friday and closes Saturday.
+        let fri = window("FRI", "22:00", Some("02:00"), "Europe/London");
+        assert!(fri.contains(at("2026-03-27T23:00:00Z"))); // Fri 23:00 GMT
+        assert!(fri.contains(at("2026-03-28T01:59:00Z"))); // Sat 01:59 GMT
+        assert!(!fri.contains(at("2026-03-28T02:00:00Z"))); // Sat 02:00 GMT
+        assert!(!fri.contains(at("2026-03-30T00:30:00Z"))); // Mon 01:30 BST
+        let fri = window("FRI", "22:00", Some("02:00"), "America/New_York");
+        assert!(fri.contains(at("2026-10-31T05:30:00Z"))); // Sat 01:30 EDT
+        assert!(!fri.contains(at("2026-11-02T05:30:00Z"))); // Mon 00:30 EST
     }
 
     #[test]
