@@ -4,6 +4,7 @@
 
 use std::fs;
 use std::io::{Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -128,6 +129,24 @@ pub fn files_for(f: &Fault, id: &str) -> Vec<PathBuf> {
     }
 }
 
+/// Creates a workload file that must not exist yet: `O_CREAT | O_EXCL | O_NOFOLLOW`, mode 0600.
+/// The names are predictable, so a file or symlink planted under one (say, pointing at
+/// `/etc/shadow`) makes the fault fail instead of making root truncate or fill its target.
+fn create_new(path: &Path) -> Result<fs::File> {
+    fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .with_context(|| {
+            format!(
+                "creating {} (it must not exist yet; a file or symlink in its place is refused)",
+                path.display()
+            )
+        })
+}
+
 /// A running workload; dropping it stops threads and frees memory.
 pub struct Workload {
     stop: Arc<AtomicBool>,
@@ -187,11 +206,7 @@ pub fn start(f: &Fault, files: &[PathBuf], disk_bytes: Option<u64>) -> Result<Wo
         Fault::Disk(_) => {
             let path = files.first().context("the disk fault has no file")?;
             let bytes = disk_bytes.context("the disk fault has no size")?;
-            let mut file = fs::OpenOptions::new()
-                .create_new(true)
-                .write(true)
-                .open(path)
-                .with_context(|| format!("creating {}", path.display()))?;
+            let mut file = create_new(path)?;
             let chunk = vec![0x5au8; 1 << 20];
             let mut left = bytes;
             while left > 0 {
@@ -205,12 +220,7 @@ pub fn start(f: &Fault, files: &[PathBuf], disk_bytes: Option<u64>) -> Result<Wo
         Fault::Io(_) => {
             for path in files {
                 let stop = stop.clone();
-                let mut file = fs::OpenOptions::new()
-                    .create(true)
-                    .truncate(true)
-                    .write(true)
-                    .open(path)
-                    .with_context(|| format!("creating {}", path.display()))?;
+                let mut file = create_new(path)?;
                 w.threads.push(std::thread::spawn(move || {
                     let block = vec![0xa5u8; 64 << 10];
                     while !stop.load(Ordering::Relaxed) {
@@ -230,4 +240,79 @@ pub fn start(f: &Fault, files: &[PathBuf], disk_bytes: Option<u64>) -> Result<Wo
         Fault::Network(_) | Fault::Kill(_) => {}
     }
     Ok(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_faults::RawArgs;
+
+    fn scratch(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("faultline-load-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn io_and_disk_refuse_a_planted_symlink_and_leave_its_target_alone() {
+        let d = scratch("symlink");
+        let target = d.join("precious");
+        fs::write(&target, "keep me").unwrap();
+        let io = Fault::from_raw(
+            "io",
+            &RawArgs {
+                path: Some(d.to_str().unwrap().into()),
+                ..RawArgs::default()
+            },
+        )
+        .unwrap();
+        let disk = Fault::from_raw(
+            "disk",
+            &RawArgs {
+                path: Some(d.to_str().unwrap().into()),
+                mb: Some(1),
+                ..RawArgs::default()
+            },
+        )
+        .unwrap();
+        for (f, bytes) in [(io, None), (disk, Some(1 << 20))] {
+            let files = files_for(&f, "planted");
+            for p in &files {
+                std::os::unix::fs::symlink(&target, p).unwrap();
+            }
+            let e = start(&f, &files, bytes)
+                .err()
+                .expect("a planted symlink is refused");
+            assert!(format!("{e:#}").contains("must not exist yet"), "{e:#}");
+            std::thread::sleep(Duration::from_millis(50));
+            assert_eq!(
+                fs::read_to_string(&target).unwrap(),
+                "keep me",
+                "{}",
+                f.kind()
+            );
+            for p in &files {
+                fs::remove_file(p).unwrap();
+            }
+        }
+        // With nothing in the way the io workload starts, and its file is 0600.
+        let f = Fault::from_raw(
+            "io",
+            &RawArgs {
+                path: Some(d.to_str().unwrap().into()),
+                ..RawArgs::default()
+            },
+        )
+        .unwrap();
+        let files = files_for(&f, "clean");
+        let w = start(&f, &files, None).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            fs::metadata(&files[0]).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        drop(w);
+        fs::remove_dir_all(&d).unwrap();
+    }
 }
