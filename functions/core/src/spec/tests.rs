@@ -281,3 +281,32 @@ fn rejects_a_bad_envelope() {
     let e = err(&FULL.replace("\"execution_id\"", "\"executionId\""));
     assert!(e.message.contains("`executionId`"), "{e}");
 }
+
+#[test]
+fn tag_lengths_are_counted_in_characters_not_bytes() {
+    let targets = |k: &str, v: &str| {
+        bare(&format!(
+            r#""targets": {{"resource": "ec2-instance", "tags": {{"{k}": "{v}"}}}}"#
+        ))
+    };
+    // 128 characters of 2 and 3 bytes each (256 and 384 bytes): valid tag keys for AWS.
+    for c in ['é', '日'] {
+        let key: String = c.to_string().repeat(128);
+        let value: String = c.to_string().repeat(256);
+        let inv = parse(&targets(&key, &value)).expect("128-character key, 256-character value");
+        assert_eq!(inv.experiment.targets.tags.get(&key), Some(&value));
+
+        let long_key: String = c.to_string().repeat(129);
+        let e = err(&targets(&long_key, "v"));
+        assert_eq!(e.path, format!("targets.tags.{long_key}"));
+        assert!(e.message.contains("1 to 128 characters"), "{e}");
+        assert!(e.message.contains("a key of 129"), "{e}");
+
+        let long_value: String = c.to_string().repeat(257);
+        let e = err(&targets("k", &long_value));
+        assert_eq!(e.path, "targets.tags.k");
+        assert!(e.message.contains("a value of 257"), "{e}");
+    }
+    let e = err(&targets("", "v"));
+    assert_eq!(e.path, "targets.tags.");
+}

@@ -36,11 +36,16 @@ pub(super) fn validate(raw: RawExperiment, p: &str) -> Result<Experiment, SpecEr
     }
 
     // Targets.
+    // AWS counts tag lengths in Unicode characters, not bytes.
     for (k, v) in &raw.targets.tags {
-        if k.is_empty() || k.len() > 128 || v.len() > 256 {
+        let (key_chars, value_chars) = (k.chars().count(), v.chars().count());
+        if k.is_empty() || key_chars > 128 || value_chars > 256 {
             return Err(SpecError::new(
                 at(&format!("targets.tags.{k}")),
-                "tag keys must be 1 to 128 characters and values at most 256",
+                format!(
+                    "tag keys must be 1 to 128 characters and values at most 256, got a key of \
+                     {key_chars} and a value of {value_chars}"
+                ),
             ));
         }
     }
