@@ -17,7 +17,7 @@
 //! Imports run one way, and none back to `main.rs`:
 //! - `exit`, `time`: nothing of the agent's.
 //! - `out` -> `time`; `net` -> `exit`, `time`; `load` -> `exit`; `procs` -> `exit`, `out`, `time`.
-//! - `state` -> `net`, `procs`, only for the types it records (`Undo`, `ProcRef`).
+//! - `state` -> `exit`; `net`, `procs` only for the types it records (`Undo`, `ProcRef`).
 //! - `guardian` -> `load`, `net`, `out`, `procs`, `state`, `time`; `main.rs` -> all of them.
 //!
 //! The agent shells out to `tc`, `nft` and `ip` (iproute2, nftables) instead of speaking
@@ -200,6 +200,10 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     let dir = StateDir::new(cli.state_dir);
+    // Refuse a state directory someone else could have planted before reading anything in it.
+    if !matches!(cli.cmd, Cmd::Version) {
+        dir.verify()?;
+    }
     match cli.cmd {
         Cmd::Inject(args) => inject(&dir, *args),
         Cmd::Rollback { all, id } => {

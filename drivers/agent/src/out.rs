@@ -3,6 +3,7 @@
 //! directory's `events.jsonl`, from which a waiting `inject` relays the last one.
 
 use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
@@ -36,11 +37,20 @@ pub fn event(name: &str, fields: Value, human: &str) {
     }
     eprintln!("{human}");
     if let Some(p) = LOG.get() {
+        // 0600, never through a symlink; one an older agent left 0644 is tightened.
         if let Ok(mut f) = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(p)
         {
+            if f.metadata()
+                .map(|m| m.permissions().mode() & 0o077 != 0)
+                .unwrap_or(false)
+            {
+                let _ = f.set_permissions(std::fs::Permissions::from_mode(0o600));
+            }
             let _ = writeln!(f, "{line}");
         }
     }

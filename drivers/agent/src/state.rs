@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use faultline_faults::Fault;
 use serde::{Deserialize, Serialize};
 
+use crate::exit::refused;
 use crate::net::Undo;
 use crate::procs::ProcRef;
 
@@ -73,10 +74,75 @@ impl StateDir {
         Self { root }
     }
 
-    /// Creates the directory (mode 0700) if needed.
+    /// Creates the directory (mode 0700, whatever the umask) if needed, then [`Self::verify`]s
+    /// it and takes group and other permissions away from one an older agent created.
     pub fn ensure(&self) -> Result<()> {
-        fs::create_dir_all(&self.root)
-            .with_context(|| format!("creating the state directory {}", self.root.display()))
+        if let Err(e) = fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.root)
+        {
+            // A symlink to nowhere, a file: say what is wrong with it below.
+            if fs::symlink_metadata(&self.root).is_err() {
+                return Err(e).with_context(|| {
+                    format!("creating the state directory {}", self.root.display())
+                });
+            }
+        }
+        let mode = self.verify()?.context("the state directory vanished")?;
+        if mode & 0o077 != 0 {
+            fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700)).with_context(
+                || {
+                    format!(
+                        "setting the state directory {} to 0700",
+                        self.root.display()
+                    )
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Checks the directory with lstat before trusting what is in it (state files name commands
+    /// to run as root on rollback): it must be a real directory (not a symlink), owned by this
+    /// uid, and writable by no one else. `None` when it does not exist; else its mode.
+    pub fn verify(&self) -> Result<Option<u32>> {
+        let m = match fs::symlink_metadata(&self.root) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("checking the state directory {}", self.root.display())
+                })
+            }
+        };
+        let d = self.root.display();
+        let why = if m.file_type().is_symlink() {
+            Some("is a symlink".to_owned())
+        } else if !m.is_dir() {
+            Some("is not a directory".to_owned())
+        } else if m.uid() != euid() {
+            Some(format!(
+                "is owned by uid {}, not by this uid {}",
+                m.uid(),
+                euid()
+            ))
+        } else if m.mode() & 0o022 != 0 {
+            Some(format!(
+                "is writable by group or others (mode {:o})",
+                m.mode() & 0o7777
+            ))
+        } else {
+            None
+        };
+        match why {
+            Some(why) => Err(refused(format!(
+                "the state directory {d} {why}: it holds the commands a rollback runs as root, \
+                 so the agent uses only a real directory it owns, mode 0700; remove or fix it \
+                 (or pass another --state-dir); nothing was changed"
+            ))),
+            None => Ok(Some(m.mode() & 0o7777)),
+        }
     }
 
     /// Serialises injects, so two cannot both see an interface free.
@@ -86,6 +152,7 @@ impl StateDir {
             .truncate(false)
             .write(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(self.root.join(".lock"))
             .context("opening the state lock")?;
         // SAFETY: flock on a file descriptor we own.
@@ -114,6 +181,7 @@ impl StateDir {
             .truncate(true)
             .write(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&tmp)
             .with_context(|| format!("writing {}", tmp.display()))?;
         f.write_all(&serde_json::to_vec(s)?)?;
@@ -160,6 +228,11 @@ impl StateDir {
         out.sort_by_key(|s| s.created_ms);
         Ok(out)
     }
+}
+
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 fn read(path: &Path) -> Result<Option<State>> {
