@@ -86,8 +86,24 @@ resource "aws_lambda_function" "this" {
 
   reserved_concurrent_executions = var.reserved_concurrency[each.key]
 
+  # RUST_LOG is the fallback of faultline_core::logging::init_lambda where Lambda's advanced
+  # logging controls are off (advanced_logging = false); with them on, Lambda sets
+  # AWS_LAMBDA_LOG_FORMAT and AWS_LAMBDA_LOG_LEVEL from logging_config and those win.
   environment {
     variables = merge(each.value.environment, { RUST_LOG = var.log_level })
+  }
+
+  # Lambda's advanced logging controls: JSON records, the application's level from log_level
+  # (error -> ERROR, warn -> WARN, ...), the platform's own records at WARN and above, into the
+  # log group above.
+  dynamic "logging_config" {
+    for_each = var.advanced_logging ? [1] : []
+    content {
+      log_format            = "JSON"
+      application_log_level = upper(var.log_level)
+      system_log_level      = "WARN"
+      log_group             = aws_cloudwatch_log_group.function[each.key].name
+    }
   }
 
   tracing_config {

@@ -233,7 +233,7 @@ variable "create_dashboard" {
 }
 
 variable "log_level" {
-  description = "RUST_LOG of the functions (error, warn, info, debug)."
+  description = "Log level of the functions (error, warn, info, debug, trace): their application log level under Lambda's advanced logging controls (upper-cased: warn -> WARN), and RUST_LOG where those are off."
   type        = string
   default     = "info"
 
@@ -241,6 +241,12 @@ variable "log_level" {
     condition     = contains(["error", "warn", "info", "debug", "trace"], var.log_level)
     error_message = "log_level must be one of: error, warn, info, debug, trace."
   }
+}
+
+variable "advanced_logging" {
+  description = "Configure Lambda's advanced logging controls on the functions (logging_config: JSON format, application log level from log_level, system log level WARN, the function's log group). Set false only for local emulators without Lambda advanced logging controls, such as moto 5.2.5: they do not store logging_config, so every plan would show it as a change; the functions then log JSON at RUST_LOG's level."
+  type        = bool
+  default     = true
 }
 
 variable "tags" {

@@ -91,6 +91,30 @@ impl RootPlan {
             .await?;
         Ok((r.code, flat(&format!("{}\n{}", r.stdout, r.stderr))))
     }
+
+    /// `plan -out` with `vars`, then `show -json` of that plan: what would be created.
+    async fn planned(&mut self, tf: &Terraform, vars: Value) -> Result<Value> {
+        self.n += 1;
+        let file = format!("case{}.tfvars.json", self.n);
+        let out = format!("case{}.tfplan", self.n);
+        std::fs::write(self.dir.path().join(&file), vars.to_string())?;
+        let var_arg = format!("-var-file={file}");
+        let out_arg = format!("-out={out}");
+        tf.ok(
+            self.dir.path(),
+            &[
+                "plan",
+                "-input=false",
+                "-lock=false",
+                "-refresh=false",
+                &var_arg,
+                &out_arg,
+            ],
+        )
+        .await?;
+        let json = tf.ok(self.dir.path(), &["show", "-json", &out]).await?;
+        Ok(serde_json::from_str(&json)?)
+    }
 }
 
 fn experiment(selection: Value, action: Value, schedule: &str) -> Value {
@@ -172,6 +196,99 @@ async fn bad_variables_and_missing_artifacts_fail_plan_with_their_message() -> R
             out.contains(message),
             "{what}: expected {message:?} in: {}",
             end(&out)
+        );
+    }
+    Ok(())
+}
+
+/// The planned `aws_lambda_function.this` instances: function key -> planned values.
+fn planned_functions(plan: &Value) -> BTreeMap<String, Value> {
+    plan["resource_changes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["type"] == "aws_lambda_function" && r["name"] == "this")
+        .map(|r| {
+            (
+                r["index"].as_str().unwrap_or_default().to_owned(),
+                r["change"]["after"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// With the defaults, as on real AWS, every function carries Lambda's advanced logging
+/// controls: JSON, the application level from `log_level` upper-cased, the system level WARN,
+/// its own log group. `advanced_logging = false` (for moto, which does not store LoggingConfig)
+/// drops the block. (The environment, RUST_LOG included, is unknown until apply: the complete
+/// example's apply checks RUST_LOG.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn functions_log_through_lambda_advanced_logging_controls_by_default() -> Result<()> {
+    let tf = Terraform::locate()?;
+    let moto = Moto::start().await?;
+    let art = Scratch::new("tf-artifacts")?;
+    local_artifacts(art.path())?;
+    let mut root = RootPlan::new(&tf, &moto).await?;
+    let base = || {
+        json!({
+            "name": "logs",
+            "architecture": "x86_64",
+            "artifacts_dir": art.path(),
+            "slack_webhook_parameter": "/faultline/slack-webhook",
+        })
+    };
+    let with = |k: &str, v: Value| {
+        let mut vars = base();
+        vars[k] = v;
+        vars
+    };
+    let all = ["monkey", "notifier", "recovery_timer"];
+    for (what, vars, level) in [
+        ("defaults", base(), "info"),
+        ("log_level warn", with("log_level", json!("warn")), "warn"),
+        (
+            "log_level trace",
+            with("log_level", json!("trace")),
+            "trace",
+        ),
+    ] {
+        let functions = planned_functions(&root.planned(&tf, vars).await?);
+        assert_eq!(
+            functions.keys().map(String::as_str).collect::<Vec<_>>(),
+            all,
+            "{what}"
+        );
+        for (key, f) in &functions {
+            let name = f["function_name"].as_str().unwrap_or_default();
+            assert_eq!(
+                f["logging_config"],
+                json!([{
+                    "log_format": "JSON",
+                    "application_log_level": level.to_ascii_uppercase(),
+                    "system_log_level": "WARN",
+                    "log_group": format!("/aws/lambda/{name}"),
+                }]),
+                "{what}: {key}"
+            );
+        }
+    }
+
+    let functions = planned_functions(
+        &root
+            .planned(&tf, with("advanced_logging", json!(false)))
+            .await?,
+    );
+    assert_eq!(
+        functions.keys().map(String::as_str).collect::<Vec<_>>(),
+        all
+    );
+    for (key, f) in &functions {
+        assert!(
+            f["logging_config"]
+                .as_array()
+                .map_or(true, |a| a.is_empty()),
+            "advanced_logging = false: {key}: {}",
+            f["logging_config"]
         );
     }
     Ok(())
@@ -299,6 +416,9 @@ async fn complete_example_applies_against_moto_and_its_monkey_acts() -> Result<(
     stage("examples/complete", dir.path(), Some(&moto.endpoint))?;
     let art_var = format!("artifacts_dir={}", art.path().display());
     let ami_var = format!("ami_id={AMI}");
+    // moto 5.2.5 does not store a function's LoggingConfig, so with Lambda's advanced logging
+    // controls on, the plan after apply (step 4) would always show logging_config as a change.
+    // functions_log_through_lambda_advanced_logging_controls_by_default plans the default.
     let vars = [
         "-var",
         "architecture=x86_64",
@@ -306,6 +426,8 @@ async fn complete_example_applies_against_moto_and_its_monkey_acts() -> Result<(
         &art_var,
         "-var",
         &ami_var,
+        "-var",
+        "advanced_logging=false",
     ];
     tf.ok(dir.path(), &["init", "-input=false"]).await?;
     let mut apply = vec!["apply", "-auto-approve", "-input=false"];
@@ -411,6 +533,9 @@ async fn complete_example_applies_against_moto_and_its_monkey_acts() -> Result<(
             .is_some_and(|u| u.starts_with("s3://") && u.ends_with("/x86_64/faultline-agent")),
         "{env_vars}"
     );
+    // RUST_LOG carries log_level for where Lambda's advanced logging controls are off (here:
+    // advanced_logging = false for moto).
+    assert_eq!(env_vars["RUST_LOG"], "info", "{env_vars}");
     let mut env = moto.env();
     for (k, v) in env_vars.as_object().context("monkey environment")? {
         env.push((k.clone(), v.as_str().unwrap_or_default().to_owned()));

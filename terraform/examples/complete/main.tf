@@ -28,6 +28,7 @@ module "faultline" {
   notification_emails     = var.emails
   slack_webhook_parameter = var.slack_webhook_parameter
   log_retention_days      = 365
+  advanced_logging        = var.advanced_logging
 
   experiments = {
     web-terminate = {

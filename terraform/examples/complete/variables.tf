@@ -51,3 +51,9 @@ variable "instance_type" {
   type        = string
   default     = "t3.micro"
 }
+
+variable "advanced_logging" {
+  description = "Lambda's advanced logging controls on the functions (JSON, level from log_level). false only for local emulators without them, such as moto 5.2.5."
+  type        = bool
+  default     = true
+}

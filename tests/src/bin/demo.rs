@@ -90,6 +90,9 @@ async fn deploy_with_terraform(tf: &Terraform, moto: &Moto) -> Result<Deployed> 
         "notification_emails": ["oncall@example.com"],
         "slack_webhook_parameter": SLACK_PARAM,
         "log_level": "warn",
+        // moto 5.2.5 has no Lambda advanced logging controls (it does not store LoggingConfig):
+        // the functions get RUST_LOG only. Real deployments keep the default, true.
+        "advanced_logging": false,
     });
     std::fs::write(dir.path().join("demo.tfvars.json"), vars.to_string())?;
     println!("   terraform init + apply of terraform/ (the root module) against moto ...");
