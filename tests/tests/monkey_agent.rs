@@ -98,7 +98,8 @@ fn experiment(action: Value) -> Value {
         "name": "web-latency",
         "targets": {"resource": "ec2-instance", "tags": {"app": "web"}},
         "selection": {"mode": "count", "value": 120},
-        "action": action}})
+        "action": action,
+        "guards": {"max_targets": 120}}})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -111,7 +111,8 @@ async fn fleet_of_300_with_100_opted_in_percent_30_hits_exactly_30_opted_in() ->
             json!({"name": "web-terminate",
                    "targets": {"resource": "ec2-instance", "tags": {"app": "web"}},
                    "selection": {"mode": "percent", "value": 30},
-                   "action": {"type": "terminate"}}),
+                   "action": {"type": "terminate"},
+                   "guards": {"max_targets": 30}}),
         ))
         .await?;
 
@@ -189,7 +190,8 @@ async fn asg_with_min_size_2_desired_3_at_percent_100_loses_at_most_one() -> Res
         .invoke(json!({"name": "web-all",
                        "targets": {"resource": "asg-instance", "asg_names": ["web-asg"]},
                        "selection": {"mode": "percent", "value": 100},
-                       "action": {"type": "terminate"}}))
+                       "action": {"type": "terminate"},
+                       "guards": {"max_targets": 3}}))
         .await?;
     assert_eq!(r.outcome, Outcome::Acted);
     assert_eq!(r.plan.requested, 3);
@@ -221,7 +223,7 @@ async fn a_degraded_group_is_spared_and_min_healthy_is_honoured() -> Result<()> 
                        "targets": {"resource": "asg-instance"},
                        "selection": {"mode": "all"},
                        "action": {"type": "terminate"},
-                       "guards": {"min_healthy": 3}}))
+                       "guards": {"min_healthy": 3, "max_targets": 10}}))
         .await?;
     assert_eq!(r.outcome, Outcome::Acted, "{r:#?}");
     assert_eq!(
@@ -251,10 +253,12 @@ async fn each_guard_refuses_and_nothing_changes() -> Result<()> {
                       "targets": {"resource": "asg-instance"},
                       "selection": {"mode": "all"},
                       "action": {"type": "terminate"},
+                      "guards": {"max_targets": 10},
                       "notify_refusals": true});
     let with = |guards: Value| {
         let mut x = base.clone();
         x["guards"] = guards;
+        x["guards"]["max_targets"] = json!(10);
         x
     };
 
@@ -396,7 +400,8 @@ async fn malformed_input_is_rejected_with_the_problem_named_and_nothing_changes(
     e.fleet.instances(3, &[OPT_IN]).await?;
     let before = e.fleet.states().await?;
     let good = json!({"name": "x", "targets": {"resource": "ec2-instance"},
-                      "selection": {"mode": "all"}, "action": {"type": "terminate"}});
+                      "selection": {"mode": "all"}, "action": {"type": "terminate"},
+                      "guards": {"max_targets": 3}});
     let patch = |k: &str, v: Value| {
         let mut x = good.clone();
         x[k] = v;
@@ -451,7 +456,8 @@ async fn a_termination_protected_target_fails_alone_and_the_rest_are_terminated(
         .invoke(envelope(
             "protected",
             json!({"name": "all-four", "targets": {"resource": "ec2-instance"},
-                   "selection": {"mode": "all"}, "action": {"type": "terminate"}}),
+                   "selection": {"mode": "all"}, "action": {"type": "terminate"},
+                   "guards": {"max_targets": 4}}),
         ))
         .await?;
     assert_eq!(r.outcome, Outcome::Partial, "{r:#?}");
@@ -566,7 +572,8 @@ async fn no_eligible_target_is_a_refusal_that_says_why() -> Result<()> {
     e.fleet.instances(3, &[("app", "web")]).await?;
     let r = e
         .invoke(json!({"name": "nothing", "targets": {"resource": "ec2-instance", "tags": {"app": "web"}},
-                       "selection": {"mode": "all"}, "action": {"type": "terminate"}}))
+                       "selection": {"mode": "all"}, "action": {"type": "terminate"},
+                       "guards": {"max_targets": 3}}))
         .await?;
     assert_eq!(r.outcome, Outcome::Refused);
     assert!(

@@ -44,4 +44,4 @@ pub use self::error::SpecError;
 pub use self::experiment::Experiment;
 pub use self::guards::{Guards, Recovery, DEFAULT_RECOVERY_TIMEOUT};
 pub use self::invocation::{ExecutionId, Invocation};
-pub use self::targets::{Resource, Selection, Targets};
+pub use self::targets::{Resource, Selection, Targets, UNCAPPED_SELECTION_LIMIT};

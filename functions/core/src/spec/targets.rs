@@ -42,7 +42,20 @@ pub enum Selection {
     All,
 }
 
+/// The most targets a selection may request without `guards.max_targets`: a selection that can
+/// exceed it (`all`, any `percent`, a `count` above it) must say how far it may go.
+pub const UNCAPPED_SELECTION_LIMIT: u32 = 10;
+
 impl Selection {
+    /// The most targets this selection can request however large the fleet, or `None` when it
+    /// grows with the fleet (`all`, `percent`).
+    pub fn upper_bound(&self) -> Option<u32> {
+        match *self {
+            Selection::Count(n) => Some(n),
+            Selection::All | Selection::Percent(_) | Selection::PercentEach(_) => None,
+        }
+    }
+
     /// The number requested of `eligible` targets, before the guards cap it (for
     /// [`Selection::PercentEach`], of one pool).
     pub fn requested(&self, eligible: usize) -> usize {
@@ -81,5 +94,13 @@ mod tests {
         assert_eq!(Selection::PercentEach(30.0).requested(10), 3);
         assert_eq!(Selection::Count(5).requested(3), 3);
         assert_eq!(Selection::All.requested(4), 4);
+    }
+
+    #[test]
+    fn only_a_count_has_an_upper_bound() {
+        assert_eq!(Selection::Count(7).upper_bound(), Some(7));
+        assert_eq!(Selection::All.upper_bound(), None);
+        assert_eq!(Selection::Percent(1.0).upper_bound(), None);
+        assert_eq!(Selection::PercentEach(1.0).upper_bound(), None);
     }
 }

@@ -35,7 +35,7 @@ fn bare(patch: &str) -> String {
     let mut fields = vec![
         r#""name": "x""#.to_owned(),
         r#""targets": {"resource": "ec2-instance"}"#.to_owned(),
-        r#""selection": {"mode": "all"}"#.to_owned(),
+        r#""selection": {"mode": "count", "value": 1}"#.to_owned(),
         r#""action": {"type": "stop"}"#.to_owned(),
     ];
     if !patch.is_empty() {
@@ -309,4 +309,74 @@ fn tag_lengths_are_counted_in_characters_not_bytes() {
     }
     let e = err(&targets("", "v"));
     assert_eq!(e.path, "targets.tags.");
+}
+
+#[test]
+fn a_selection_that_can_exceed_ten_targets_needs_max_targets() {
+    // The issue's example: every opted-in standalone instance in the region, terminated.
+    let e = err(
+        r#"{"name": "x", "targets": {"resource": "ec2-instance"}, "selection": {"mode": "all"},
+            "action": {"type": "terminate"}}"#,
+    );
+    assert_eq!(e.path, "guards.max_targets");
+    assert!(
+        e.message
+            .contains("set guards.max_targets (at most how many instances one round may hit"),
+        "{e}"
+    );
+    assert!(
+        e.message.contains("selection \"all\" has no upper bound"),
+        "{e}"
+    );
+
+    for (selection, says) in [
+        (r#"{"mode": "all"}"#, "\"all\" has no upper bound"),
+        (
+            r#"{"mode": "percent", "value": 1}"#,
+            "\"percent\" (1 %) grows with the fleet",
+        ),
+        (
+            r#"{"mode": "percent", "value": 30, "per_group": true}"#,
+            "\"percent\" (30 %) grows with the fleet",
+        ),
+        (
+            r#"{"mode": "count", "value": 11}"#,
+            "\"count\" of 11 is above the 10",
+        ),
+    ] {
+        for resource in ["ec2-instance", "asg-instance"] {
+            let spec = |guards: &str| {
+                format!(
+                    r#"{{"name": "x", "targets": {{"resource": "{resource}"}},
+                        "selection": {selection}, "action": {{"type": "stop"}}{guards}}}"#
+                )
+            };
+            // Without guards, and with guards that leave max_targets out.
+            for guards in ["", r#", "guards": {"min_healthy": 1}"#] {
+                let e = err(&spec(guards));
+                assert_eq!(e.path, "guards.max_targets", "{selection} {resource}: {e}");
+                assert!(e.message.contains(says), "{selection} {resource}: {e}");
+                assert!(e.message.contains("\"max_targets\": 10"), "{e}");
+            }
+            // In the envelope the path is the experiment's.
+            let e = err(&format!(r#"{{"experiment": {}}}"#, spec("")));
+            assert_eq!(e.path, "experiment.guards.max_targets");
+            // Any cap, even one above ten, makes it valid: the cap is the operator's choice.
+            for cap in [1, 10, 500] {
+                let inv = parse(&spec(&format!(r#", "guards": {{"max_targets": {cap}}}"#)))
+                    .unwrap_or_else(|e| panic!("{selection} {resource} max_targets {cap}: {e}"));
+                assert_eq!(inv.experiment.guards.max_targets, Some(cap));
+            }
+        }
+    }
+
+    // A count of at most ten is its own bound.
+    for n in [1, 10] {
+        let inv = parse(&bare(&format!(
+            r#""selection": {{"mode": "count", "value": {n}}}"#
+        )))
+        .unwrap_or_else(|e| panic!("count {n}: {e}"));
+        assert_eq!(inv.experiment.guards.max_targets, None);
+        assert_eq!(inv.experiment.selection.upper_bound(), Some(n));
+    }
 }

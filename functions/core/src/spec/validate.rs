@@ -12,7 +12,7 @@ use crate::spec::error::SpecError;
 use crate::spec::experiment::Experiment;
 use crate::spec::guards::{Guards, Recovery, DEFAULT_RECOVERY_TIMEOUT};
 use crate::spec::raw::{RawAction, RawExperiment, RawSelection, RawWindow};
-use crate::spec::targets::{Resource, Selection, Targets};
+use crate::spec::targets::{Resource, Selection, Targets, UNCAPPED_SELECTION_LIMIT};
 use crate::window::{Days, Window};
 
 fn valid_name(s: &str, max: usize) -> bool {
@@ -157,6 +157,10 @@ pub(super) fn validate(raw: RawExperiment, p: &str) -> Result<Experiment, SpecEr
         .enumerate()
         .map(|(i, w)| parse_window(w, &at(&format!("guards.windows[{i}]"))))
         .collect::<Result<Vec<_>, _>>()?;
+    // Checked after every guard field on its own, so a bad field is named before the missing cap.
+    if g.max_targets.is_none() {
+        check_bounded(&selection, &at("guards.max_targets"))?;
+    }
 
     // Recovery.
     let timeout = match raw.recovery.timeout {
@@ -203,6 +207,31 @@ pub(super) fn validate(raw: RawExperiment, p: &str) -> Result<Experiment, SpecEr
         },
         notify_refusals: raw.notify_refusals,
     })
+}
+
+/// Without `guards.max_targets`, a selection must not be able to request more than
+/// [`UNCAPPED_SELECTION_LIMIT`] targets: `{"resource": "ec2-instance"}` with `"mode": "all"`
+/// would otherwise hit every opted-in instance in the region, and standalone instances have no
+/// group floor to stop it.
+fn check_bounded(selection: &Selection, path: &str) -> Result<(), SpecError> {
+    let why = match (*selection, selection.upper_bound()) {
+        (_, Some(n)) if n <= UNCAPPED_SELECTION_LIMIT => return Ok(()),
+        (Selection::All, _) => "selection \"all\" has no upper bound".to_owned(),
+        (Selection::Percent(p) | Selection::PercentEach(p), _) => {
+            format!("selection \"percent\" ({p} %) grows with the fleet and has no upper bound")
+        }
+        (Selection::Count(n), _) => format!(
+            "selection \"count\" of {n} is above the {UNCAPPED_SELECTION_LIMIT} targets a \
+             round may hit without it"
+        ),
+    };
+    Err(SpecError::new(
+        path,
+        format!(
+            "is required: set guards.max_targets (at most how many instances one round may hit, \
+             e.g. \"guards\": {{\"max_targets\": {UNCAPPED_SELECTION_LIMIT}}}); {why}"
+        ),
+    ))
 }
 
 fn check_alarm_names(names: &[String], path: &str) -> Result<(), SpecError> {
