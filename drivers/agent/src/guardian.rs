@@ -73,8 +73,7 @@ pub fn run(dir: &StateDir, id: &str) -> Result<()> {
         let started = match &kill {
             Some(k) => {
                 let at = now_ms();
-                let killed = procs::kill_round(k);
-                Ok((killed, Some(at)))
+                procs::kill_round(k, &st.spared).map(|killed| (killed, Some(at)))
             }
             None => load::start(&st.fault, &st.files, st.disk_bytes).map(|w| {
                 _work = Some(w);
@@ -98,7 +97,7 @@ pub fn run(dir: &StateDir, id: &str) -> Result<()> {
                 out::event(
                     "error",
                     json!({"id": id, "error": format!("{e:#}")}),
-                    &format!("{id}: the workload failed: {e:#}"),
+                    &format!("{id}: the workload or first kill round failed: {e:#}"),
                 );
                 drop(_work.take());
                 rollback(dir, &st, "guardian")?;
@@ -120,7 +119,15 @@ pub fn run(dir: &StateDir, id: &str) -> Result<()> {
         }
         if let (Some(k), Some(at)) = (&kill, next_kill) {
             if Instant::now() >= at {
-                procs::kill_round(k);
+                // A round that would be too broad (more processes started matching) is
+                // skipped and logged: the fault kills nothing rather than too much.
+                if let Err(e) = procs::kill_round(k, &cur.spared) {
+                    out::event(
+                        "kill_skipped",
+                        json!({"id": id, "error": format!("{e:#}")}),
+                        &format!("{id}: this kill round was skipped: {e:#}"),
+                    );
+                }
                 next_kill = k.repeat_every.map(|e| at + e);
             }
         }

@@ -143,6 +143,10 @@ struct InjectArgs {
     /// long it took (the host's own time to recover).
     #[arg(long, allow_hyphen_values = true)]
     wait_restart: Option<f64>,
+    /// kill: also hit the host's vital services (sshd, systemd*, journald), which are spared
+    /// otherwise. PID 1, kernel threads, the SSM agent and this agent stay protected.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    allow_vital: Option<bool>,
     /// cpu, io: worker threads (cpu default: one per CPU; io default: 1).
     #[arg(long, allow_hyphen_values = true)]
     workers: Option<i64>,
@@ -174,6 +178,7 @@ impl InjectArgs {
             count: self.count,
             repeat_every: self.repeat_every,
             wait_restart: self.wait_restart,
+            allow_vital: self.allow_vital,
             workers: self.workers,
             load_percent: self.load_percent,
             mb: self.mb,
@@ -307,7 +312,12 @@ fn inject(dir: &StateDir, args: InjectArgs) -> Result<ExitCode> {
             load::memory_bytes(m)?;
             (None, None)
         }
-        Fault::Kill(_) | Fault::Cpu(_) | Fault::Io(_) => (None, None),
+        Fault::Kill(k) => {
+            // Refuse a target that is too broad now, not in the guardian's first round.
+            procs::select(k, &[])?;
+            (None, None)
+        }
+        Fault::Cpu(_) | Fault::Io(_) => (None, None),
     };
 
     // 3. Record the fault (and how to undo it) before applying it.
@@ -347,6 +357,7 @@ fn inject(dir: &StateDir, args: InjectArgs) -> Result<ExitCode> {
         guardian: None,
         killed: vec![],
         killed_at_ms: None,
+        spared: procs::ancestors(),
     };
     dir.save(&st)?;
 

@@ -1,11 +1,19 @@
 //! Processes: matching by name, command-line pattern or pidfile via /proc, killing, and
 //! measuring how long until a matching process runs again.
+//!
+//! What a kill fault may never hit: PID 1, kernel threads (pid 2 and its children, or no
+//! executable), the SSM agent and its workers and every faultline-agent (by name,
+//! [`faultline_faults::PROTECTED_NAMES`], or by this executable), this process and its
+//! ancestors, and the processes a fault recorded when it was injected (the injecting agent and
+//! its ancestors, which a re-parented guardian can no longer see as its own). The vital
+//! services (`sshd`, `systemd*`, `journald`) only with `allow_vital`. A target that picks more
+//! than [`MAX_MATCHES`] processes, or more than half of the host's, is refused.
 
 use std::fs;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use faultline_faults::{KillFault, ProcMatch};
+use faultline_faults::{is_protected_name, is_vital_name, KillFault, ProcMatch};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -61,14 +69,18 @@ fn stat(pid: i32) -> Option<Stat> {
     })
 }
 
-fn ancestors() -> Vec<i32> {
-    let mut v = vec![std::process::id() as i32];
-    let mut pid = v[0];
+/// This process and its ancestors up to (not including) PID 1, by pid and start time.
+pub fn ancestors() -> Vec<ProcRef> {
+    let mut v = Vec::new();
+    let mut pid = std::process::id() as i32;
     while let Some(s) = stat(pid) {
+        v.push(ProcRef {
+            pid,
+            start: s.start,
+        });
         if s.ppid <= 1 {
             break;
         }
-        v.push(s.ppid);
         pid = s.ppid;
     }
     v
@@ -78,87 +90,261 @@ fn base(s: &str) -> &str {
     s.rsplit('/').next().unwrap_or(s)
 }
 
-/// Live processes matching `m`, lowest pid first; never this agent or its ancestors.
-pub fn matching(m: &ProcMatch) -> Vec<ProcRef> {
-    let skip = ancestors();
-    let own_exe = fs::read_link("/proc/self/exe").ok();
-    let (re, pidfile_pid): (_, Option<i32>) = match m {
-        ProcMatch::Name(_) => (None, None),
-        ProcMatch::Pattern(p) => (regex_lite::Regex::new(p).ok(), None),
-        ProcMatch::Pidfile(p) => (
-            None,
-            fs::read_to_string(p)
-                .ok()
-                .and_then(|t| t.trim().parse().ok()),
-        ),
-    };
-    let mut out = Vec::new();
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
-            continue;
-        };
-        if skip.contains(&pid) {
-            continue;
-        }
-        let Some(st) = stat(pid) else { continue };
-        if st.zombie {
-            continue;
-        }
-        let exe = fs::read_link(format!("/proc/{pid}/exe")).ok();
-        if exe.is_some() && exe == own_exe {
-            continue;
-        }
-        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if cmdline.is_empty() {
-            continue; // kernel threads
-        }
-        let args: Vec<String> = cmdline
-            .split(|b| *b == 0)
-            .filter(|a| !a.is_empty())
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        let hit = match m {
-            ProcMatch::Name(name) => {
-                let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-                let short: String = name.chars().take(15).collect();
-                comm.trim_end() == short
-                    || exe
-                        .as_ref()
-                        .and_then(|p| p.to_str())
-                        .map(|p| base(p.trim_end_matches(" (deleted)")) == name)
-                        .unwrap_or(false)
-                    || args.first().map(|a| base(a) == name).unwrap_or(false)
-            }
-            ProcMatch::Pattern(_) => re
-                .as_ref()
-                .map(|r| r.is_match(&args.join(" ")))
-                .unwrap_or(false),
-            ProcMatch::Pidfile(_) => pidfile_pid == Some(pid),
-        };
-        if hit {
-            out.push(ProcRef {
-                pid,
-                start: st.start,
-            });
-        }
-    }
-    out.sort_by_key(|p| p.pid);
-    out
+/// The most processes one kill fault may hit: a name or pattern that matches more (or more
+/// than half of the host's user processes) is refused.
+pub const MAX_MATCHES: usize = 5;
+
+/// A live process as /proc shows it.
+#[derive(Debug, Clone, Default)]
+struct Proc {
+    pid: i32,
+    ppid: i32,
+    start: u64,
+    exe: Option<String>,
+    comm: String,
+    args: Vec<String>,
 }
 
-/// One round of killing: up to `count` matching processes. Returns the ones signalled.
-pub fn kill_round(k: &KillFault) -> Vec<ProcRef> {
-    let mut found = matching(&k.target);
+impl Proc {
+    fn read(pid: i32) -> Option<Self> {
+        let st = stat(pid)?;
+        if st.zombie {
+            return None;
+        }
+        let exe = fs::read_link(format!("/proc/{pid}/exe")).ok().map(|p| {
+            p.to_string_lossy()
+                .trim_end_matches(" (deleted)")
+                .to_owned()
+        });
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        Some(Proc {
+            pid,
+            ppid: st.ppid,
+            start: st.start,
+            exe,
+            comm: fs::read_to_string(format!("/proc/{pid}/comm"))
+                .unwrap_or_default()
+                .trim_end()
+                .to_owned(),
+            args: cmdline
+                .split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect(),
+        })
+    }
+
+    fn as_ref(&self) -> ProcRef {
+        ProcRef {
+            pid: self.pid,
+            start: self.start,
+        }
+    }
+
+    /// A kernel thread: kthreadd (pid 2) or its child, or no executable and no command line.
+    fn kernel_thread(&self) -> bool {
+        self.pid == 2 || self.ppid == 2 || self.exe.is_none() || self.args.is_empty()
+    }
+
+    /// Its names: `comm`, and the base names of its executable and of argv\[0\].
+    fn names(&self) -> impl Iterator<Item = &str> {
+        [
+            Some(self.comm.as_str()),
+            self.exe.as_deref().map(base),
+            self.args.first().map(|a| base(a)),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|n| !n.is_empty())
+    }
+
+    fn named(&self, name: &str) -> bool {
+        let short: String = name.chars().take(15).collect();
+        self.comm == short
+            || self.exe.as_deref().map(base) == Some(name)
+            || self.args.first().map(|a| base(a)) == Some(name)
+    }
+
+    /// Why no kill fault may hit this process, if none may.
+    fn protected(&self, keep: &[ProcRef], own_exe: Option<&str>) -> Option<String> {
+        if self.pid == 1 {
+            Some("PID 1".into())
+        } else if self.kernel_thread() {
+            Some("a kernel thread".into())
+        } else if keep.contains(&self.as_ref()) {
+            Some("this agent or the process that started it".into())
+        } else if own_exe.is_some() && self.exe.as_deref() == own_exe {
+            Some("a faultline-agent process".into())
+        } else {
+            self.names()
+                .find(|n| is_protected_name(n))
+                .map(|n| format!("protected ({n})"))
+        }
+    }
+
+    /// Which vital name it has, if any (spared unless the fault allows vital services).
+    fn vital(&self) -> Option<&str> {
+        self.names().find(|n| is_vital_name(n))
+    }
+}
+
+/// What a kill fault's target picks on this host.
+#[derive(Debug, Default)]
+pub struct Selection {
+    /// The processes it may signal, lowest pid first.
+    pub targets: Vec<ProcRef>,
+    /// Matching processes it spares, each with the reason.
+    pub spared: Vec<(i32, String)>,
+    /// The host's user processes (not kernel threads), for the half-of-the-host limit.
+    pub user_procs: usize,
+}
+
+impl Selection {
+    /// Refuses a target that matches more than [`MAX_MATCHES`] processes or more than half of
+    /// the host's user processes, naming the argument and the count.
+    fn check_breadth(self, m: &ProcMatch) -> Result<Self> {
+        let n = self.targets.len();
+        if n <= MAX_MATCHES && n * 2 <= self.user_procs {
+            return Ok(self);
+        }
+        let pids: Vec<String> = self
+            .targets
+            .iter()
+            .take(10)
+            .map(|p| p.pid.to_string())
+            .collect();
+        Err(refused(format!(
+            "kill: --{} {} matches {n} processes (pids {}{}) of the host's {} user processes; \
+             a kill fault may hit at most {MAX_MATCHES}, and never more than half of them: \
+             narrow the {}; nothing was killed",
+            field(m),
+            describe(m),
+            pids.join(", "),
+            if n > 10 { ", ..." } else { "" },
+            self.user_procs,
+            field(m)
+        )))
+    }
+}
+
+fn select_from(
+    procs: &[Proc],
+    k: &KillFault,
+    keep: &[ProcRef],
+    own_exe: Option<&str>,
+) -> Selection {
+    let re = match &k.target {
+        ProcMatch::Pattern(p) => regex_lite::Regex::new(p).ok(),
+        _ => None,
+    };
+    let pidfile_pid: Option<i32> = match &k.target {
+        ProcMatch::Pidfile(p) => fs::read_to_string(p)
+            .ok()
+            .and_then(|t| t.trim().parse().ok()),
+        _ => None,
+    };
+    let mut sel = Selection::default();
+    for p in procs {
+        if !p.kernel_thread() {
+            sel.user_procs += 1;
+        }
+        let hit = match &k.target {
+            ProcMatch::Name(name) => p.named(name),
+            ProcMatch::Pattern(_) => {
+                !p.args.is_empty()
+                    && re
+                        .as_ref()
+                        .map(|r| r.is_match(&p.args.join(" ")))
+                        .unwrap_or(false)
+            }
+            ProcMatch::Pidfile(_) => pidfile_pid == Some(p.pid),
+        };
+        if !hit {
+            continue;
+        }
+        if let Some(why) = p.protected(keep, own_exe) {
+            sel.spared.push((p.pid, why));
+        } else if let Some(v) = p.vital().filter(|_| !k.allow_vital) {
+            sel.spared.push((
+                p.pid,
+                format!("vital ({v}); allow_vital: true lets it be hit"),
+            ));
+        } else {
+            sel.targets.push(p.as_ref());
+        }
+    }
+    sel.targets.sort_by_key(|p| p.pid);
+    sel.spared.sort();
+    sel
+}
+
+/// Every live process, from /proc.
+fn scan() -> Vec<Proc> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return vec![];
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .filter_map(Proc::read)
+        .collect()
+}
+
+/// The live processes `k` picks, without the breadth limit. Never PID 1, kernel threads, the
+/// SSM agent, any faultline-agent, this process, the processes in `keep` or this process's
+/// ancestors; vital services only with `allow_vital`.
+pub fn candidates(k: &KillFault, keep: &[ProcRef]) -> Selection {
+    let mut keep = keep.to_vec();
+    keep.extend(ancestors());
+    let own_exe = fs::read_link("/proc/self/exe").ok().map(|p| {
+        p.to_string_lossy()
+            .trim_end_matches(" (deleted)")
+            .to_owned()
+    });
+    select_from(&scan(), k, &keep, own_exe.as_deref())
+}
+
+/// [`candidates`], refused (exit 3) when it is more than a few processes or half the host.
+pub fn select(k: &KillFault, keep: &[ProcRef]) -> Result<Selection> {
+    candidates(k, keep).check_breadth(&k.target)
+}
+
+/// One round of killing: up to `count` of the processes `k` picks, sparing `keep` too. Returns
+/// the ones signalled; refused when the target is too broad.
+pub fn kill_round(k: &KillFault, keep: &[ProcRef]) -> Result<Vec<ProcRef>> {
+    let mut found = select(k, keep)?.targets;
     if let Some(c) = k.count {
         found.truncate(c as usize);
     }
-    found
+    Ok(found
         .into_iter()
         .filter(|p| p.signal(k.signal.number))
-        .collect()
+        .collect())
+}
+
+fn field(m: &ProcMatch) -> &'static str {
+    match m {
+        ProcMatch::Name(_) => "name",
+        ProcMatch::Pattern(_) => "pattern",
+        ProcMatch::Pidfile(_) => "pidfile",
+    }
+}
+
+fn spared_note(spared: &[(i32, String)]) -> String {
+    if spared.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = spared
+        .iter()
+        .take(10)
+        .map(|(pid, why)| format!("pid {pid}: {why}"))
+        .collect();
+    format!(
+        " ({} matching process(es) spared: {}{})",
+        spared.len(),
+        list.join("; "),
+        if spared.len() > 10 { "; ..." } else { "" }
+    )
 }
 
 fn describe(m: &ProcMatch) -> String {
@@ -172,11 +358,20 @@ fn describe(m: &ProcMatch) -> String {
 /// A one-off kill (no duration): kill, then optionally wait for a restart.
 pub fn kill_once(k: &KillFault) -> Result<()> {
     let at = now_ms();
-    let killed = kill_round(k);
+    let sel = select(k, &[])?;
+    let mut found = sel.targets;
+    if let Some(c) = k.count {
+        found.truncate(c as usize);
+    }
+    let killed: Vec<ProcRef> = found
+        .into_iter()
+        .filter(|p| p.signal(k.signal.number))
+        .collect();
     if killed.is_empty() {
         return Err(refused(format!(
-            "no running process {}: nothing was killed",
-            describe(&k.target)
+            "no running process {} that a kill fault may hit{}: nothing was killed",
+            describe(&k.target),
+            spared_note(&sel.spared)
         )));
     }
     out::event(
@@ -201,7 +396,8 @@ pub fn wait_restart(k: &KillFault, killed: &[ProcRef], killed_at_ms: u64, wait: 
     let t = Instant::now();
     // Until the killed processes are gone, a match could be one of them on its way out.
     while t.elapsed() < wait {
-        if let Some(p) = matching(&k.target)
+        if let Some(p) = candidates(k, &[])
+            .targets
             .into_iter()
             .find(|p| !killed.contains(p))
         {
@@ -228,4 +424,179 @@ pub fn wait_restart(k: &KillFault, killed: &[ProcRef], killed_at_ms: u64, wait: 
             describe(&k.target)
         ),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_faults::{Fault, RawArgs};
+
+    fn kill(raw: RawArgs) -> KillFault {
+        match Fault::from_raw("kill", &raw).unwrap() {
+            Fault::Kill(k) => k,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn pattern(p: &str, allow_vital: bool) -> KillFault {
+        kill(RawArgs {
+            pattern: Some(p.into()),
+            allow_vital: allow_vital.then_some(true),
+            ..RawArgs::default()
+        })
+    }
+
+    fn proc(pid: i32, ppid: i32, exe: Option<&str>, args: &[&str]) -> Proc {
+        let comm: String = exe
+            .map(base)
+            .or(args.first().map(|a| base(a)))
+            .unwrap_or("kworker/0:1")
+            .chars()
+            .take(15)
+            .collect();
+        Proc {
+            pid,
+            ppid,
+            start: pid as u64,
+            exe: exe.map(str::to_owned),
+            comm,
+            args: args.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
+    fn host() -> Vec<Proc> {
+        vec![
+            proc(1, 0, Some("/usr/lib/systemd/systemd"), &["/sbin/init", "x"]),
+            proc(2, 0, None, &[]),
+            proc(3, 2, None, &[]),
+            proc(
+                10,
+                1,
+                Some("/usr/bin/amazon-ssm-agent"),
+                &["/usr/bin/amazon-ssm-agent", "x"],
+            ),
+            proc(
+                11,
+                10,
+                Some("/usr/bin/ssm-agent-worker"),
+                &["/usr/bin/ssm-agent-worker", "x"],
+            ),
+            proc(
+                12,
+                1,
+                Some("/usr/sbin/sshd"),
+                &["sshd: /usr/sbin/sshd -D x"],
+            ),
+            proc(
+                13,
+                1,
+                Some("/usr/lib/systemd/systemd-journald"),
+                &["/usr/lib/systemd/systemd-journald", "x"],
+            ),
+            proc(
+                14,
+                1,
+                Some("/opt/x/faultline-agent"),
+                &["faultline-agent", "guardian", "x"],
+            ),
+            proc(20, 1, Some("/usr/bin/app"), &["app", "x"]),
+            proc(21, 1, Some("/usr/bin/app"), &["app", "x"]),
+            proc(22, 11, Some("/bin/sh"), &["sh", "-c", "x"]),
+            proc(30, 1, Some("/usr/bin/a"), &["a"]),
+            proc(31, 1, Some("/usr/bin/b"), &["b"]),
+            proc(32, 1, Some("/usr/bin/c"), &["c"]),
+            proc(33, 1, Some("/usr/bin/d"), &["d"]),
+        ]
+    }
+
+    fn pids(s: &Selection) -> Vec<i32> {
+        s.targets.iter().map(|p| p.pid).collect()
+    }
+
+    #[test]
+    fn the_protected_set_is_never_hit_and_vital_services_only_when_allowed() {
+        let keep = [ProcRef { pid: 22, start: 22 }];
+        // Every process carries "x" in its command line; kernel threads have none.
+        let s = select_from(&host(), &pattern("x", false), &keep, None);
+        assert_eq!(pids(&s), [20, 21]);
+        let why: Vec<(i32, &str)> = s.spared.iter().map(|(p, w)| (*p, w.as_str())).collect();
+        assert!(why.contains(&(1, "PID 1")), "{why:?}");
+        assert!(why
+            .iter()
+            .any(|(p, w)| *p == 10 && w.contains("protected (amazon-ssm-agen")));
+        assert!(why
+            .iter()
+            .any(|(p, w)| *p == 11 && w.contains("protected (ssm-agent-worke")));
+        assert!(why
+            .iter()
+            .any(|(p, w)| *p == 12 && w.contains("vital (sshd)")));
+        assert!(why
+            .iter()
+            .any(|(p, w)| *p == 13 && w.contains("vital (systemd-journal")));
+        assert!(why
+            .iter()
+            .any(|(p, w)| *p == 14 && w.contains("protected (faultline-agent")));
+        assert!(why
+            .iter()
+            .any(|(p, w)| *p == 22 && w.contains("started it")));
+        // allow_vital opens sshd and journald, never PID 1 or the rest.
+        let s = select_from(&host(), &pattern("x", true), &keep, None);
+        assert_eq!(pids(&s), [12, 13, 20, 21]);
+        // Kernel threads, by name too (their comm is all they have).
+        let mut h = host();
+        h[2].comm = "ksoftirqd".into();
+        let k = kill(RawArgs {
+            name: Some("ksoftirqd".into()),
+            ..RawArgs::default()
+        });
+        let s = select_from(&h, &k, &[], None);
+        assert!(s.targets.is_empty());
+        assert_eq!(s.spared, [(3, "a kernel thread".to_owned())]);
+        // The agent's own executable, whatever it is called.
+        let s = select_from(&host(), &pattern("^app", false), &[], Some("/usr/bin/app"));
+        assert!(s.targets.is_empty(), "{s:?}");
+        // Every process but the two kernel threads counts as a user process.
+        assert_eq!(s.user_procs, 13);
+    }
+
+    #[test]
+    fn a_target_matching_more_than_a_few_or_half_the_host_is_refused_with_the_count() {
+        let mut h = host();
+        for pid in 40..46 {
+            h.push(proc(pid, 1, Some("/usr/bin/w"), &["worker", "y"]));
+        }
+        let k = pattern("^worker", false);
+        let e = select_from(&h, &k, &[], None)
+            .check_breadth(&k.target)
+            .unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains("--pattern matching /^worker/ matches 6 processes"),
+            "{msg}"
+        );
+        assert!(msg.contains("narrow the pattern"), "{msg}");
+        assert_eq!(crate::exit::code_of(&e), 3);
+        // Five is allowed...
+        h.pop();
+        assert_eq!(
+            select_from(&h, &k, &[], None)
+                .check_breadth(&k.target)
+                .unwrap()
+                .targets
+                .len(),
+            5
+        );
+        // ...but not on a host where they are more than half of the user processes.
+        let small: Vec<Proc> = h
+            .into_iter()
+            .filter(|p| p.pid >= 40 || p.pid == 30)
+            .collect();
+        let e = select_from(&small, &k, &[], None)
+            .check_breadth(&k.target)
+            .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("of the host's 6 user processes"),
+            "{e:#}"
+        );
+    }
 }

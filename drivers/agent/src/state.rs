@@ -57,6 +57,10 @@ pub struct State {
     /// When they were killed.
     #[serde(default)]
     pub killed_at_ms: Option<u64>,
+    /// The agent that injected the fault and its ancestors (an `ssm-agent-worker`, a shell):
+    /// the guardian's kill rounds spare them even once it has been re-parented.
+    #[serde(default)]
+    pub spared: Vec<ProcRef>,
 }
 
 /// The state directory.

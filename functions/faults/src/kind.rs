@@ -125,6 +125,7 @@ impl FaultKind {
                 "count",
                 "repeat_every",
                 "wait_restart",
+                "allow_vital",
             ],
             FaultKind::Cpu => &["workers", "load_percent"],
             FaultKind::Memory => &["mb", "percent"],

@@ -41,7 +41,9 @@ use serde::{Deserialize, Serialize};
 pub use error::FaultError;
 pub use kind::{FaultKind, ALL_KINDS};
 pub use network::{Dest, Interface, NetEffect, NetFault, NetScope};
-pub use process::{KillFault, ProcMatch, Signal};
+pub use process::{
+    is_protected_name, is_vital_name, KillFault, ProcMatch, Signal, PROTECTED_NAMES,
+};
 pub use raw::RawArgs;
 pub use resources::{Amount, CpuFault, DiskFault, IoFault, MemoryFault, DISK_MAX_PERCENT};
 pub use units::{parse_rate, FaultDuration};

@@ -1,5 +1,10 @@
 //! Process faults: [`KillFault`] sends a [`Signal`] to the processes a [`ProcMatch`] picks (by
 //! name, command-line pattern or pidfile), once or repeatedly, and can wait for them to restart.
+//!
+//! Some processes no kill fault may hit ([`PROTECTED_NAMES`], and on the host PID 1, kernel
+//! threads, the agent and its guardians); the host's vital services ([`is_vital_name`]) only
+//! when the fault says `allow_vital: true`. A name among them is refused here, before anything
+//! is sent; the agent enforces the same sets on every process it matches.
 
 use std::time::Duration;
 
@@ -21,6 +26,34 @@ pub struct KillFault {
     pub repeat_every: Option<Duration>,
     /// Wait this long for a matching process to run again; report the time it took.
     pub wait_restart: Option<Duration>,
+    /// May hit the host's vital services ([`is_vital_name`]); never the [`PROTECTED_NAMES`].
+    #[serde(default)]
+    pub allow_vital: bool,
+}
+
+/// Processes no kill fault may hit, whatever it says: the SSM agent and its workers (the way
+/// back into the host), this agent, and the kernel's thread parent. The agent also spares PID
+/// 1, every kernel thread, its own guardians and the processes it was started from.
+pub const PROTECTED_NAMES: [&str; 5] = [
+    "amazon-ssm-agent",
+    "ssm-agent-worker",
+    "ssm-session-worker",
+    "faultline-agent",
+    "kthreadd",
+];
+
+/// Whether `name` is one of the [`PROTECTED_NAMES`] (also as the kernel's 15-character `comm`).
+pub fn is_protected_name(name: &str) -> bool {
+    PROTECTED_NAMES
+        .iter()
+        .any(|p| *p == name || (name.len() == 15 && p.starts_with(name)))
+}
+
+/// Whether `name` is one of the host's vital services, which a kill fault spares unless it says
+/// `allow_vital: true`: `sshd` (and `sshd-*`), `systemd*` (PID 1's own name included) and
+/// `journald`.
+pub fn is_vital_name(name: &str) -> bool {
+    name == "sshd" || name.starts_with("sshd-") || name.starts_with("systemd") || name == "journald"
 }
 
 /// How processes are chosen.
@@ -120,6 +153,25 @@ impl KillFault {
         };
         match &target {
             ProcMatch::Name(n) => {
+                if is_protected_name(n) {
+                    return Err(FaultError::new(
+                        "name",
+                        format!(
+                            "{n:?} is protected: no kill fault may hit {} (the way back into \
+                             the host and the agent itself)",
+                            PROTECTED_NAMES.join(", ")
+                        ),
+                    ));
+                }
+                if is_vital_name(n) && raw.allow_vital != Some(true) {
+                    return Err(FaultError::new(
+                        "name",
+                        format!(
+                            "{n:?} is vital to the host (sshd, systemd*, journald): set \
+                             allow_vital: true to kill it anyway (PID 1 stays protected)"
+                        ),
+                    ));
+                }
                 if n.is_empty()
                     || n.len() > 64
                     || !n
@@ -160,6 +212,7 @@ impl KillFault {
                 .wait_restart
                 .map(|s| secs("wait_restart", s, 0.1, 3600.0))
                 .transpose()?,
+            allow_vital: raw.allow_vital == Some(true),
         })
     }
 
@@ -180,12 +233,17 @@ impl KillFault {
         if let Some(d) = self.wait_restart {
             flag("wait-restart", d.as_secs_f64().to_string());
         }
+        if self.allow_vital {
+            flag("allow-vital", "true".to_owned());
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::test_support::bad;
+    use super::*;
+    use crate::test_support::{bad, raw};
+    use crate::Fault;
 
     #[test]
     fn rejects_bad_kill_arguments_by_name() {
@@ -195,5 +253,66 @@ mod tests {
         assert_eq!(e.field, "pattern");
         let e = bad("kill", r#"{"name": "x", "signal": "BOOM"}"#);
         assert_eq!(e.field, "signal");
+    }
+
+    #[test]
+    fn protected_names_are_refused_and_vital_ones_need_allow_vital() {
+        for n in [
+            "amazon-ssm-agent",
+            "amazon-ssm-agen",
+            "ssm-agent-worker",
+            "ssm-session-worker",
+            "faultline-agent",
+            "kthreadd",
+        ] {
+            for allow in ["false", "true"] {
+                let e = bad(
+                    "kill",
+                    &format!(r#"{{"name": "{n}", "allow_vital": {allow}}}"#),
+                );
+                assert_eq!(e.field, "name");
+                assert!(e.message.contains("is protected"), "{e}");
+            }
+        }
+        for n in [
+            "sshd",
+            "sshd-session",
+            "systemd",
+            "systemd-journald",
+            "journald",
+        ] {
+            let e = bad("kill", &format!(r#"{{"name": "{n}"}}"#));
+            assert_eq!(e.field, "name");
+            assert!(e.message.contains("allow_vital: true"), "{e}");
+            let f = Fault::from_raw(
+                "kill",
+                &raw(&format!(r#"{{"name": "{n}", "allow_vital": true}}"#)),
+            )
+            .unwrap();
+            assert!(matches!(&f, Fault::Kill(k) if k.allow_vital));
+        }
+        assert!(!is_vital_name("nginx") && !is_protected_name("ssm"));
+    }
+
+    #[test]
+    fn allow_vital_reaches_the_agent_through_the_ssm_document() {
+        let f = Fault::from_raw(
+            "kill",
+            &raw(r#"{"name": "sshd", "allow_vital": true, "signal": "TERM"}"#),
+        )
+        .unwrap();
+        let args = f.ssm_args().unwrap();
+        assert_eq!(args, "--name sshd --signal TERM --allow-vital true");
+        let re = regex_lite::Regex::new(crate::SSM_ARGS_PATTERN).unwrap();
+        assert!(re.is_match(&args));
+        // Without it, nothing is added; old records without the field still read.
+        let f = Fault::from_raw("kill", &raw(r#"{"name": "nginx"}"#)).unwrap();
+        assert!(!f.ssm_args().unwrap().contains("allow"));
+        let old: KillFault = serde_json::from_str(
+            r#"{"target": {"name": "nginx"}, "signal": "KILL", "count": null,
+                "repeat_every": null, "wait_restart": null}"#,
+        )
+        .unwrap();
+        assert!(!old.allow_vital);
     }
 }

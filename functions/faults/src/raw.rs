@@ -51,6 +51,10 @@ pub struct RawArgs {
     /// Wait up to this many seconds for a process to come back and report how long it took.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_restart: Option<f64>,
+    /// Let a kill fault hit the host's vital services (`sshd`, `systemd*`, `journald`), which
+    /// it otherwise spares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_vital: Option<bool>,
     /// Worker threads (cpu, io).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workers: Option<i64>,
@@ -87,6 +91,7 @@ impl RawArgs {
         add(self.count.is_some(), "count");
         add(self.repeat_every.is_some(), "repeat_every");
         add(self.wait_restart.is_some(), "wait_restart");
+        add(self.allow_vital.is_some(), "allow_vital");
         add(self.workers.is_some(), "workers");
         add(self.load_percent.is_some(), "load_percent");
         add(self.mb.is_some(), "mb");
