@@ -39,7 +39,7 @@ module "faultline" {
         targets   = { resource = "asg-instance", asg_names = [aws_autoscaling_group.fleet["web"].name] }
         selection = { mode = "percent", value = 34 }
         action    = { type = "terminate" }
-        guards    = { min_healthy = 2 }
+        guards    = { min_healthy = 2, max_targets = 1 }
         recovery  = { timeout = "15m" }
       })
     }
