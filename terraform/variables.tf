@@ -123,6 +123,17 @@ variable "experiments" {
     ])
     error_message = "experiments: a percent selection's value must be a number between 0 and 100."
   }
+  validation {
+    # The monkey's own rule (spec::UNCAPPED_SELECTION_LIMIT): a selection that can exceed 10
+    # targets ("all", any percent, a count above 10) needs guards.max_targets.
+    condition = alltrue([for k, e in var.experiments :
+      try(jsondecode(e.experiment).guards.max_targets, null) != null || (
+        try(jsondecode(e.experiment).selection.mode, "") == "count" &&
+        try(tonumber(jsondecode(e.experiment).selection.value), 11) <= 10
+      )
+    ])
+    error_message = "experiments: guards.max_targets is required when the selection can exceed 10 targets (\"all\", any percent, a count above 10): set it to at most how many instances one round may hit."
+  }
 }
 
 variable "notification_emails" {

@@ -5,6 +5,9 @@
 //!
 //! Terraform and its offline provider mirror are part of this kind of machine: when either is
 //! missing these tests fail saying so (see `faultline_e2e::terraform::Terraform::locate`).
+//!
+//! Long by design: each test is one Terraform scenario sharing the plan / apply helpers above
+//! them; a split would only add test binaries that each start terraform again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -120,7 +123,7 @@ impl RootPlan {
 fn experiment(selection: Value, action: Value, schedule: &str) -> Value {
     json!({"web": {"schedule": schedule, "experiment": json!({
         "targets": {"resource": "asg-instance", "tags": {"app": "web"}},
-        "selection": selection, "action": action}).to_string()}})
+        "selection": selection, "action": action, "guards": {"max_targets": 5}}).to_string()}})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,6 +153,14 @@ async fn bad_variables_and_missing_artifacts_fail_plan_with_their_message() -> R
             json!({"experiments": experiment(json!({"mode": "percent", "value": 150}),
                                              json!({"type": "terminate"}), "rate(1 hour)")}),
             "a percent selection's value must be a number between 0 and 100",
+        ),
+        (
+            "percent without max_targets",
+            json!({"experiments": {"web": {"schedule": "rate(1 hour)", "experiment": json!({
+                "targets": {"resource": "asg-instance", "tags": {"app": "web"}},
+                "selection": {"mode": "percent", "value": 30},
+                "action": {"type": "terminate"}}).to_string()}}}),
+            "guards.max_targets is required when the selection can exceed 10 targets",
         ),
         (
             "unknown action",

@@ -58,7 +58,7 @@ pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings
     let mut s = Settings::default();
     let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
     if let Some(key) = get(vars::OPT_IN_TAG) {
-        if key.len() > 128 {
+        if key.chars().count() > 128 {
             return Err(format!(
                 "{}: a tag key is at most 128 characters",
                 vars::OPT_IN_TAG
@@ -180,6 +180,14 @@ mod tests {
             s.agent_s3_uri.as_deref(),
             Some("s3://faultline-agent-1/faultline-agent/x86_64/faultline-agent")
         );
+    }
+
+    #[test]
+    fn the_opt_in_tag_key_is_counted_in_characters_as_aws_does() {
+        let key = "é".repeat(128);
+        assert_eq!(from(&[(vars::OPT_IN_TAG, &key)]).unwrap().opt_in.key, key);
+        let e = from(&[(vars::OPT_IN_TAG, &"é".repeat(129))]).unwrap_err();
+        assert!(e.contains("at most 128 characters"), "{e}");
     }
 
     #[test]
