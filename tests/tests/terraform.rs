@@ -295,9 +295,7 @@ async fn functions_log_through_lambda_advanced_logging_controls_by_default() -> 
     );
     for (key, f) in &functions {
         assert!(
-            f["logging_config"]
-                .as_array()
-                .map_or(true, |a| a.is_empty()),
+            f["logging_config"].as_array().is_none_or(|a| a.is_empty()),
             "advanced_logging = false: {key}: {}",
             f["logging_config"]
         );
