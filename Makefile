@@ -1,6 +1,7 @@
 # faultline — the two commands a new machine needs: `make demo` and `make test`.
 # Everything installs itself: the system packages (scripts/system-deps: nftables, qemu, iproute2,
-# GNU time, ...) and the venv with moto and cargo-lambda (scripts/local-aws install).
+# GNU time, ...), the venv with moto and cargo-lambda (scripts/local-aws install) and, for the
+# tests, checkov's venv.
 # Each command builds every crate once: one `cargo build` (or nextest's build) per command, and
 # the demo runs the binary it built (a `cargo run -p` would compile the SDKs again with another
 # feature set).
@@ -11,7 +12,7 @@ CARGO ?= cargo
 ARCH ?= arm64
 AGENT_ARCH ?= x86_64
 
-.PHONY: help demo test build deps venv lint bench clean layer package
+.PHONY: help demo test build deps venv checkov lint bench clean layer package
 
 help:
 	@echo "make demo   deploy faultline into a local AWS with terraform, run one scheduled round, show recovery, email and Slack"
@@ -27,12 +28,16 @@ deps:
 venv:
 	@scripts/local-aws install
 
+# checkov, for the Terraform tests only (the demo does not need it).
+checkov:
+	@scripts/local-aws install-checkov
+
 build:
 	$(CARGO) build --workspace --bins
 
 # The end-to-end tests run the built binaries: one build of every target (binaries and tests
 # together, so the SDKs are compiled once with one feature set), then the run.
-test: deps venv
+test: deps venv checkov
 	$(CARGO) build --workspace --all-targets
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  $(CARGO) nextest run --workspace --no-fail-fast; \

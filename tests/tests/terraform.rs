@@ -310,8 +310,8 @@ fn checkov_finds_no_failed_check_and_every_skip_has_a_reason() -> Result<()> {
         .unwrap_or_else(|| venv().with_file_name("checkov").join("bin/checkov"));
     if !checkov.exists() {
         bail!(
-            "checkov not found at {}: run `scripts/local-aws install` (it installs checkov in its \
-             own venv) or set FAULTLINE_CHECKOV",
+            "checkov not found at {}: run `scripts/local-aws install-checkov` (`make test` does; \
+             it installs checkov in its own venv) or set FAULTLINE_CHECKOV",
             checkov.display()
         );
     }
