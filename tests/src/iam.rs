@@ -65,33 +65,34 @@ pub struct Sources {
 }
 
 impl Sources {
-    /// Reads `functions/core/src/**.rs` and each Lambda crate's `src/**.rs`.
+    /// Reads `functions/core/src/**.rs` (module directories included) and each Lambda crate's
+    /// `src/**.rs`.
     pub fn load(root: &Path) -> Result<Sources> {
-        let mut core = BTreeMap::new();
+        let mut core: BTreeMap<String, String> = BTreeMap::new();
         let mut adapters = BTreeSet::new();
-        for (dir, is_adapter) in [
-            ("functions/core/src", false),
-            ("functions/core/src/aws", true),
-        ] {
-            for entry in
-                std::fs::read_dir(root.join(dir)).with_context(|| format!("reading {dir}"))?
-            {
-                let path = entry?.path();
-                if path.extension().and_then(|e| e.to_str()) != Some("rs") {
-                    continue;
-                }
-                let stem = path.file_stem().unwrap().to_string_lossy().to_string();
-                let name = match (stem.as_str(), is_adapter) {
-                    ("mod", true) => "aws".to_owned(),
-                    ("lib", false) => continue,
-                    _ => stem,
-                };
-                let text = std::fs::read_to_string(&path)?;
-                if is_adapter {
-                    adapters.insert(name.clone());
-                }
-                core.insert(name, clean(&text));
+        let mut files = Vec::new();
+        let src = root.join("functions/core/src");
+        collect_rs(&src, &mut files)?;
+        for path in files {
+            let rel = path.strip_prefix(&src)?.to_path_buf();
+            let is_adapter = rel.starts_with("aws");
+            let stem = path.file_stem().unwrap().to_string_lossy().to_string();
+            // A module is named by its file (`round.rs` -> round) or its directory
+            // (`spec/mod.rs` -> spec); files inside a module directory (`spec/validate.rs`)
+            // keep their own stem. Two files with one name are read as one module: looser,
+            // never hiding a call.
+            let name = match (stem.as_str(), rel.parent().and_then(|d| d.file_name())) {
+                ("lib", None) => continue,
+                ("mod", Some(dir)) => dir.to_string_lossy().to_string(),
+                _ => stem,
+            };
+            let text = clean(&std::fs::read_to_string(&path)?);
+            if is_adapter {
+                adapters.insert(name.clone());
             }
+            let module = core.entry(name).or_default();
+            module.push('\n');
+            module.push_str(&text);
         }
         let mut crates = BTreeMap::new();
         for (_, dir) in FUNCTIONS {
@@ -149,6 +150,13 @@ impl Sources {
         for file in files {
             direct(file, &mut ops);
             let imports = imported_items(file);
+            // A type imported from a core module (`use faultline_core::monkey::Monkey`): the
+            // methods the file calls may be that module's (`monkey.handle(`).
+            for module in imported_type_modules(file) {
+                for c in method_call.captures_iter(file) {
+                    work.push((module.clone(), c[1].to_owned()));
+                }
+            }
             for c in path_call.captures_iter(file) {
                 work.push((c[1].to_owned(), c[2].to_owned()));
             }
@@ -242,6 +250,27 @@ fn imported_items(file: &str) -> BTreeMap<String, String> {
             if item.starts_with(|ch: char| ch.is_ascii_lowercase()) && !module.is_empty() {
                 out.insert(item.to_owned(), module.clone());
             }
+        }
+    }
+    out
+}
+
+/// The core modules a file imports a type from (`use faultline_core::monkey::Monkey` ->
+/// monkey).
+fn imported_type_modules(file: &str) -> BTreeSet<String> {
+    let use_re =
+        Regex::new(r"use\s+faultline_core::([A-Za-z0-9_:]*?)(?:::)?(\{[^;]*\}|[A-Za-z0-9_]+)\s*;")
+            .unwrap();
+    let mut out = BTreeSet::new();
+    for c in use_re.captures_iter(file) {
+        let module = c[1].trim_end_matches(':').rsplit("::").next().unwrap_or("");
+        let items = c[2].trim_start_matches('{').trim_end_matches('}');
+        if !module.is_empty()
+            && items
+                .split(',')
+                .any(|i| i.trim().starts_with(|ch: char| ch.is_ascii_uppercase()))
+        {
+            out.insert(module.to_owned());
         }
     }
     out

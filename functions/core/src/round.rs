@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use tracing::{info, warn};
 
-use crate::act::{act, send_agent};
+use crate::act;
 use crate::aws::autoscaling::{self, GroupQuery};
 use crate::aws::{cloudwatch, ec2, sns, ssm, Aws, AwsError};
 use crate::clock::Clock;
@@ -388,11 +388,11 @@ pub async fn execute(
     let t = Instant::now();
     cx.result.results = match &exp.action {
         Action::Agent(agent) => {
-            let (results, commands) = send_agent(aws, settings, inv, agent, &chosen).await;
+            let (results, commands) = act::send_agent(aws, settings, inv, agent, &chosen).await;
             cx.result.commands = commands;
             results
         }
-        other => act(aws, other.clone(), &chosen).await,
+        other => act::act(aws, other.clone(), &chosen).await,
     };
     cx.result.timings.act_ms = ms(t);
     let failed: Vec<&TargetResult> = cx
