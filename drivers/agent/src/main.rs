@@ -96,7 +96,8 @@ struct InjectArgs {
     #[arg(long)]
     detach: bool,
     /// Keep this region's SSM and EC2 messages endpoints reachable during network faults
-    /// (default: $AWS_SSM_REGION_NAME, which SSM Run Command sets).
+    /// (default: $AWS_SSM_REGION_NAME, which SSM Run Command sets); refused when one does not
+    /// resolve.
     #[arg(long)]
     aws_region: Option<String>,
     /// Network faults: the interface (default: the default route's).

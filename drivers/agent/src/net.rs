@@ -3,7 +3,7 @@
 //! - `latency`, `corrupt`, `duplicate` (and `loss` where the kernel has it): `tc` — an htb root
 //!   with an unimpaired default class `1:1` and a class `1:2` holding a netem leaf; u32 filters
 //!   send the traffic in scope to `1:2`, after higher-priority filters that keep the exempt
-//!   addresses (metadata service, SSM endpoints) in `1:1`.
+//!   addresses (all of 169.254.0.0/16, the resolv.conf nameservers, SSM endpoints) in `1:1`.
 //! - `bandwidth`: the same tree, with class `1:2` limited to the rate (no netem needed).
 //! - `blackhole`, `dns`, and `loss` without `sch_netem`: an nftables table of its own
 //!   (`inet faultline_<id>`) with an output chain: exempt addresses accepted first, then the
@@ -25,6 +25,58 @@ use crate::time::now_ms;
 
 /// The instance metadata service: never impaired.
 pub const IMDS: &str = "169.254.169.254/32";
+
+/// The Amazon Time Sync Service.
+pub const TIME_SYNC: &str = "169.254.169.123/32";
+
+/// Every link-local address (metadata, time sync, the Amazon DNS server): never impaired.
+pub const LINK_LOCAL: &str = "169.254.0.0/16";
+
+/// Where the resolvers are listed; on EC2 the VPC resolver (the VPC's base + 2 address).
+const RESOLV_CONF: &str = "/etc/resolv.conf";
+
+/// The endpoints the SSM agent needs, as `<service>.<region>.amazonaws.com`.
+pub const SSM_SERVICES: [&str; 3] = ["ssm", "ssmmessages", "ec2messages"];
+
+/// The IPv4 nameservers listed in a resolv.conf (the VPC resolver on EC2).
+pub fn nameservers(path: &str) -> Vec<Ipv4Addr> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some("nameserver")).then(|| w.next())?
+        })
+        .filter_map(|a| a.parse::<Ipv4Addr>().ok())
+        .collect()
+}
+
+/// The addresses of the region's SSM endpoints. Refused, naming them, when any does not
+/// resolve: without the exemption the fault could cut the instance off from SSM, so it is not
+/// applied.
+pub fn resolve_endpoints(region: &str) -> Result<Vec<Ipv4Addr>> {
+    let mut addrs = Vec::new();
+    let mut missing = Vec::new();
+    for svc in SSM_SERVICES {
+        let host = format!("{svc}.{region}.amazonaws.com");
+        let a = resolve(&host);
+        if a.is_empty() {
+            missing.push(host);
+        }
+        addrs.extend(a);
+    }
+    if !missing.is_empty() {
+        return Err(refused(format!(
+            "the SSM endpoint(s) {} do not resolve to an IPv4 address here, so they cannot be \
+             kept reachable during the fault (region {region:?}, from --aws-region or \
+             AWS_SSM_REGION_NAME); nothing was changed",
+            missing.join(", ")
+        )));
+    }
+    addrs.sort();
+    addrs.dedup();
+    Ok(addrs)
+}
 
 /// How to undo one part of a network fault.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,18 +173,26 @@ pub fn plan(f: &NetFault, region: Option<&str>) -> Result<NetPlan> {
         nets.dedup();
         Some(nets)
     };
-    let mut exempt = vec![IMDS.to_owned()];
     let region = region
         .map(str::to_owned)
         .or_else(|| std::env::var("AWS_SSM_REGION_NAME").ok())
         .filter(|r| !r.is_empty() && r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
-    if let Some(r) = region {
-        for svc in ["ssm", "ssmmessages", "ec2messages"] {
-            for a in resolve(&format!("{svc}.{r}.amazonaws.com")) {
-                exempt.push(format!("{a}/32"));
-            }
+    let mut exempt = match f.effect {
+        // The dns fault's target is the resolvers: exempting them (or the Amazon DNS server at
+        // 169.254.169.253) would make it a no-op. It drops only port 53, so every other
+        // link-local service is untouched anyway; the metadata service and time sync stay
+        // listed explicitly.
+        NetEffect::Dns => vec![IMDS.to_owned(), TIME_SYNC.to_owned()],
+        _ => {
+            let mut v = vec![LINK_LOCAL.to_owned()];
+            v.extend(nameservers(RESOLV_CONF).iter().map(|a| format!("{a}/32")));
+            v
         }
+    };
+    if let Some(r) = region {
+        exempt.extend(resolve_endpoints(&r)?.iter().map(|a| format!("{a}/32")));
     }
+    exempt.sort();
     exempt.dedup();
     let id = format!("{:x}{:x}", now_ms(), std::process::id());
     Ok(NetPlan {

@@ -376,3 +376,126 @@ fn the_metadata_service_stays_reachable_through_a_blackhole_of_everything() {
         "the metadata service must stay reachable"
     );
 }
+
+/// Files `ip netns exec` mounts over /etc inside namespace `ns` (`/etc/netns/<ns>/<name>`):
+/// the agent's resolv.conf and hosts there. Removed on drop.
+struct NetnsEtc(std::path::PathBuf);
+
+impl NetnsEtc {
+    fn new(ns: &str, files: &[(&str, &str)]) -> Self {
+        let d = std::path::Path::new("/etc/netns").join(ns);
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        for (name, text) in files {
+            std::fs::write(d.join(name), text).unwrap();
+        }
+        NetnsEtc(d)
+    }
+}
+
+impl Drop for NetnsEtc {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_network_fault_is_refused_when_an_ssm_endpoint_does_not_resolve() {
+    let n = NetPair::new("sr");
+    // Only ssm resolves (hosts); the nameserver in b does not answer, so the other two fail.
+    let _etc = NetnsEtc::new(
+        &n.a,
+        &[
+            (
+                "resolv.conf",
+                &format!("nameserver {B_IP}\noptions timeout:1 attempts:1\n"),
+            ),
+            (
+                "hosts",
+                "127.0.0.1 localhost\n10.99.0.4 ssm.xx-test-1.amazonaws.com\n",
+            ),
+        ],
+    );
+    let before = n.snapshot();
+    let out = n.run(&[
+        "inject",
+        "blackhole",
+        "--to",
+        B_IP,
+        "--interface",
+        &n.a_if,
+        "--aws-region",
+        "xx-test-1",
+        "--duration",
+        "60s",
+        "--detach",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "refused: {err}");
+    assert!(
+        err.contains("ssmmessages.xx-test-1.amazonaws.com")
+            && err.contains("ec2messages.xx-test-1.amazonaws.com")
+            && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert_eq!(n.snapshot(), before, "nothing applied");
+    assert!(n.state_files().is_empty());
+}
+
+#[test]
+fn a_blackhole_of_everything_spares_link_local_the_resolvers_and_the_ssm_endpoints() {
+    let n = NetPair::new("ex");
+    // b also plays the VPC resolver (10.99.0.3), the SSM endpoints (10.99.0.4) and the time
+    // sync service (169.254.169.123).
+    for addr in ["10.99.0.3/24", "10.99.0.4/24", "169.254.169.123/32"] {
+        sh("ip", &["-n", &n.b, "addr", "add", addr, "dev", &n.b_if]);
+    }
+    sh(
+        "ip",
+        &["-n", &n.a, "route", "add", "169.254.0.0/16", "dev", &n.a_if],
+    );
+    let _etc = NetnsEtc::new(
+        &n.a,
+        &[
+            ("resolv.conf", "nameserver 10.99.0.3\n"),
+            (
+                "hosts",
+                "127.0.0.1 localhost\n10.99.0.4 ssm.xx-test-1.amazonaws.com\n\
+                 10.99.0.4 ssmmessages.xx-test-1.amazonaws.com\n\
+                 10.99.0.4 ec2messages.xx-test-1.amazonaws.com\n",
+            ),
+        ],
+    );
+    tcp_listen(&n.b, B_IP, &[8080]);
+    tcp_listen(&n.b, "10.99.0.3", &[53]);
+    tcp_listen(&n.b, "10.99.0.4", &[443]);
+    tcp_listen(&n.b, "169.254.169.123", &[123]);
+    let out = n.run(&[
+        "inject",
+        "blackhole",
+        "--to",
+        "0.0.0.0/0",
+        "--interface",
+        &n.a_if,
+        "--aws-region",
+        "xx-test-1",
+        "--duration",
+        "60s",
+        "--detach",
+    ]);
+    applied_ok(&out);
+    assert!(
+        !tcp_connects(&n.a, B_IP, 8080, SHORT),
+        "everything else is cut off"
+    );
+    for (ip, port, what) in [
+        ("10.99.0.3", 53, "the resolver"),
+        ("10.99.0.4", 443, "the SSM endpoints"),
+        ("169.254.169.123", 123, "time sync (link-local)"),
+    ] {
+        assert!(
+            tcp_connects(&n.a, ip, port, SHORT),
+            "{what} must stay reachable"
+        );
+    }
+}
