@@ -111,6 +111,8 @@ struct Inner {
     fetch_timeout: Duration,
     tx: watch::Sender<Snapshot>,
     refreshing: AtomicBool,
+    /// Set by the first invocation that found no config yet: only that one may wait.
+    first_waited: AtomicBool,
     last: Mutex<Option<Result<Vec<&'static str>, Problem>>>,
     fetches: AtomicUsize,
     problems_logged: AtomicUsize,
@@ -138,6 +140,7 @@ impl LiveConfig {
                 fetch_timeout: first_wait.max(Duration::from_secs(5)),
                 tx,
                 refreshing: AtomicBool::new(false),
+                first_waited: AtomicBool::new(false),
                 last: Mutex::new(None),
                 fetches: AtomicUsize::new(0),
                 problems_logged: AtomicUsize::new(0),
@@ -176,6 +179,18 @@ impl LiveConfig {
             }
             None => {
                 self.spawn_refresh();
+                if self.inner.first_waited.swap(true, Ordering::AcqRel) {
+                    // Only the very first invocation waits; later ones run untouched until
+                    // the pending fetch lands.
+                    self.inner.report(
+                        Err(Problem::Unreachable),
+                        &format!(
+                            "config {} not loaded yet; invocations run without faults until it is",
+                            self.inner.source.describe()
+                        ),
+                    );
+                    return Arc::new(FaultConfig::default());
+                }
                 let mut rx = self.inner.tx.subscribe();
                 let waited = tokio::time::timeout(
                     self.inner.first_wait,
@@ -348,6 +363,42 @@ mod tests {
         assert_eq!(l.problems_logged(), 1);
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert_eq!(l.get().await.mode_names(), ["exception"]);
+    }
+
+    /// A source that never answers.
+    struct Silent;
+
+    impl Source for Silent {
+        fn fetch(&self) -> BoxFuture<'_, Result<Option<String>, String>> {
+            Box::pin(std::future::pending())
+        }
+        fn describe(&self) -> String {
+            "silent".into()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_the_first_invocation_waits_for_a_pending_first_fetch() {
+        let l = LiveConfig::new(
+            Box::new(Silent),
+            Duration::from_secs(60),
+            Duration::from_millis(1000),
+        );
+        l.start();
+        let t = Instant::now();
+        assert!(l.get().await.is_empty());
+        assert_eq!(
+            t.elapsed(),
+            Duration::from_millis(1000),
+            "the first waits the timeout"
+        );
+        for i in 0..5 {
+            let t = Instant::now();
+            assert!(l.get().await.is_empty(), "call {i} injected a fault");
+            assert_eq!(t.elapsed(), Duration::ZERO, "call {i} waited for the fetch");
+        }
+        assert_eq!(l.fetches(), 1, "the pending fetch is not restarted");
+        assert_eq!(l.problems_logged(), 1);
     }
 
     #[tokio::test(start_paused = true)]
