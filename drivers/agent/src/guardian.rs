@@ -75,7 +75,7 @@ pub fn run(dir: &StateDir, id: &str) -> Result<()> {
                 let at = now_ms();
                 procs::kill_round(k, &st.spared).map(|killed| (killed, Some(at)))
             }
-            None => load::start(&st.fault, &st.files, st.disk_bytes).map(|w| {
+            None => load::start(&st.fault, &st.files, st.disk_bytes.or(st.memory_bytes)).map(|w| {
                 _work = Some(w);
                 (vec![], None)
             }),

@@ -47,8 +47,33 @@ pub fn fs_usage(path: &Path) -> Result<FsUsage> {
     })
 }
 
-/// How many bytes the disk fault writes; refused when that would pass 98 %.
-pub fn disk_bytes(d: &DiskFault) -> Result<u64> {
+/// `statfs` magic numbers of filesystems that live in RAM.
+const TMPFS_MAGIC: u64 = 0x0102_1994;
+const RAMFS_MAGIC: u64 = 0x8584_58f6;
+
+/// Whether `path` is on a tmpfs or ramfs (statfs `f_type`).
+pub fn in_ram(path: &Path) -> Result<bool> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())?;
+    // SAFETY: statfs writes into the zeroed struct we pass.
+    let mut s: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut s) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("statfs {}", path.display()));
+    }
+    let t = s.f_type as u64 & 0xffff_ffff;
+    Ok(t == TMPFS_MAGIC || t == RAMFS_MAGIC)
+}
+
+/// The device of the filesystem holding `path` (to tell which disk faults share one).
+pub fn fs_dev(path: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).ok().map(|m| m.dev())
+}
+
+/// How many bytes the disk fault writes; refused when that, plus `pending` (what other running
+/// disk faults on the same filesystem still have to write), would pass 98 %, and refused on a
+/// tmpfs (it would fill memory). Called under the state lock, so two faults cannot both pass.
+pub fn disk_bytes(d: &DiskFault, pending: u64) -> Result<u64> {
     let path = Path::new(&d.path);
     if !path.is_dir() {
         return Err(refused(format!(
@@ -56,15 +81,34 @@ pub fn disk_bytes(d: &DiskFault) -> Result<u64> {
             d.path
         )));
     }
-    let u = fs_usage(path)?;
+    if in_ram(path)? {
+        return Err(refused(format!(
+            "disk: path {} is on a tmpfs (in memory, like /run or /dev/shm): filling it would \
+             fill RAM, not a disk. Give a path on a disk filesystem; nothing was written",
+            d.path
+        )));
+    }
+    let mut u = fs_usage(path)?;
+    // What other running disk faults will still write counts as used already.
+    let pending = pending.min(u.avail);
+    u.used += pending;
+    u.avail -= pending;
+    let others = if pending > 0 {
+        format!(
+            ", counting {} MiB other running disk faults here still write",
+            pending >> 20
+        )
+    } else {
+        String::new()
+    };
     let bytes = match d.amount {
         Amount::Mb(mb) => mb << 20,
         Amount::Percent(p) => {
             let target = (u.used + u.avail) as f64 * p / 100.0;
             if target <= u.used as f64 {
                 return Err(refused(format!(
-                    "disk: {} is already {:.1} % full, at or above the {p} % asked for; nothing \
-                     was written",
+                    "disk: {} is already {:.1} % full{others}, at or above the {p} % asked \
+                     for; nothing was written",
                     d.path,
                     u.percent(0)
                 )));
@@ -75,8 +119,9 @@ pub fn disk_bytes(d: &DiskFault) -> Result<u64> {
     let after = u.percent(bytes);
     if after > DISK_MAX_PERCENT {
         return Err(refused(format!(
-            "disk: writing {} MiB would fill {} to {after:.1} % ({} MiB used, {} MiB free); the \
-             agent never fills a filesystem past {DISK_MAX_PERCENT} %; nothing was written",
+            "disk: writing {} MiB would fill {} to {after:.1} % ({} MiB used{others}, {} MiB \
+             free); the agent never fills a filesystem past {DISK_MAX_PERCENT} %; nothing was \
+             written",
             bytes >> 20,
             d.path,
             u.used >> 20,
@@ -96,9 +141,10 @@ fn meminfo(key: &str) -> Option<u64> {
         .map(|kib| kib * 1024)
 }
 
-/// How many bytes the memory fault holds; refused when that would leave less than 5 % of
-/// memory (at least 128 MiB) available.
-pub fn memory_bytes(m: &MemoryFault) -> Result<u64> {
+/// How many bytes the memory fault holds; refused when that, plus `pending` (what other memory
+/// faults have reserved but not allocated yet), would leave less than 5 % of memory (at least
+/// 128 MiB) available. Called under the state lock.
+pub fn memory_bytes(m: &MemoryFault, pending: u64) -> Result<u64> {
     let total = meminfo("MemTotal").context("reading MemTotal from /proc/meminfo")?;
     let avail = meminfo("MemAvailable").unwrap_or(total);
     let bytes = match m.amount {
@@ -106,10 +152,18 @@ pub fn memory_bytes(m: &MemoryFault) -> Result<u64> {
         Amount::Percent(p) => (total as f64 * p / 100.0) as u64,
     };
     let reserve = (total / 20).max(128 << 20);
-    if bytes + reserve > avail {
+    if bytes + pending + reserve > avail {
+        let others = if pending > 0 {
+            format!(
+                " (and the {} MiB other memory faults are allocating)",
+                pending >> 20
+            )
+        } else {
+            String::new()
+        };
         return Err(refused(format!(
-            "memory: holding {} MiB would leave less than {} MiB of the {} MiB available; \
-             nothing was allocated",
+            "memory: holding {} MiB{others} would leave less than {} MiB of the {} MiB \
+             available; nothing was allocated",
             bytes >> 20,
             reserve >> 20,
             avail >> 20
@@ -163,8 +217,9 @@ impl Drop for Workload {
     }
 }
 
-/// Starts the workload of a resource fault; returns when it is in place.
-pub fn start(f: &Fault, files: &[PathBuf], disk_bytes: Option<u64>) -> Result<Workload> {
+/// Starts the workload of a resource fault; returns when it is in place. `bytes`: what the disk
+/// fault writes or the memory fault holds, as planned (and checked) under the state lock.
+pub fn start(f: &Fault, files: &[PathBuf], bytes: Option<u64>) -> Result<Workload> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut w = Workload {
         stop: stop.clone(),
@@ -198,14 +253,17 @@ pub fn start(f: &Fault, files: &[PathBuf], disk_bytes: Option<u64>) -> Result<Wo
             }
         }
         Fault::Memory(m) => {
-            let bytes = memory_bytes(m)? as usize;
+            let bytes = match bytes {
+                Some(b) => b,
+                None => memory_bytes(m, 0)?,
+            } as usize;
             // A non-zero fill touches every page, so it is resident, not just reserved.
             let v = vec![0x5au8; bytes];
             w._memory = Some(std::hint::black_box(v));
         }
         Fault::Disk(_) => {
             let path = files.first().context("the disk fault has no file")?;
-            let bytes = disk_bytes.context("the disk fault has no size")?;
+            let bytes = bytes.context("the disk fault has no size")?;
             let mut file = create_new(path)?;
             let chunk = vec![0x5au8; 1 << 20];
             let mut left = bytes;

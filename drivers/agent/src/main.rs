@@ -279,6 +279,31 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// What the running disk faults on `d`'s filesystem still have to write: their planned size
+/// less what their file already holds.
+fn disk_pending(d: &faultline_faults::DiskFault, others: &[State]) -> u64 {
+    let Some(dev) = load::fs_dev(std::path::Path::new(&d.path)) else {
+        return 0;
+    };
+    others
+        .iter()
+        .filter_map(|s| match (&s.fault, s.disk_bytes) {
+            (Fault::Disk(o), Some(b))
+                if load::fs_dev(std::path::Path::new(&o.path)) == Some(dev) =>
+            {
+                let written = s
+                    .files
+                    .first()
+                    .and_then(|f| std::fs::symlink_metadata(f).ok())
+                    .map(|m| m.len())
+                    .unwrap_or(0);
+                Some(b.saturating_sub(written))
+            }
+            _ => None,
+        })
+        .sum()
+}
+
 fn inject(dir: &StateDir, args: InjectArgs) -> Result<ExitCode> {
     // 1. Validate everything before touching anything.
     let fault = Fault::from_raw(&args.fault, &args.raw()).map_err(|e| usage(&e))?;
@@ -306,24 +331,41 @@ fn inject(dir: &StateDir, args: InjectArgs) -> Result<ExitCode> {
     let duration = duration.expect("every other fault has a duration").0;
 
     // 2. Plan: everything that can be checked or resolved without changing the host.
-    let (plan, disk_bytes) = match &fault {
-        Fault::Network(n) => (Some(net::plan(n, args.aws_region.as_deref())?), None),
-        Fault::Disk(d) => (None, Some(load::disk_bytes(d)?)),
-        Fault::Memory(m) => {
-            load::memory_bytes(m)?;
-            (None, None)
-        }
+    // Disk and memory are planned under the lock (step 3), against what the other faults
+    // have reserved.
+    let plan = match &fault {
+        Fault::Network(n) => Some(net::plan(n, args.aws_region.as_deref())?),
         Fault::Kill(k) => {
             // Refuse a target that is too broad now, not in the guardian's first round.
             procs::select(k, &[])?;
-            (None, None)
+            None
         }
-        Fault::Cpu(_) | Fault::Io(_) => (None, None),
+        Fault::Disk(_) | Fault::Memory(_) | Fault::Cpu(_) | Fault::Io(_) => None,
     };
 
-    // 3. Record the fault (and how to undo it) before applying it.
+    // 3. Record the fault (and how to undo it) before applying it. Caps are checked under the
+    // lock, counting the reservations of the faults already recorded, so two injects cannot
+    // both pass a check that only one of them fits.
     dir.ensure()?;
     let _lock = dir.lock()?;
+    let (disk_bytes, memory_bytes) = match &fault {
+        Fault::Disk(d) => {
+            let others = dir.list()?;
+            (Some(load::disk_bytes(d, disk_pending(d, &others))?), None)
+        }
+        Fault::Memory(m) => {
+            let others = dir.list()?;
+            // A memory fault still applying has not allocated yet; an active one is resident
+            // and already counted by MemAvailable.
+            let pending = others
+                .iter()
+                .filter(|s| s.status == Status::Applying)
+                .filter_map(|s| s.memory_bytes)
+                .sum();
+            (None, Some(load::memory_bytes(m, pending)?))
+        }
+        _ => (None, None),
+    };
     let now = time::now_ms();
     let id = format!("{}-{now}-{}", fault.kind(), std::process::id());
     let interface = plan.as_ref().map(|p| p.interface.clone());
@@ -355,6 +397,7 @@ fn inject(dir: &StateDir, args: InjectArgs) -> Result<ExitCode> {
         undo: plan.as_ref().map(|p| p.undo()).unwrap_or_default(),
         files: load::files_for(&fault, &id),
         disk_bytes,
+        memory_bytes,
         guardian: None,
         killed: vec![],
         killed_at_ms: None,

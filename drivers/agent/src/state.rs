@@ -49,6 +49,10 @@ pub struct State {
     pub files: Vec<PathBuf>,
     /// Bytes the disk fault writes (checked against the 98 % limit before recording).
     pub disk_bytes: Option<u64>,
+    /// Bytes the memory fault holds (checked against what is available, counting the other
+    /// memory faults still allocating, before recording).
+    #[serde(default)]
+    pub memory_bytes: Option<u64>,
     /// The guardian process.
     pub guardian: Option<ProcRef>,
     /// Processes the first kill round hit (kill --repeat-every).

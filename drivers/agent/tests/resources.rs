@@ -1,5 +1,6 @@
 //! cpu, memory and disk faults measured from /proc and statvfs, undone at their deadline.
-//! Sizes are small; the disk test fills a 64 MiB tmpfs of its own, never the real disk.
+//! Sizes are small; the disk tests fill a 64 MiB ext4 image of their own (loop-mounted; a tmpfs
+//! is refused), never the real disk.
 
 mod common;
 
@@ -159,9 +160,76 @@ impl Drop for SmallFs {
     }
 }
 
+/// A 64 MiB ext4 filesystem of the test's own (an image file, loop-mounted, no reserved
+/// blocks), unmounted and deleted on drop.
+struct DiskFs {
+    /// Holds the image and the mount point; removed after the unmount.
+    _dir: TempDir,
+    mnt: std::path::PathBuf,
+}
+
+impl DiskFs {
+    fn new(tag: &str) -> Self {
+        let dir = TempDir::new(tag);
+        let img = dir.path().join("fs.img");
+        let mnt = dir.path().join("mnt");
+        std::fs::create_dir(&mnt).unwrap();
+        sh("truncate", &["-s", "64M", img.to_str().unwrap()]);
+        sh("mkfs.ext4", &["-q", "-F", "-m", "0", img.to_str().unwrap()]);
+        sh(
+            "mount",
+            &["-o", "loop", img.to_str().unwrap(), mnt.to_str().unwrap()],
+        );
+        DiskFs { _dir: dir, mnt }
+    }
+
+    fn str(&self) -> &str {
+        self.mnt.to_str().unwrap()
+    }
+
+    /// (used MiB, used percent as df counts it).
+    fn usage(&self) -> (f64, f64) {
+        let c = std::ffi::CString::new(self.str()).unwrap();
+        // SAFETY: statvfs fills the zeroed struct.
+        let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut s) }, 0);
+        let used = (s.f_blocks - s.f_bfree) * s.f_frsize;
+        let avail = s.f_bavail * s.f_frsize;
+        (
+            used as f64 / (1 << 20) as f64,
+            used as f64 * 100.0 / (used + avail) as f64,
+        )
+    }
+
+    fn used_mib(&self) -> f64 {
+        self.usage().0
+    }
+
+    /// The agent's files left on it.
+    fn agent_files(&self) -> usize {
+        std::fs::read_dir(&self.mnt)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".faultline"))
+            .count()
+    }
+}
+
+impl Drop for DiskFs {
+    fn drop(&mut self) {
+        let ok = Command::new("umount")
+            .arg(&self.mnt)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = Command::new("umount").arg("-l").arg(&self.mnt).output();
+        }
+    }
+}
+
 #[test]
 fn disk_fills_what_it_says_then_frees_it_and_refuses_to_pass_98_percent() {
-    let fs = SmallFs::new("disk-fs");
+    let fs = DiskFs::new("disk-fs");
     let state = TempDir::new("disk");
     let before = fs.used_mib();
     let a = inject(
@@ -170,7 +238,7 @@ fn disk_fills_what_it_says_then_frees_it_and_refuses_to_pass_98_percent() {
             "inject",
             "disk",
             "--path",
-            fs.0.str(),
+            fs.str(),
             "--mb",
             "16",
             "--duration",
@@ -185,7 +253,7 @@ fn disk_fills_what_it_says_then_frees_it_and_refuses_to_pass_98_percent() {
     let late = wait_ended(&state, pid, a["deadline_ms"].as_u64().unwrap());
     assert!(late < 1500, "ended {late} ms after the deadline");
     assert!(fs.used_mib() - before < 0.5, "space not freed");
-    assert_eq!(std::fs::read_dir(fs.0.path()).unwrap().count(), 0);
+    assert_eq!(fs.agent_files(), 0);
 
     // 63 MiB of 64 would pass 98 %: refused, nothing written, nothing recorded.
     let out = Command::new(AGENT)
@@ -195,7 +263,7 @@ fn disk_fills_what_it_says_then_frees_it_and_refuses_to_pass_98_percent() {
             "inject",
             "disk",
             "--path",
-            fs.0.str(),
+            fs.str(),
             "--mb",
             "63",
             "--duration",
@@ -215,7 +283,7 @@ fn disk_fills_what_it_says_then_frees_it_and_refuses_to_pass_98_percent() {
             "inject",
             "disk",
             "--path",
-            fs.0.str(),
+            fs.str(),
             "--percent",
             "50",
             "--duration",
@@ -223,14 +291,104 @@ fn disk_fills_what_it_says_then_frees_it_and_refuses_to_pass_98_percent() {
             "--detach",
         ],
     );
-    let used = fs.used_mib();
-    assert!((31.0..=33.0).contains(&used), "used {used} MiB of 64");
+    let pct = fs.usage().1;
+    assert!((48.5..=51.5).contains(&pct), "used {pct:.1} %");
     wait_ended(
         &state,
         a["guardian_pid"].as_i64().unwrap(),
         a["deadline_ms"].as_u64().unwrap(),
     );
     assert!(fs.used_mib() - before < 0.5);
+}
+
+#[test]
+fn two_disk_faults_started_together_whose_sum_passes_98_percent_the_second_is_refused() {
+    let fs = DiskFs::new("disk2-fs");
+    let state = TempDir::new("disk2");
+    // Hold the state lock while both agents start, so both plan while the other is pending
+    // (checked outside the lock, both would see an empty filesystem and pass).
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(state.path().join(".lock"))
+        .unwrap();
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: flock on a descriptor we own.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let start = || {
+        Command::new(AGENT)
+            .arg("--state-dir")
+            .arg(state.path())
+            .args([
+                "inject",
+                "disk",
+                "--path",
+                fs.str(),
+                "--mb",
+                "30",
+                "--duration",
+                "3s",
+                "--detach",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (c1, c2) = (start(), start());
+    std::thread::sleep(Duration::from_millis(700));
+    drop(lock);
+    let outs = [
+        c1.wait_with_output().unwrap(),
+        c2.wait_with_output().unwrap(),
+    ];
+    let codes: Vec<_> = outs.iter().map(|o| o.status.code()).collect();
+    let ok: Vec<_> = outs.iter().filter(|o| o.status.success()).collect();
+    assert_eq!(ok.len(), 1, "exactly one fits: exit codes {codes:?}");
+    let refused = outs.iter().find(|o| !o.status.success()).unwrap();
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("98 %") && err.contains("other running disk faults"),
+        "{err}"
+    );
+    let a = find(&events(&ok[0].stdout), "applied").clone();
+    let pct = fs.usage().1;
+    assert!(pct < 98.0, "used {pct:.1} %");
+    wait_ended(
+        &state,
+        a["guardian_pid"].as_i64().unwrap(),
+        a["deadline_ms"].as_u64().unwrap(),
+    );
+    assert_eq!(fs.agent_files(), 0);
+}
+
+#[test]
+fn a_disk_fault_on_a_tmpfs_is_refused_naming_the_path() {
+    let fs = SmallFs::new("disk-tmpfs");
+    let state = TempDir::new("disk-tmpfs-state");
+    let out = Command::new(AGENT)
+        .arg("--state-dir")
+        .arg(state.path())
+        .args([
+            "inject",
+            "disk",
+            "--path",
+            fs.0.str(),
+            "--mb",
+            "1",
+            "--duration",
+            "3s",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("path") && err.contains("tmpfs"), "{err}");
+    assert!(fs.used_mib() < 0.5, "nothing written");
+    assert_eq!(std::fs::read_dir(fs.0.path()).unwrap().count(), 0);
+    assert!(state_files(state.path()).is_empty());
 }
 
 #[test]
