@@ -191,19 +191,20 @@ impl Proxy {
             if parts.method == Method::GET && path == format!("{RUNTIME_PREFIX}/invocation/next") {
                 self.next(&parts.method, &pq, &parts.headers).await
             } else {
-                let body = match response_id(path) {
-                    Some(id) if parts.method == Method::POST => {
+                let body = match result_id(path) {
+                    Some((id, kind)) if parts.method == Method::POST => {
+                        // The invocation ends here, either way: drop its pending corruption.
                         let c = self
                             .pending
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
                             .remove(id);
                         match c {
-                            Some(replacement) => {
+                            Some(replacement) if kind == ResultKind::Response => {
                                 tracing::info!(source = "faultline", mode = "corruption", "inject");
                                 Bytes::from(effects::corrupt(&body, replacement.as_deref()))
                             }
-                            None => body,
+                            _ => body,
                         }
                     }
                     _ => body,
@@ -216,6 +217,11 @@ impl Proxy {
             warn!(source = "faultline", error = %e, "upstream Runtime API call failed");
             bad_gateway(e)
         })
+    }
+
+    /// How many invocations still have a corruption waiting for their response.
+    pub fn pending_corruptions(&self) -> usize {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// `GET /invocation/next`: fetch the event, run the engine, and either hand the event to
@@ -304,12 +310,25 @@ impl Proxy {
     }
 }
 
-/// The request id in `/2018-06-01/runtime/invocation/{id}/response`.
-fn response_id(path: &str) -> Option<&str> {
-    path.strip_prefix(RUNTIME_PREFIX)?
-        .strip_prefix("/invocation/")?
-        .strip_suffix("/response")
-        .filter(|id| !id.is_empty() && !id.contains('/'))
+/// How an invocation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResultKind {
+    Response,
+    Error,
+}
+
+/// The request id and outcome in `/2018-06-01/runtime/invocation/{id}/response` or
+/// `.../{id}/error`.
+fn result_id(path: &str) -> Option<(&str, ResultKind)> {
+    let rest = path
+        .strip_prefix(RUNTIME_PREFIX)?
+        .strip_prefix("/invocation/")?;
+    let (id, kind) = if let Some(id) = rest.strip_suffix("/response") {
+        (id, ResultKind::Response)
+    } else {
+        (rest.strip_suffix("/error")?, ResultKind::Error)
+    };
+    (!id.is_empty() && !id.contains('/')).then_some((id, kind))
 }
 
 /// Accepts connections on `listener` until `shutdown` completes.
@@ -358,16 +377,15 @@ mod tests {
             "http://127.0.0.1:9001/.rt"
         );
         assert_eq!(
-            response_id("/2018-06-01/runtime/invocation/abc-1/response"),
-            Some("abc-1")
+            result_id("/2018-06-01/runtime/invocation/abc-1/response"),
+            Some(("abc-1", ResultKind::Response))
         );
         assert_eq!(
-            response_id("/2018-06-01/runtime/invocation/abc/error"),
-            None
+            result_id("/2018-06-01/runtime/invocation/abc/error"),
+            Some(("abc", ResultKind::Error))
         );
-        assert_eq!(
-            response_id("/2018-06-01/runtime/invocation//response"),
-            None
-        );
+        assert_eq!(result_id("/2018-06-01/runtime/invocation//response"), None);
+        assert_eq!(result_id("/2018-06-01/runtime/invocation/a/b/error"), None);
+        assert_eq!(result_id("/2018-06-01/runtime/init/error"), None);
     }
 }

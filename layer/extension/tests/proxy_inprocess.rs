@@ -155,8 +155,16 @@ async fn fake_runtime_api(event: Vec<u8>) -> Result<(String, Arc<Mutex<Vec<Seen>
 }
 
 async fn proxy_to(base: String) -> Result<(String, tokio::sync::oneshot::Sender<()>)> {
+    let (addr, stop, _) = proxy_with(base, "{}").await?;
+    Ok((addr, stop))
+}
+
+async fn proxy_with(
+    base: String,
+    config: &str,
+) -> Result<(String, tokio::sync::oneshot::Sender<()>, Arc<Proxy>)> {
     let live = LiveConfig::new(
-        Box::new(StaticSource(Some("{}".into()))),
+        Box::new(StaticSource(Some(config.into()))),
         Duration::from_secs(60),
         Duration::from_secs(1),
     );
@@ -169,10 +177,58 @@ async fn proxy_to(base: String) -> Result<(String, tokio::sync::oneshot::Sender<
     let l = TcpListener::bind("127.0.0.1:0").await?;
     let addr = format!("http://{}", l.local_addr()?);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(serve(l, Arc::new(Proxy::new(engine, base)), async move {
+    let proxy = Arc::new(Proxy::new(engine, base));
+    tokio::spawn(serve(l, proxy.clone(), async move {
         let _ = rx.await;
     }));
-    Ok((addr, tx))
+    Ok((addr, tx, proxy))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invocation_ending_in_error_leaves_no_pending_corruption() -> Result<()> {
+    let (base, seen) = fake_runtime_api(br#"{"path": "/x"}"#.to_vec()).await?;
+    let (addr, _stop, proxy) = proxy_with(
+        base,
+        r#"{"corruption": {"enabled": true, "body": "{\"error\": \"corrupted\"}"}}"#,
+    )
+    .await?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let error = r#"{"errorType":"TestError","errorMessage":"m"}"#;
+    for round in 0..3 {
+        let r = http
+            .get(format!("{addr}/2018-06-01/runtime/invocation/next"))
+            .send()
+            .await?;
+        assert_eq!(r.status(), 200);
+        r.bytes().await?;
+        assert_eq!(
+            proxy.pending_corruptions(),
+            1,
+            "round {round}: corruption armed"
+        );
+        let r = http
+            .post(format!("{addr}/2018-06-01/runtime/invocation/req-1/error"))
+            .header("Content-Type", "application/json")
+            .body(error)
+            .send()
+            .await?;
+        assert_eq!(r.status(), 202);
+        assert_eq!(
+            proxy.pending_corruptions(),
+            0,
+            "round {round}: entry leaked"
+        );
+    }
+    let seen = seen.lock().unwrap().clone();
+    let errors: Vec<&Seen> = seen.iter().filter(|s| s.path.ends_with("/error")).collect();
+    assert_eq!(errors.len(), 3);
+    assert!(
+        errors.iter().all(|e| e.body == error.as_bytes()),
+        "an error report is forwarded as is, never corrupted"
+    );
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
