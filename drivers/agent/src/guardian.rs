@@ -105,6 +105,18 @@ pub fn run(dir: &StateDir, id: &str) -> Result<()> {
             }
         }
     }
+    // A long network fault re-resolves the SSM endpoints (every 60 s) and exempts new
+    // addresses, so a DNS change of the endpoints does not cut the instance off.
+    let every = std::env::var("FAULTLINE_AGENT_RERESOLVE_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(Duration::from_secs(60));
+    let mut next_resolve = st
+        .ssm_region
+        .as_ref()
+        .filter(|_| matches!(st.fault, Fault::Network(_)))
+        .map(|_| Instant::now() + every);
     let mut next_kill = kill
         .as_ref()
         .and_then(|k| k.repeat_every)
@@ -116,6 +128,12 @@ pub fn run(dir: &StateDir, id: &str) -> Result<()> {
         if now_ms() >= cur.deadline_ms {
             drop(_work.take());
             return rollback(dir, &cur, "guardian");
+        }
+        if let (Some(region), Some(at)) = (&cur.ssm_region, next_resolve) {
+            if Instant::now() >= at {
+                reresolve(dir, &cur, region)?;
+                next_resolve = Some(Instant::now() + every);
+            }
         }
         if let (Some(k), Some(at)) = (&kill, next_kill) {
             if Instant::now() >= at {
@@ -134,6 +152,59 @@ pub fn run(dir: &StateDir, id: &str) -> Result<()> {
         let left = Duration::from_millis(cur.deadline_ms.saturating_sub(now_ms()));
         std::thread::sleep(left.min(Duration::from_millis(20)));
     }
+}
+
+/// Re-resolves the SSM endpoints of an applied network fault and exempts addresses it does not
+/// exempt yet (logged as `exempt_added`). A failed lookup keeps the addresses already exempt.
+fn reresolve(dir: &StateDir, cur: &State, region: &str) -> Result<()> {
+    let (Some(mechanism), Some(iface)) = (&cur.mechanism, &cur.interface) else {
+        return Ok(()); // not applied yet
+    };
+    let addrs = match net::resolve_endpoints(region) {
+        Ok(a) => a,
+        Err(e) => {
+            out::event(
+                "reresolve_failed",
+                json!({"id": cur.id, "error": format!("{e:#}")}),
+                &format!("{}: re-resolving the SSM endpoints failed (the addresses already exempt stay so): {e:#}", cur.id),
+            );
+            return Ok(());
+        }
+    };
+    let new: Vec<String> = addrs
+        .iter()
+        .map(|a| format!("{a}/32"))
+        .filter(|n| !cur.exempt.contains(n))
+        .collect();
+    if new.is_empty() {
+        return Ok(());
+    }
+    let mut added = Vec::new();
+    for n in &new {
+        match net::add_exempt(mechanism, iface, &cur.undo, n) {
+            Ok(()) => added.push(n.clone()),
+            Err(e) => out::event(
+                "error",
+                json!({"id": cur.id, "error": e}),
+                &format!("{}: exempting {n}: {e}", cur.id),
+            ),
+        }
+    }
+    let _lock = dir.lock()?;
+    if let Some(mut s) = dir.load(&cur.id)? {
+        s.exempt.extend(added.iter().cloned());
+        dir.save(&s)?;
+    }
+    out::event(
+        "exempt_added",
+        json!({"id": cur.id, "exempt": added}),
+        &format!(
+            "{}: the SSM endpoints moved; exempted {}",
+            cur.id,
+            added.join(", ")
+        ),
+    );
+    Ok(())
 }
 
 /// Rolls fault `st` back: stops its guardian (unless that is us), undoes its network changes,

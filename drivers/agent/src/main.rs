@@ -398,6 +398,8 @@ fn inject(dir: &StateDir, args: InjectArgs) -> Result<ExitCode> {
         files: load::files_for(&fault, &id),
         disk_bytes,
         memory_bytes,
+        exempt: plan.as_ref().map(|p| p.exempt.clone()).unwrap_or_default(),
+        ssm_region: plan.as_ref().and_then(|p| p.region.clone()),
         guardian: None,
         killed: vec![],
         killed_at_ms: None,

@@ -109,6 +109,8 @@ pub struct NetPlan {
     pub exempt: Vec<String>,
     /// nftables table name, if nftables is used.
     pub table: String,
+    /// The region whose SSM endpoints are exempt (re-resolved during the fault).
+    pub region: Option<String>,
 }
 
 /// Resolves the interface, host names and exemptions; changes nothing.
@@ -189,8 +191,8 @@ pub fn plan(f: &NetFault, region: Option<&str>) -> Result<NetPlan> {
             v
         }
     };
-    if let Some(r) = region {
-        exempt.extend(resolve_endpoints(&r)?.iter().map(|a| format!("{a}/32")));
+    if let Some(r) = &region {
+        exempt.extend(resolve_endpoints(r)?.iter().map(|a| format!("{a}/32")));
     }
     exempt.sort();
     exempt.dedup();
@@ -202,6 +204,7 @@ pub fn plan(f: &NetFault, region: Option<&str>) -> Result<NetPlan> {
         port: f.scope.port,
         exempt,
         table: format!("faultline_{id}"),
+        region,
     })
 }
 
@@ -451,6 +454,42 @@ fn apply_nft(p: &NetPlan) -> Result<(), String> {
         t = p.table
     );
     run("nft", &["-f", "-"], Some(&text))
+}
+
+/// Exempts one more address in a fault already applied with `mechanism` (`tc-*` or
+/// `nftables*`): a u32 filter into the unimpaired class, or an accept rule at the head of the
+/// chain.
+pub fn add_exempt(
+    mechanism: &str,
+    interface: &str,
+    undo: &[Undo],
+    net: &str,
+) -> Result<(), String> {
+    if mechanism.starts_with("tc") {
+        run(
+            "tc",
+            &[
+                "filter", "add", "dev", interface, "parent", "1:", "protocol", "ip", "prio", "1",
+                "u32", "match", "ip", "dst", net, "flowid", "1:1",
+            ],
+            None,
+        )
+    } else {
+        let table = undo
+            .iter()
+            .find_map(|u| match u {
+                Undo::NftTable { name } => Some(name.as_str()),
+                Undo::TcRoot { .. } => None,
+            })
+            .ok_or("no nftables table recorded")?;
+        run(
+            "nft",
+            &[
+                "insert", "rule", "inet", table, "output", "ip", "daddr", net, "accept",
+            ],
+            None,
+        )
+    }
 }
 
 /// Runs every undo step (in reverse), ignoring parts that are already gone. Returns the errors

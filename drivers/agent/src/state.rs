@@ -53,6 +53,12 @@ pub struct State {
     /// memory faults still allocating, before recording).
     #[serde(default)]
     pub memory_bytes: Option<u64>,
+    /// A network fault's exempt networks (the guardian adds re-resolved SSM endpoints).
+    #[serde(default)]
+    pub exempt: Vec<String>,
+    /// The region whose SSM endpoints a network fault keeps reachable.
+    #[serde(default)]
+    pub ssm_region: Option<String>,
     /// The guardian process.
     pub guardian: Option<ProcRef>,
     /// Processes the first kill round hit (kill --repeat-every).

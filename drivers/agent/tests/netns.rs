@@ -499,3 +499,59 @@ fn a_blackhole_of_everything_spares_link_local_the_resolvers_and_the_ssm_endpoin
         );
     }
 }
+
+#[test]
+fn the_guardian_re_resolves_the_ssm_endpoints_and_exempts_a_new_address() {
+    let n = NetPair::new("rr");
+    for addr in ["10.99.0.4/24", "10.99.0.5/24"] {
+        sh("ip", &["-n", &n.b, "addr", "add", addr, "dev", &n.b_if]);
+    }
+    let hosts = |ssmmessages: &str| {
+        format!(
+            "127.0.0.1 localhost\n10.99.0.4 ssm.xx-test-1.amazonaws.com\n\
+             {ssmmessages} ssmmessages.xx-test-1.amazonaws.com\n\
+             10.99.0.4 ec2messages.xx-test-1.amazonaws.com\n"
+        )
+    };
+    let etc = NetnsEtc::new(
+        &n.a,
+        &[
+            ("resolv.conf", "nameserver 10.99.0.3\n"),
+            ("hosts", &hosts("10.99.0.4")),
+        ],
+    );
+    tcp_listen(&n.b, B_IP, &[8080]);
+    tcp_listen(&n.b, "10.99.0.4", &[443]);
+    tcp_listen(&n.b, "10.99.0.5", &[443]);
+    let mut cmd = n.agent(&[
+        "inject",
+        "blackhole",
+        "--to",
+        "0.0.0.0/0",
+        "--interface",
+        &n.a_if,
+        "--aws-region",
+        "xx-test-1",
+        "--duration",
+        "60s",
+        "--detach",
+    ]);
+    cmd.env("FAULTLINE_AGENT_RERESOLVE_MS", "200");
+    applied_ok(&cmd.output().unwrap());
+    assert!(!tcp_connects(&n.a, B_IP, 8080, SHORT), "cut off");
+    assert!(
+        !tcp_connects(&n.a, "10.99.0.5", 443, SHORT),
+        "not exempt yet"
+    );
+    assert!(tcp_connects(&n.a, "10.99.0.4", 443, SHORT), "exempt");
+    // The endpoint moves (same file, so the bind mount sees it).
+    std::fs::write(etc.0.join("hosts"), hosts("10.99.0.5")).unwrap();
+    poll(
+        "the new address to be exempted",
+        Duration::from_secs(5),
+        || tcp_connects(&n.a, "10.99.0.5", 443, SHORT).then_some(()),
+    );
+    assert!(!tcp_connects(&n.a, B_IP, 8080, SHORT), "still cut off");
+    let events = std::fs::read_to_string(n.state.path().join("events.jsonl")).unwrap();
+    assert!(events.contains("exempt_added"), "{events}");
+}
