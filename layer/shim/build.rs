@@ -16,6 +16,7 @@ fn main() {
         .arg(&so)
         .arg("deny.c")
         .arg("-ldl")
+        .arg("-lpthread")
         .status()
         .expect("running the C compiler for deny.c");
     assert!(status.success(), "compiling deny.c failed");

@@ -130,6 +130,18 @@ fn rejects_bad_documents_with_a_reason() {
 }
 
 #[test]
+fn a_huge_repetition_bound_in_the_deny_list_is_refused_naming_the_field() {
+    let e = FaultConfig::parse(
+        r#"{"denylist": {"enabled": true, "deny_list": ["^api\\.example$", "[a-z0-9-]{1,32767}"]}}"#,
+    )
+    .unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, ConfigError::Invalid { .. }), "{text}");
+    assert!(text.contains("denylist.deny_list"), "{text}");
+    assert!(text.contains("repetition bound 32767"), "{text}");
+}
+
+#[test]
 fn match_operators() {
     let c = FaultConfig::parse(
         r#"{"exception": {"enabled": true, "match": [
