@@ -555,3 +555,54 @@ fn the_guardian_re_resolves_the_ssm_endpoints_and_exempts_a_new_address() {
     let events = std::fs::read_to_string(n.state.path().join("events.jsonl")).unwrap();
     assert!(events.contains("exempt_added"), "{events}");
 }
+
+#[test]
+fn a_re_resolved_endpoint_is_exempted_from_a_tc_fault_too() {
+    let n = NetPair::new("rt");
+    let hosts = |ssm: &str| {
+        format!(
+            "127.0.0.1 localhost\n{ssm} ssm.xx-test-1.amazonaws.com\n\
+             10.99.0.4 ssmmessages.xx-test-1.amazonaws.com\n\
+             10.99.0.4 ec2messages.xx-test-1.amazonaws.com\n"
+        )
+    };
+    let etc = NetnsEtc::new(
+        &n.a,
+        &[
+            ("resolv.conf", "nameserver 10.99.0.3\n"),
+            ("hosts", &hosts("10.99.0.4")),
+        ],
+    );
+    let mut cmd = n.agent(&[
+        "inject",
+        "bandwidth",
+        "--rate",
+        "10mbit",
+        "--interface",
+        &n.a_if,
+        "--aws-region",
+        "xx-test-1",
+        "--duration",
+        "60s",
+        "--detach",
+    ]);
+    cmd.env("FAULTLINE_AGENT_RERESOLVE_MS", "200");
+    applied_ok(&cmd.output().unwrap());
+    let filters = || {
+        sh(
+            "ip",
+            &[
+                "netns", "exec", &n.a, "tc", "filter", "show", "dev", &n.a_if, "parent", "1:",
+            ],
+        )
+    };
+    // u32 prints the address in hex: 10.99.0.4 is 0a630004.
+    assert!(filters().contains("0a630004/ffffffff"), "{}", filters());
+    assert!(!filters().contains("0a630006/ffffffff"));
+    std::fs::write(etc.0.join("hosts"), hosts("10.99.0.6")).unwrap();
+    poll(
+        "a u32 filter exempting 10.99.0.6",
+        Duration::from_secs(5),
+        || filters().contains("0a630006/ffffffff").then_some(()),
+    );
+}
