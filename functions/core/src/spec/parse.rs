@@ -79,6 +79,12 @@ impl Experiment {
     pub fn from_json_str(text: &str) -> Result<Experiment, SpecError> {
         let value: serde_json::Value = serde_json::from_str(text)
             .map_err(|e| SpecError::new(".", format!("the input is not valid JSON: {e}")))?;
+        if !value.is_object() {
+            return Err(SpecError::new(
+                ".",
+                format!("expected a JSON object (an experiment), got {}", json_kind(&value)),
+            ));
+        }
         validate(from_value_at(value, "")?, "")
     }
 }
