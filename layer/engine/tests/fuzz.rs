@@ -97,12 +97,10 @@ fn names_the_field(text: &str, e: &ConfigError) -> Result<(), TestCaseError> {
             );
         }
         ConfigError::Malformed(m) => {
-            // FINDING (issue 14, fuzzing): a 0.x (legacy) document with a value of the wrong
-            // type is rejected as Malformed with serde's bare message, naming no field:
-            // `{"isEnabled": "yes"}` gives "invalid type: string \"yes\", expected a boolean".
-            // Accepted here for 0.x documents only; 1.x documents name `<mode>` as the field.
+            // Only what is not a JSON object is malformed; a 0.x document with a value of the
+            // wrong type names its field (`isEnabled`) like a 1.x one.
             prop_assert!(
-                obj.is_none() || legacy,
+                obj.is_none(),
                 "a JSON object rejected as a whole: {m} for {text}"
             );
         }

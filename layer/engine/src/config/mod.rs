@@ -459,8 +459,13 @@ fn parse_legacy(obj: &Map<String, Value>) -> Result<Vec<LayerFault>, ConfigError
         disk_space: Option<f64>,
         denylist: Option<Vec<String>>,
     }
-    let l: Legacy = serde_json::from_value(Value::Object(obj.clone()))
-        .map_err(|e| ConfigError::Malformed(e.to_string()))?;
+    // serde_path_to_error: a wrong type names its field (`isEnabled`), as 1.x errors do.
+    let l: Legacy = serde_path_to_error::deserialize(Value::Object(obj.clone())).map_err(|e| {
+        ConfigError::Invalid {
+            field: e.path().to_string(),
+            reason: e.into_inner().to_string(),
+        }
+    })?;
     let mode = l.failure_mode.clone().unwrap_or_default();
     if ![
         "latency",

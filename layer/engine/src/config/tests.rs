@@ -162,3 +162,12 @@ fn match_operators() {
     assert!(ms.iter().all(|m| !m.holds(&other)));
     assert!(ms.iter().all(|m| !m.holds(&Value::Null)));
 }
+
+#[test]
+fn a_legacy_document_with_a_wrong_type_names_the_field() {
+    let e = FaultConfig::parse(r#"{"isEnabled": "yes", "failureMode": "latency"}"#).unwrap_err();
+    assert!(
+        matches!(&e, ConfigError::Invalid { field, .. } if field == "isEnabled"),
+        "{e:?}"
+    );
+}
