@@ -49,8 +49,16 @@ fn tags_of(pairs: &[(&str, &str)]) -> Vec<Tag> {
 }
 
 impl Fleet {
-    /// Clients on `conf` and a launch template to build groups from.
+    /// Clients on `conf`, a launch template to build groups from, and the kill switch
+    /// `/faultline/enabled = true` as Terraform creates it (a missing one refuses every round).
     pub async fn new(conf: &SdkConfig) -> Result<Fleet> {
+        let fleet = Fleet::without_kill_switch(conf).await?;
+        fleet.put_param("/faultline/enabled", "true").await?;
+        Ok(fleet)
+    }
+
+    /// As [`Fleet::new`] without the kill switch, for a deployment (Terraform) that creates it.
+    pub async fn without_kill_switch(conf: &SdkConfig) -> Result<Fleet> {
         let fleet = Fleet {
             ec2: aws_sdk_ec2::Client::new(conf),
             asg: aws_sdk_autoscaling::Client::new(conf),

@@ -339,6 +339,29 @@ async fn each_guard_refuses_and_nothing_changes() -> Result<()> {
         msgs[5].subject
     );
 
+    // Deleting the kill switch during a halt does not resume chaos: missing refuses too.
+    e.fleet
+        .ssm
+        .delete_parameter()
+        .name("/faultline/enabled")
+        .send()
+        .await?;
+    let r = e.invoke(envelope("refused-missing", base.clone())).await?;
+    assert_eq!(r.outcome, Outcome::Refused, "{r:#?}");
+    assert_eq!(
+        r.refusals[0].guard,
+        faultline_core::guards::Guard::KillSwitch
+    );
+    assert!(
+        r.refusals[0]
+            .reason
+            .contains("/faultline/enabled does not exist"),
+        "{}",
+        r.refusals[0].reason
+    );
+    assert!(r.results.is_empty() && r.record.is_none());
+    assert_eq!(e.fleet.states().await?, before);
+
     // The kill switch back on: the same spec acts.
     e.fleet.put_param("/faultline/enabled", "true").await?;
     assert_eq!(e.invoke(base).await?.outcome, Outcome::Acted);

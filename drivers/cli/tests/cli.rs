@@ -386,7 +386,15 @@ async fn json_output_is_one_document_for_every_command() -> Result<()> {
         before,
         "none of these changes anything"
     );
-    assert!(fleet.params_under("/faultline").await?.is_empty());
+    // Only the kill switch the harness creates (as Terraform does).
+    assert_eq!(
+        fleet
+            .params_under("/faultline")
+            .await?
+            .into_keys()
+            .collect::<Vec<_>>(),
+        ["/faultline/enabled"]
+    );
     Ok(())
 }
 

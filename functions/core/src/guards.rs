@@ -65,11 +65,18 @@ impl Refusal {
     }
 }
 
-/// The kill switch: a missing parameter or `true` means enabled; `false` refuses. Any other
-/// value refuses too, because a typo in a safety switch must fail safe.
+/// The kill switch: only `true` means enabled; `false` refuses. A missing parameter refuses too
+/// (Terraform always creates it, so deleting it during a halt must not resume chaos), and so
+/// does any other value, because a typo in a safety switch must fail safe.
 pub fn kill_switch(param: &str, value: Option<&str>) -> Result<(), Refusal> {
     match value.map(|v| v.trim().to_ascii_lowercase()) {
-        None => Ok(()),
+        None => Err(Refusal::new(
+            Guard::KillSwitch,
+            format!(
+                "the kill switch {param} does not exist: every experiment is halted until it \
+                 does; create it with `faultline resume` or Terraform"
+            ),
+        )),
         Some(v) if v == "true" => Ok(()),
         Some(v) if v == "false" => Err(Refusal::new(
             Guard::KillSwitch,
@@ -142,8 +149,12 @@ mod tests {
     use chrono::NaiveTime;
 
     #[test]
-    fn kill_switch_missing_or_true_runs_false_or_garbage_halts() {
-        assert!(kill_switch("/p", None).is_ok());
+    fn kill_switch_true_runs_missing_false_or_garbage_halts() {
+        let r = kill_switch("/p", None).unwrap_err();
+        assert_eq!(r.guard, Guard::KillSwitch);
+        assert!(r.reason.contains("/p does not exist"), "{}", r.reason);
+        assert!(r.reason.contains("faultline resume"), "{}", r.reason);
+        assert!(r.reason.contains("Terraform"), "{}", r.reason);
         assert!(kill_switch("/p", Some("true")).is_ok());
         assert!(kill_switch("/p", Some(" TRUE\n")).is_ok());
         let r = kill_switch("/p", Some("false")).unwrap_err();

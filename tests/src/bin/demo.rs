@@ -225,7 +225,8 @@ async fn run() -> Result<()> {
         .context("starting moto (run `scripts/local-aws install`)")?;
     println!("   moto_server at {}", moto.endpoint);
     let conf = moto.sdk_config().await;
-    let fleet = Fleet::new(&conf).await?;
+    // Terraform creates the kill switch; the SDK fall-back below creates it too.
+    let fleet = Fleet::without_kill_switch(&conf).await?;
     let slack = SlackServer::start(vec![]).await?;
     let ssm = aws_sdk_ssm::Client::new(&conf);
     ssm.put_parameter()
