@@ -75,6 +75,8 @@ async fn env(script: Vec<Reply>, extra: &[(&str, &str)]) -> Result<Env> {
 
     let mut env = moto.env();
     env.push(("FAULTLINE_SLACK_WEBHOOK_PARAM".into(), PARAM.into()));
+    // The local Slack listens on 127.0.0.1: only this test setting lets the notifier post there.
+    env.push(("FAULTLINE_ALLOW_LOOPBACK_WEBHOOK".into(), "true".into()));
     for (k, v) in extra {
         env.push((k.to_string(), v.to_string()));
     }
@@ -244,6 +246,23 @@ async fn a_permanent_failure_fails_the_invocation_so_sns_keeps_the_message() -> 
     e.logs
         .wait_for(&["invalid_event"], Duration::from_secs(10))
         .await?;
+    e.assert_no_secret_in_logs();
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_off_the_allow_list_fails_the_invocation_and_posts_nothing() -> Result<()> {
+    // Without the test setting, the local Slack on 127.0.0.1 is a loopback host: refused.
+    let mut e = env(vec![], &[("FAULTLINE_ALLOW_LOOPBACK_WEBHOOK", "false")]).await?;
+    let event = sns_event(&e.topic, &e.message).to_string();
+    let (_, resp) = e.lambda.invoke_raw(&event).await?;
+    assert_eq!(resp["errorType"], "WebhookConfig", "{resp}");
+    let msg = resp["errorMessage"].as_str().unwrap();
+    assert!(msg.contains("127.0.0.1"), "names the host: {msg}");
+    assert!(msg.contains("FAULTLINE_ALLOW_LOOPBACK_WEBHOOK"), "{msg}");
+    assert!(!msg.contains(SECRET), "{msg}");
+    assert!(e.slack.requests().is_empty(), "nothing was posted");
+    assert!(e.lambda.function_alive());
     e.assert_no_secret_in_logs();
     Ok(())
 }

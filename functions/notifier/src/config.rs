@@ -9,7 +9,15 @@ pub mod vars {
     /// The most time to spend retrying one message (humantime, default `20s`; the function's
     /// remaining time caps it).
     pub const RETRY_BUDGET: &str = "FAULTLINE_SLACK_RETRY_BUDGET";
+    /// The hosts the webhook may point at, comma-separated (default `hooks.slack.com`).
+    pub const SLACK_HOSTS: &str = "FAULTLINE_SLACK_HOSTS";
+    /// `true` lets the webhook point at a loopback address over http or https: local tests
+    /// only (a local Slack on 127.0.0.1). Default `false`.
+    pub const ALLOW_LOOPBACK: &str = "FAULTLINE_ALLOW_LOOPBACK_WEBHOOK";
 }
+
+/// The default allow-list of webhook hosts.
+pub const DEFAULT_SLACK_HOST: &str = "hooks.slack.com";
 
 /// What the notifier needs to know about its deployment.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +26,21 @@ pub struct NotifierConfig {
     pub webhook_param: String,
     /// Retry budget per message.
     pub retry_budget: Duration,
+    /// The hosts (lower case) an https webhook may point at.
+    pub slack_hosts: Vec<String>,
+    /// Whether a loopback webhook (http or https) is allowed: local tests only.
+    pub allow_loopback: bool,
+}
+
+impl Default for NotifierConfig {
+    fn default() -> Self {
+        Self {
+            webhook_param: String::new(),
+            retry_budget: Duration::from_secs(20),
+            slack_hosts: vec![DEFAULT_SLACK_HOST.to_owned()],
+            allow_loopback: false,
+        }
+    }
 }
 
 /// Builds [`NotifierConfig`] from a variable lookup, rejecting what would misbehave later. A URL
@@ -52,9 +75,49 @@ pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Notifier
             )
         })?,
     };
+    let slack_hosts = match get(vars::SLACK_HOSTS) {
+        None => vec![DEFAULT_SLACK_HOST.to_owned()],
+        Some(v) => {
+            let hosts: Vec<String> = v
+                .split(',')
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect();
+            if let Some(bad) = hosts
+                .iter()
+                .find(|h| h.contains("://") || h.contains('/') || h.contains('*'))
+            {
+                return Err(format!(
+                    "{}: {bad:?} is not a host name; list host names such as {DEFAULT_SLACK_HOST}, \
+                     comma-separated",
+                    vars::SLACK_HOSTS
+                ));
+            }
+            if hosts.is_empty() {
+                return Err(format!(
+                    "{}={v:?} lists no host; unset it for {DEFAULT_SLACK_HOST}",
+                    vars::SLACK_HOSTS
+                ));
+            }
+            hosts
+        }
+    };
+    let allow_loopback = match get(vars::ALLOW_LOOPBACK).map(|v| v.trim().to_ascii_lowercase()) {
+        None => false,
+        Some(v) if v == "true" => true,
+        Some(v) if v == "false" => false,
+        Some(v) => {
+            return Err(format!(
+                "{}={v:?}: use true (local tests only) or false",
+                vars::ALLOW_LOOPBACK
+            ))
+        }
+    };
     Ok(NotifierConfig {
         webhook_param,
         retry_budget,
+        slack_hosts,
+        allow_loopback,
     })
 }
 
@@ -87,5 +150,29 @@ mod tests {
         .unwrap();
         assert_eq!(s.retry_budget, Duration::from_secs(5));
         assert!(from(&[(vars::WEBHOOK_PARAM, "/x"), (vars::RETRY_BUDGET, "soon")]).is_err());
+        assert_eq!(s.slack_hosts, vec!["hooks.slack.com".to_owned()]);
+        assert!(!s.allow_loopback);
+    }
+
+    #[test]
+    fn host_allow_list_and_loopback_setting() {
+        let s = from(&[
+            (vars::WEBHOOK_PARAM, "/x"),
+            (vars::SLACK_HOSTS, " Hooks.Slack.com, hooks.example.org ,"),
+            (vars::ALLOW_LOOPBACK, "true"),
+        ])
+        .unwrap();
+        assert_eq!(s.slack_hosts, vec!["hooks.slack.com", "hooks.example.org"]);
+        assert!(s.allow_loopback);
+        let e = from(&[
+            (vars::WEBHOOK_PARAM, "/x"),
+            (vars::SLACK_HOSTS, "https://x.org"),
+        ])
+        .unwrap_err();
+        assert!(e.contains(vars::SLACK_HOSTS), "{e}");
+        let e = from(&[(vars::WEBHOOK_PARAM, "/x"), (vars::SLACK_HOSTS, " , ")]).unwrap_err();
+        assert!(e.contains("no host"), "{e}");
+        let e = from(&[(vars::WEBHOOK_PARAM, "/x"), (vars::ALLOW_LOOPBACK, "yes")]).unwrap_err();
+        assert!(e.contains(vars::ALLOW_LOOPBACK), "{e}");
     }
 }

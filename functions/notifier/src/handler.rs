@@ -57,23 +57,62 @@ impl std::fmt::Debug for Webhook {
 }
 
 impl Webhook {
-    /// Validates a webhook URL: https, or http to a loopback address (local tests). Errors never
-    /// contain the URL.
-    pub fn parse(s: &str) -> Result<Webhook, String> {
+    /// Validates a webhook URL: https to a host in `settings.slack_hosts`; a loopback address
+    /// (http or https) only when `settings.allow_loopback` (local tests). Errors name the host,
+    /// never the URL (its path is the secret).
+    pub fn parse(s: &str, settings: &NotifierConfig) -> Result<Webhook, String> {
         let url: hyper::Uri = s
             .trim()
             .parse()
             .map_err(|e| format!("the webhook parameter does not hold a URL ({e})"))?;
-        let loopback = matches!(url.host(), Some("127.0.0.1" | "localhost" | "[::1]"));
-        match url.scheme_str() {
-            Some("https") if url.host().is_some() => Ok(Webhook(url)),
-            Some("http") if loopback => Ok(Webhook(url)),
-            other => Err(format!(
-                "the webhook parameter holds a {} URL; Slack webhooks are https://hooks.slack.com/services/...",
-                other.unwrap_or("relative")
-            )),
+        let Some(host) = url.host().map(str::to_ascii_lowercase) else {
+            return Err(format!(
+                "the webhook parameter holds a URL with no host; Slack webhooks are \
+                 https://{}/services/...",
+                crate::config::DEFAULT_SLACK_HOST
+            ));
+        };
+        let loopback = is_loopback(&host);
+        let scheme = url.scheme_str();
+        if loopback {
+            return match scheme {
+                Some("http" | "https") if settings.allow_loopback => Ok(Webhook(url)),
+                _ => Err(format!(
+                    "the webhook parameter points at the loopback host {host}: refused unless {}=true \
+                     (local tests only)",
+                    crate::config::vars::ALLOW_LOOPBACK
+                )),
+            };
         }
+        if scheme != Some("https") {
+            return Err(format!(
+                "the webhook parameter holds a {} URL to {host}; Slack webhooks are \
+                 https://{}/services/...",
+                scheme.unwrap_or("relative"),
+                crate::config::DEFAULT_SLACK_HOST
+            ));
+        }
+        if !settings.slack_hosts.iter().any(|h| *h == host) {
+            return Err(format!(
+                "the webhook parameter points at {host}, which is not an allowed Slack host ({}); \
+                 add it to {} if it really is your Slack",
+                settings.slack_hosts.join(", "),
+                crate::config::vars::SLACK_HOSTS
+            ));
+        }
+        Ok(Webhook(url))
     }
+}
+
+/// Whether `host` (lower case, as in a URI: IPv6 in brackets) is a loopback address.
+fn is_loopback(host: &str) -> bool {
+    if host == "localhost" || host.ends_with(".localhost") {
+        return true;
+    }
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<std::net::IpAddr>()
+        .map(|ip| ip.is_loopback() || ip.is_unspecified())
+        .unwrap_or(false)
 }
 
 /// One message delivered.
@@ -157,7 +196,7 @@ impl Notifier {
                          holding the Slack incoming-webhook URL"
                     ))
                 })?;
-                let hook = Webhook::parse(&value)
+                let hook = Webhook::parse(&value, &self.settings)
                     .map_err(|e| NotifierError::WebhookConfig(format!("{e} (parameter {name})")))?;
                 info!(parameter = %name, "webhook loaded from SSM");
                 Ok(hook)
@@ -263,13 +302,55 @@ mod tests {
     use super::*;
 
     #[test]
-    fn webhooks_are_https_or_loopback_and_never_printed() {
-        let h = Webhook::parse("https://hooks.slack.com/services/T0/B0/secret").unwrap();
+    fn webhooks_are_https_to_slack_or_loopback_when_allowed_and_never_printed() {
+        let prod = NotifierConfig::default();
+        let test = NotifierConfig {
+            allow_loopback: true,
+            ..NotifierConfig::default()
+        };
+        let h = Webhook::parse("https://hooks.slack.com/services/T0/B0/secret", &prod).unwrap();
         assert!(!format!("{h:?}").contains("secret"));
-        assert!(Webhook::parse("http://127.0.0.1:9/services/x").is_ok());
-        let e = Webhook::parse("http://hooks.slack.com/services/T0/B0/secret").unwrap_err();
+        assert!(Webhook::parse("https://HOOKS.slack.com/services/T0/B0/secret", &prod).is_ok());
+        // Any other https host is refused, naming the host and never the path.
+        for url in [
+            "https://evil.example.com/services/T0/B0/secret",
+            "https://hooks.slack.com.evil.example/services/T0/B0/secret",
+            "https://slack.com/services/T0/B0/secret",
+        ] {
+            let e = Webhook::parse(url, &prod).unwrap_err();
+            let host = url
+                .trim_start_matches("https://")
+                .split('/')
+                .next()
+                .unwrap();
+            assert!(e.contains(host), "{e}");
+            assert!(e.contains("FAULTLINE_SLACK_HOSTS"), "{e}");
+            assert!(!e.contains("secret"), "{e}");
+        }
+        // Loopback, http or https, only under the explicit test setting.
+        for url in [
+            "http://127.0.0.1:9/services/x",
+            "https://127.0.0.1:9/services/x",
+            "http://localhost:9/services/x",
+            "http://[::1]:9/services/x",
+            "http://127.1.2.3:9/services/x",
+        ] {
+            let e = Webhook::parse(url, &prod).unwrap_err();
+            assert!(e.contains("loopback"), "{e}");
+            assert!(e.contains("FAULTLINE_ALLOW_LOOPBACK_WEBHOOK"), "{e}");
+            assert!(Webhook::parse(url, &test).is_ok(), "{url}");
+        }
+        // The loopback setting does not open other hosts.
+        assert!(Webhook::parse("https://evil.example.com/services/x", &test).is_err());
+        let allowed = NotifierConfig {
+            slack_hosts: vec!["hooks.example.org".to_owned()],
+            ..NotifierConfig::default()
+        };
+        assert!(Webhook::parse("https://hooks.example.org/services/x", &allowed).is_ok());
+        assert!(Webhook::parse("https://hooks.slack.com/services/x", &allowed).is_err());
+        let e = Webhook::parse("http://hooks.slack.com/services/T0/B0/secret", &prod).unwrap_err();
         assert!(!e.contains("secret"), "{e}");
-        let e = Webhook::parse("not a url secret").unwrap_err();
+        let e = Webhook::parse("not a url secret", &prod).unwrap_err();
         assert!(!e.contains("secret"), "{e}");
     }
 }

@@ -452,12 +452,12 @@ async fn run() -> Result<()> {
         "The Slack payload: the notifier under the Lambda emulator",
         started,
     );
-    let mut notifier = Emulator::start(
-        "notifier",
-        "functions/notifier/Cargo.toml",
-        &deployed.env["notifier"],
-    )
-    .await?;
+    // The demo's Slack listens on 127.0.0.1: a loopback webhook is refused without this
+    // test-only setting (a deployment allows only hooks.slack.com).
+    let mut notifier_env = deployed.env["notifier"].clone();
+    notifier_env.push(("FAULTLINE_ALLOW_LOOPBACK_WEBHOOK".into(), "true".into()));
+    let mut notifier =
+        Emulator::start("notifier", "functions/notifier/Cargo.toml", &notifier_env).await?;
     for n in &notes {
         let event = json!({"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0",
             "EventSubscriptionArn": format!("{}:demo", deployed.topic), "Sns": n}]});
