@@ -233,7 +233,8 @@ async fn asg_recovery_is_reported_with_the_ttr_of_the_alarm_going_ok_and_the_met
     assert!(e.messages("recovered").await?.is_empty());
     assert_eq!(e.record("asg-1").await?["status"], "open");
 
-    // Recover at a known time: the alarm's StateUpdatedTimestamp, read back.
+    // Recover at a known time: the alarm's StateUpdatedTimestamp, read back (moto returns no
+    // StateTransitionedTimestamp, which the timer prefers where AWS returns it).
     e.set_health(&replacement, true).await?;
     let asked = Utc::now();
     e.fleet.set_alarm("web-5xx", StateValue::Ok).await?;
@@ -272,7 +273,7 @@ async fn asg_recovery_is_reported_with_the_ttr_of_the_alarm_going_ok_and_the_met
     );
     assert!(m
         .body
-        .contains("alarm web-5xx OK (alarm StateUpdatedTimestamp)"));
+        .contains("alarm web-5xx OK (alarm state-change timestamp)"));
     assert!(m.body.contains(&victims[0]), "the body lists the targets");
     assert!(
         !m.body.trim_start().starts_with('{'),
@@ -343,6 +344,57 @@ async fn a_launch_event_gives_the_ttr_from_its_end_time_not_from_the_run() -> Re
     assert_eq!(e.metric("TimeToRecover", Statistic::Maximum).await?, [97.0]);
     logs.wait_for(
         &["\"decision\":\"closed\"", "launch-1"],
+        Duration::from_secs(10),
+    )
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_launch_end_time_in_the_future_is_clamped_to_the_decision_and_logged() -> Result<()> {
+    let e = env().await?;
+    let before = e.fleet.group("web-asg", 1, 2, 4, &[OPT_IN]).await?;
+    let injected_at = Utc::now();
+    e.inject("future-1", "web-asg", 1, &[], injected_at).await?;
+    let members = e.fleet.group_members("web-asg").await?;
+    let replacement = members.iter().find(|m| !before.contains(m)).unwrap();
+
+    let mut env = e.moto.env();
+    env.push(("FAULTLINE_TOPIC_ARN".into(), e.topic.clone()));
+    let (mut lambda, logs) = Emulator::start_capturing(
+        "recovery-timer",
+        "functions/recovery-timer/Cargo.toml",
+        &env,
+    )
+    .await?;
+    // An EndTime 94 s after the injection, delivered (and decided) long before then.
+    let end = (injected_at + chrono::Duration::seconds(94))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let event = launch_event("web-asg", replacement, &end);
+    let (status, resp) = lambda.invoke_raw(&event.to_string()).await?;
+    let decided = Utc::now();
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["closed"][0]["id"], "future-1", "{resp:#}");
+    let ttr = resp["closed"][0]["ttr_s"].as_i64().unwrap();
+    let bound = (decided - started_at(&e.record("future-1").await?)).num_seconds();
+    assert!(
+        ttr <= bound && ttr < 94,
+        "the TTR is clamped to the decision ({bound} s at most), not {ttr} s"
+    );
+    let closed = e.record("future-1").await?;
+    assert_eq!(closed["status"], "closed");
+    assert_eq!(closed["closed"]["ttr_s"], ttr, "{closed:#}");
+    let msgs = e.messages("recovered").await?;
+    assert_eq!(msgs.len(), 1);
+    assert!(
+        msgs[0]
+            .body
+            .contains("in the future: clamped to the decision time"),
+        "{}",
+        msgs[0].body
+    );
+    logs.wait_for(
+        &["\"decision\":\"clamped\"", "future-1", &end],
         Duration::from_secs(10),
     )
     .await?;

@@ -226,7 +226,16 @@ impl Timer {
         closed: &mut Vec<(String, DateTime<Utc>)>,
     ) {
         let r = &rec.stored.record;
-        match recovery::decide(r, obs, rec.duration_s, now) {
+        let decision = recovery::decide(r, obs, rec.duration_s, now);
+        let conditions = match &decision {
+            Decision::Pending { conditions, .. } => conditions,
+            Decision::Close(c) => &c.conditions,
+        };
+        for c in conditions.iter().filter(|c| c.clamped()) {
+            warn!(experiment = %r.experiment, id = %r.id, condition = %c.what, detail = %c.detail,
+                  decision = "clamped", "a recovery time lay after the decision: clamped to it");
+        }
+        match decision {
             Decision::Pending {
                 conditions,
                 deadline,

@@ -17,17 +17,27 @@ pub async fn alarm_states(
         .collect())
 }
 
-/// State and `StateUpdatedTimestamp` of each named alarm CloudWatch knows (metric or
-/// composite); unknown names are absent.
+/// When an alarm's state changed: `StateTransitionedTimestamp` where AWS returns it, else
+/// `StateUpdatedTimestamp` (which also moves on updates that keep the state, e.g. a composite
+/// alarm's reason; moto returns only this one).
+fn state_changed_at(
+    transitioned: Option<&aws_smithy_types::DateTime>,
+    updated: Option<&aws_smithy_types::DateTime>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    transitioned
+        .or(updated)
+        .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+}
+
+/// State and state-change time ([`state_changed_at`]: `StateTransitionedTimestamp`, else
+/// `StateUpdatedTimestamp`) of each named alarm CloudWatch knows (metric or composite); unknown
+/// names are absent.
 pub async fn alarm_details(
     client: &aws_sdk_cloudwatch::Client,
     names: &[String],
 ) -> Result<HashMap<String, (String, Option<chrono::DateTime<chrono::Utc>>)>, AwsError> {
     use aws_sdk_cloudwatch::types::AlarmType;
     let mut found = HashMap::new();
-    let ts = |t: Option<&aws_smithy_types::DateTime>| {
-        t.and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
-    };
     // DescribeAlarms takes at most 100 names per call.
     for chunk in names.chunks(100) {
         let mut pages = client
@@ -43,14 +53,20 @@ pub async fn alarm_details(
                 (
                     a.alarm_name(),
                     a.state_value(),
-                    ts(a.state_updated_timestamp()),
+                    state_changed_at(
+                        a.state_transitioned_timestamp(),
+                        a.state_updated_timestamp(),
+                    ),
                 )
             });
             let composite = page.composite_alarms().iter().map(|a| {
                 (
                     a.alarm_name(),
                     a.state_value(),
-                    ts(a.state_updated_timestamp()),
+                    state_changed_at(
+                        a.state_transitioned_timestamp(),
+                        a.state_updated_timestamp(),
+                    ),
                 )
             });
             for (name, state, at) in metric.chain(composite) {
@@ -109,4 +125,24 @@ pub async fn put_metrics(
             .map_err(|e| AwsError::new("PutMetricData", e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_types::DateTime;
+
+    #[test]
+    fn the_state_change_time_prefers_state_transitioned_timestamp() {
+        let transitioned = DateTime::from_secs(1_700_000_000);
+        let updated = DateTime::from_secs(1_700_000_300);
+        let at = |t| chrono::DateTime::from_timestamp(t, 0);
+        assert_eq!(
+            state_changed_at(Some(&transitioned), Some(&updated)),
+            at(1_700_000_000)
+        );
+        // moto returns only StateUpdatedTimestamp: the fall-back.
+        assert_eq!(state_changed_at(None, Some(&updated)), at(1_700_000_300));
+        assert_eq!(state_changed_at(None, None), None);
+    }
 }

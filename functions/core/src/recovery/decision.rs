@@ -9,6 +9,13 @@ use crate::recovery::duration::short_duration;
 use crate::recovery::observation::{GroupObs, Observation};
 use crate::recovery::stored::Closed;
 
+/// Where a met alarm condition's time comes from.
+pub const ALARM_DETAIL: &str = "alarm state-change timestamp";
+
+/// Appended to a condition's detail when its authoritative time lay after the decision (a
+/// launch event's `EndTime` in the future, a skewed clock): the time is clamped to the decision.
+pub const CLAMPED: &str = "clamped to the decision time";
+
 /// One thing that must hold for recovery.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
@@ -228,12 +235,31 @@ pub fn conditions(
                 met: true,
                 // OK since before the injection counts as OK from the start.
                 at: Some(a.updated.map_or(start, |u| u.max(start))),
-                detail: "alarm StateUpdatedTimestamp".to_owned(),
+                detail: ALARM_DETAIL.to_owned(),
             },
         };
         out.push(c);
     }
+    // No recovery is dated after the decision that observes it: a timestamp in the future (a
+    // launch event's EndTime, a skewed clock) is clamped to `now`, and says so.
+    for c in out.iter_mut().filter(|c| c.met) {
+        if let Some(at) = c.at.filter(|at| *at > now) {
+            c.detail = format!(
+                "{}, {} in the future: {CLAMPED}",
+                c.detail,
+                at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            );
+            c.at = Some(now);
+        }
+    }
     out
+}
+
+impl Condition {
+    /// Whether its time was clamped to the decision ([`CLAMPED`]).
+    pub fn clamped(&self) -> bool {
+        self.detail.ends_with(CLAMPED)
+    }
 }
 
 /// Decides what to do with an open record at `now`.

@@ -11,7 +11,7 @@
 //! - every recovery alarm is `OK`.
 //!
 //! Time-to-recover runs from the injection to the latest authoritative timestamp among the
-//! conditions (a launch's `EndTime`, an alarm's `StateUpdatedTimestamp`, an instance's
+//! conditions (a launch's `EndTime`, an alarm's `StateTransitionedTimestamp`, else `StateUpdatedTimestamp`, an instance's
 //! `LaunchTime`, the fault's end). A condition without one is reported as "observed by" the
 //! check that saw it met; when no condition has one, the TTR itself is such a bound.
 //!
@@ -37,7 +37,8 @@ mod stored;
 mod tests;
 
 pub use self::decision::{
-    conditions, counted_healthy, decide, Closing, Condition, Decision, Outcome,
+    conditions, counted_healthy, decide, Closing, Condition, Decision, Outcome, ALARM_DETAIL,
+    CLAMPED,
 };
 pub use self::duration::short_duration;
 pub use self::observation::{AlarmObs, GroupObs, InstanceObs, Launch, Observation};

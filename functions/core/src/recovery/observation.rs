@@ -26,6 +26,7 @@ pub struct InstanceObs {
 pub struct AlarmObs {
     /// `OK`, `ALARM`, `INSUFFICIENT_DATA`.
     pub state: String,
+    /// When the state changed: `StateTransitionedTimestamp` where AWS returns it, else
     /// `StateUpdatedTimestamp`.
     pub updated: Option<DateTime<Utc>>,
 }

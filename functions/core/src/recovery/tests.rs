@@ -86,6 +86,41 @@ fn ttr_is_the_latest_authoritative_timestamp_not_the_check_time() {
 }
 
 #[test]
+fn a_launch_end_time_in_the_future_is_clamped_to_the_decision() {
+    // A record decided 0.3 s after the injection must not close with a TTR of 94 s.
+    let r = rec("terminate", &[]);
+    let mut o = obs(&["i-b", "i-c", "i-d"], None);
+    o.launches.push(Launch {
+        group: "web-asg".into(),
+        instance: Some("i-d".into()),
+        end_time: t("10:01:34"),
+        source: "launch event",
+    });
+    let now = t("10:00:00") + Duration::milliseconds(300);
+    let Decision::Close(c) = decide(&r, &o, None, now) else {
+        panic!()
+    };
+    assert_eq!(c.outcome, Outcome::Recovered);
+    assert_eq!(c.recovered_at, Some(now));
+    assert_eq!(c.ttr, Some(Duration::milliseconds(300)));
+    assert_eq!(c.closed().ttr_s, Some(0));
+    assert!(c.conditions[0].clamped(), "{:?}", c.conditions[0]);
+    assert!(
+        c.conditions[0]
+            .detail
+            .contains("2026-11-23T10:01:34.000Z in the future"),
+        "{}",
+        c.conditions[0].detail
+    );
+    // A time in the past is left as it is.
+    let Decision::Close(c) = decide(&r, &o, None, t("10:05:00")) else {
+        panic!()
+    };
+    assert_eq!(c.ttr, Some(Duration::seconds(94)));
+    assert!(!c.conditions[0].clamped());
+}
+
+#[test]
 fn a_launch_before_the_injection_is_no_evidence() {
     let r = rec("terminate", &[]);
     let mut o = obs(&["i-b", "i-c", "i-d"], None);
