@@ -92,7 +92,7 @@ impl Webhook {
                 crate::config::DEFAULT_SLACK_HOST
             ));
         }
-        if !settings.slack_hosts.iter().any(|h| *h == host) {
+        if !settings.slack_hosts.contains(&host) {
             return Err(format!(
                 "the webhook parameter points at {host}, which is not an allowed Slack host ({}); \
                  add it to {} if it really is your Slack",
