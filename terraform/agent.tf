@@ -1,19 +1,80 @@
-# The SSM Command document that runs faultline-agent, and the agent binary in S3 for hosts that
-# do not have it installed (the document downloads it from AgentS3Uri on first use).
+# The SSM Command document that runs faultline-agent, and the agent binary in S3.
+#
+# Supply chain: Terraform renders the document with the artifact's SHA-256 (filesha256) and its
+# S3 location fixed; no parameter lets a caller choose where the agent comes from. The script
+# installs only a download with that hash, and replaces an installed binary whose hash differs
+# (so a new build reaches every host on its next fault, and a planted one is overwritten). Only
+# the principal that deploys may write the agent object (the bucket policy below).
+#
+# Old document versions: a new agent changes the document's content, and the provider then
+# updates the document and makes the new version the default. The monkey's SendCommand names
+# no DocumentVersion, so it always runs $DEFAULT. Older versions stay listable, but they carry
+# the same fixed location (only the hash differs), and whenever the hash changes the document is
+# replaced (destroyed and created again: replace_triggered_by below), which deletes every old
+# version, so none that would install an older agent stays callable.
 
 locals {
   agent_bucket       = var.agent_bucket != null ? var.agent_bucket : aws_s3_bucket.agent[0].id
   agent_key          = "faultline-agent/${local.agent_architecture}/faultline-agent"
   agent_s3_uri       = "s3://${local.agent_bucket}/${local.agent_key}"
+  agent_object_arn   = "arn:${local.partition}:s3:::${local.agent_bucket}/${local.agent_key}"
+  agent_sha256       = var.upload_agent ? try(filesha256(local.artifacts.agent), "") : ""
   agent_document_arn = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:document/${aws_ssm_document.agent.name}"
+}
+
+# Replaces the document (and so drops its old versions) whenever the agent's hash changes.
+resource "terraform_data" "agent_sha256" {
+  input = local.agent_sha256
 }
 
 resource "aws_ssm_document" "agent" {
   name            = "${var.name}-agent"
   document_type   = "Command"
   document_format = "JSON"
-  content         = file("${path.module}/documents/faultline-agent.json")
-  tags            = local.tags
+  content = templatefile("${path.module}/documents/faultline-agent.json", {
+    agent_sha256 = local.agent_sha256
+    agent_s3_uri = var.upload_agent ? local.agent_s3_uri : ""
+  })
+  tags = local.tags
+
+  lifecycle {
+    replace_triggered_by = [terraform_data.agent_sha256]
+  }
+}
+
+# The principal that deploys (the role behind an assumed-role session, so the next apply from
+# another session of the same role still may write).
+data "aws_iam_session_context" "deployer" {
+  arn = data.aws_caller_identity.current.arn
+}
+
+data "aws_iam_policy_document" "agent_bucket" {
+  statement {
+    sid       = "OnlyTheDeployerWritesTheAgent"
+    effect    = "Deny"
+    actions   = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"]
+    resources = ["arn:${local.partition}:s3:::${local.agent_bucket}/*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "ArnNotEquals"
+      variable = "aws:PrincipalArn"
+      values   = [data.aws_iam_session_context.deployer.issuer_arn]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "agent" {
+  count = var.agent_bucket == null ? 1 : 0
+
+  bucket = aws_s3_bucket.agent[0].id
+  policy = data.aws_iam_policy_document.agent_bucket.json
+
+  # After the first upload (and so, on destroy, removed before the object): local emulators
+  # such as moto apply a "*" Deny without its conditions, which would refuse the deployer too.
+  depends_on = [aws_s3_bucket_public_access_block.agent, aws_s3_object.agent]
 }
 
 resource "aws_s3_bucket" "agent" {

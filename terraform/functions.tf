@@ -10,16 +10,14 @@ locals {
         timeout     = 300
         memory      = 256
         retries     = 0 # a chaos round is never retried: a retry would act twice as often as asked
-        environment = merge(
-          {
-            FAULTLINE_OPT_IN_TAG        = var.opt_in_tag_key
-            FAULTLINE_KILL_SWITCH_PARAM = var.kill_switch_parameter
-            FAULTLINE_RECORD_PREFIX     = var.record_prefix
-            FAULTLINE_TOPIC_ARN         = aws_sns_topic.events.arn
-            FAULTLINE_AGENT_DOCUMENT    = aws_ssm_document.agent.name
-          },
-          var.upload_agent ? { FAULTLINE_AGENT_S3_URI = local.agent_s3_uri } : {},
-        )
+        # No agent location: the SSM document carries it, fixed, with the agent's SHA-256.
+        environment = {
+          FAULTLINE_OPT_IN_TAG        = var.opt_in_tag_key
+          FAULTLINE_KILL_SWITCH_PARAM = var.kill_switch_parameter
+          FAULTLINE_RECORD_PREFIX     = var.record_prefix
+          FAULTLINE_TOPIC_ARN         = aws_sns_topic.events.arn
+          FAULTLINE_AGENT_DOCUMENT    = aws_ssm_document.agent.name
+        }
       }
       recovery_timer = {
         description = "faultline recovery timer: closes experiments with their time to recover"

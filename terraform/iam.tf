@@ -168,14 +168,21 @@ data "aws_iam_policy_document" "notifier" {
     resources = ["${local.ssm_parameter_arn}${coalesce(var.slack_webhook_parameter, "/unset")}"]
   }
 
+  # Only through SSM, only for the webhook parameter (SSM's encryption context names it), only
+  # with its key when slack_webhook_kms_key_arn says which (the parameter may use aws/ssm).
   statement {
     sid       = "RuntimeDecryptTheWebhookParameter"
     actions   = ["kms:Decrypt"]
-    resources = ["arn:${local.partition}:kms:${local.region}:${local.account_id}:key/*"]
+    resources = [coalesce(var.slack_webhook_kms_key_arn, "arn:${local.partition}:kms:${local.region}:${local.account_id}:key/*")]
     condition {
       test     = "StringEquals"
       variable = "kms:ViaService"
       values   = ["ssm.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:PARAMETER_ARN"
+      values   = ["${local.ssm_parameter_arn}${coalesce(var.slack_webhook_parameter, "/unset")}"]
     }
   }
 
@@ -280,10 +287,22 @@ data "aws_iam_policy_document" "agent_instance" {
     resources = ["arn:${local.partition}:s3:::${local.agent_bucket}/${local.agent_key}"]
   }
 
+  # Only through S3, only for the agent's bucket or object (the encryption context S3 sets:
+  # the bucket's ARN with an S3 Bucket Key, the object's without).
   statement {
     sid       = "DecryptTheAgent"
     actions   = ["kms:Decrypt"]
     resources = [local.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "kms:EncryptionContext:aws:s3:arn"
+      values   = ["arn:${local.partition}:s3:::${local.agent_bucket}", local.agent_object_arn]
+    }
   }
 }
 

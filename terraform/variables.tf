@@ -57,6 +57,17 @@ variable "record_prefix" {
     condition     = can(regex("^/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", var.record_prefix))
     error_message = "record_prefix must be an SSM path like /faultline/experiments (no trailing '/')."
   }
+  validation {
+    # The functions may write under record_prefix: it must not reach the kill switch, the layer's
+    # configs or the Slack webhook (nor they it). "Overlap": equal, or one a path prefix of another.
+    condition = alltrue([
+      for pair in setproduct(
+        compact([var.record_prefix, var.kill_switch_parameter, var.layer_config_prefix, var.slack_webhook_parameter]),
+        compact([var.record_prefix, var.kill_switch_parameter, var.layer_config_prefix, var.slack_webhook_parameter]),
+      ) : pair[0] == pair[1] || !startswith(pair[1], "${pair[0]}/")
+    ]) && length(distinct(compact([var.record_prefix, var.kill_switch_parameter, var.layer_config_prefix, var.slack_webhook_parameter]))) == length(compact([var.record_prefix, var.kill_switch_parameter, var.layer_config_prefix, var.slack_webhook_parameter]))
+    error_message = "record_prefix, kill_switch_parameter, layer_config_prefix and slack_webhook_parameter must not overlap (none equal to or a path prefix of another): the functions write under record_prefix, which must not reach the kill switch, the layer's configs or the webhook. E.g. record_prefix = \"/faultline/experiments\", kill_switch_parameter = \"/faultline/enabled\", layer_config_prefix = \"/faultline/layer\"."
+  }
 }
 
 variable "layer_config_prefix" {
@@ -158,6 +169,17 @@ variable "slack_webhook_parameter" {
   }
 }
 
+variable "slack_webhook_kms_key_arn" {
+  description = "ARN of the KMS key that encrypts slack_webhook_parameter. The notifier may decrypt only through SSM and only that parameter (its encryption context); with this set, only with this key too. Default: any key of the account (e.g. aws/ssm), under those two conditions."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.slack_webhook_kms_key_arn == null || can(regex("^arn:[a-z-]+:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.slack_webhook_kms_key_arn))
+    error_message = "slack_webhook_kms_key_arn must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), or null."
+  }
+}
+
 variable "log_retention_days" {
   description = "Retention of the functions' log groups, in days."
   type        = number
@@ -193,7 +215,7 @@ variable "agent_architecture" {
 }
 
 variable "upload_agent" {
-  description = "Upload faultline-agent to S3 so instances without it install it on first use (the SSM document's AgentS3Uri)."
+  description = "Upload faultline-agent to S3; the SSM document is rendered with its SHA-256 and location, installs it on hosts that lack it and replaces an installed binary whose hash differs. false: hosts must have /usr/local/bin/faultline-agent (not checked)."
   type        = bool
   default     = true
 }

@@ -191,6 +191,21 @@ async fn bad_variables_and_missing_artifacts_fail_plan_with_their_message() -> R
             "architecture must be one of: arm64, x86_64",
         ),
         (
+            "record_prefix above the kill switch and the layer configs",
+            json!({"record_prefix": "/faultline"}),
+            "must not overlap (none equal to or a path prefix of another)",
+        ),
+        (
+            "layer configs under the records",
+            json!({"layer_config_prefix": "/faultline/experiments/layer"}),
+            "must not overlap (none equal to or a path prefix of another)",
+        ),
+        (
+            "kill switch equal to the record prefix",
+            json!({"kill_switch_parameter": "/faultline/experiments"}),
+            "must not overlap (none equal to or a path prefix of another)",
+        ),
+        (
             "missing artifact",
             json!({"artifacts_dir": "/nonexistent/dist"}),
             "is missing: run `make package ARCH=x86_64`",
@@ -300,6 +315,185 @@ async fn functions_log_through_lambda_advanced_logging_controls_by_default() -> 
             f["logging_config"]
         );
     }
+    Ok(())
+}
+
+fn sha256_of(path: &std::path::Path) -> Result<String> {
+    let out = std::process::Command::new("sha256sum").arg(path).output()?;
+    let text = String::from_utf8(out.stdout)?;
+    Ok(text
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+/// The agent's supply chain: Terraform renders the SSM document with the SHA-256 of the staged
+/// artifact and its S3 location fixed (no `AgentS3Uri` parameter any more), the bucket policy
+/// denies writes to everyone but the deploying principal, and the rendered install script, run
+/// with sh against local files (a fake `aws` on PATH), refuses a download with another hash,
+/// installs one with the right hash and replaces an installed binary whose hash differs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_document_pins_the_artifacts_sha256_and_location_and_the_script_checks_it(
+) -> Result<()> {
+    let tf = Terraform::locate()?;
+    let moto = Moto::start().await?;
+    let art = Scratch::new("tf-artifacts")?;
+    local_artifacts(art.path())?;
+    let artifact = art.path().join("x86_64/faultline-agent");
+    let sha = sha256_of(&artifact)?;
+    assert_eq!(sha.len(), 64, "{sha}");
+    let mut root = RootPlan::new(&tf, &moto).await?;
+    let plan = root
+        .planned(
+            &tf,
+            json!({
+                "architecture": "x86_64",
+                "agent_architecture": "x86_64",
+                "artifacts_dir": art.path(),
+                "agent_bucket": "faultline-agent-test",
+            }),
+        )
+        .await?;
+    let change = |ty: &str, name: &str| -> Result<Value> {
+        plan["resource_changes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["type"] == ty && r["name"] == name)
+            .map(|r| r["change"]["after"].clone())
+            .with_context(|| format!("no {ty}.{name} in the plan"))
+    };
+    let content = change("aws_ssm_document", "agent")?["content"]
+        .as_str()
+        .context("the document's content is unknown at plan")?
+        .to_owned();
+    let doc: Value = serde_json::from_str(&content)?;
+    let params = doc["parameters"].as_object().unwrap();
+    assert!(
+        !params.contains_key("AgentS3Uri"),
+        "no caller-chosen location: {:?}",
+        params.keys()
+    );
+    assert_eq!(
+        params.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        BTreeSet::from(["Args", "Duration", "ExecutionTimeout", "Fault"])
+    );
+    let lines: Vec<String> = doc["mainSteps"][0]["inputs"]["runCommand"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_owned())
+        .collect();
+    let uri = "s3://faultline-agent-test/faultline-agent/x86_64/faultline-agent";
+    assert!(lines.contains(&format!("want='{sha}'")), "{content}");
+    assert!(lines.contains(&format!("uri='{uri}'")), "{content}");
+    assert!(!content.contains("${"), "everything rendered: {content}");
+
+    // The bucket is the caller's here (agent_bucket), so no bucket policy: the module's own
+    // bucket gets one; its document denies writes to every principal but the deployer.
+    let plan2 = root
+        .planned(
+            &tf,
+            json!({"architecture": "x86_64", "artifacts_dir": art.path()}),
+        )
+        .await?;
+    let policy = plan2["resource_changes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["type"] == "aws_s3_bucket_policy" && r["name"] == "agent")
+        .context("the module's agent bucket has a bucket policy")?;
+    assert_eq!(policy["change"]["actions"], json!(["create"]));
+    let text = std::fs::read_to_string(module_dir().join("agent.tf"))?;
+    assert!(
+        text.contains("\"ArnNotEquals\"")
+            && text.contains("aws:PrincipalArn")
+            && text.contains("data.aws_iam_session_context.deployer.issuer_arn")
+            && text.contains("effect    = \"Deny\""),
+        "the agent bucket policy denies PutObject to all but the deployer"
+    );
+
+    // The script, run with sh: the agent path and the final exec swapped for test ones.
+    let dir = Scratch::new("agent-install")?;
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin)?;
+    let fake_aws = bin.join("aws");
+    std::fs::write(
+        &fake_aws,
+        "#!/bin/sh\n# aws s3 cp --only-show-errors URI DEST\necho \"$4\" >> \"$FAKE_LOG\"\ncp \"$FAKE_SRC\" \"$5\"\n",
+    )?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake_aws, std::fs::Permissions::from_mode(0o755))?;
+    let installed = dir.path().join("faultline-agent");
+    let script: String = lines
+        .iter()
+        .map(|l| {
+            if l == "agent=/usr/local/bin/faultline-agent" {
+                format!("agent={}", installed.display())
+            } else if l.starts_with("exec ") {
+                "echo ran".to_owned()
+            } else {
+                l.replace("{{ Args }}", "--delay-ms 1")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(script.contains("sha256sum"), "{script}");
+    let wrong = dir.path().join("planted");
+    std::fs::write(&wrong, b"#!/bin/sh\necho planted\n")?;
+    let log = dir.path().join("downloads.log");
+    let run = |src: &std::path::Path| {
+        let _ = std::fs::remove_file(&log);
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        std::process::Command::new("sh")
+            .args(["-c", &script])
+            .env("PATH", path)
+            .env("FAKE_SRC", src)
+            .env("FAKE_LOG", &log)
+            .output()
+    };
+    let downloads = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    // Nothing installed, the download has another hash: refused, nothing installed.
+    let out = run(&wrong)?;
+    assert_eq!(out.status.code(), Some(126), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("refusing to install it"),
+        "{out:?}"
+    );
+    assert!(!installed.exists());
+    assert_eq!(downloads().trim(), uri, "from the fixed location");
+
+    // The right bytes: installed 0755, then run.
+    let out = run(&artifact)?;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ran");
+    assert_eq!(sha256_of(&installed)?, sha);
+    assert_eq!(
+        std::fs::metadata(&installed)?.permissions().mode() & 0o777,
+        0o755
+    );
+
+    // Installed with the right hash: no download at all.
+    let out = run(&wrong)?;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(downloads(), "", "nothing downloaded");
+
+    // A stale or planted binary (another hash) is replaced by the right one...
+    std::fs::copy(&wrong, &installed)?;
+    let out = run(&artifact)?;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(sha256_of(&installed)?, sha);
+    // ...and never by a download with the wrong hash.
+    std::fs::copy(&wrong, &installed)?;
+    let out = run(&wrong)?;
+    assert_eq!(out.status.code(), Some(126), "{out:?}");
+    assert_eq!(std::fs::read(&installed)?, std::fs::read(&wrong)?);
     Ok(())
 }
 
@@ -533,13 +727,58 @@ async fn complete_example_applies_against_moto_and_its_monkey_acts() -> Result<(
         );
     }
 
+    // 2b. KMS: the notifier decrypts only through SSM and only the webhook parameter; agent
+    //     hosts decrypt only through S3 and only the agent's bucket / object.
+    let region = faultline_e2e::REGION;
+    let kms_statement = |doc: &Value, sid: &str| -> Value {
+        doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {sid} in {doc}"))
+    };
+    let notifier = kms_statement(&deployed["notifier"], "RuntimeDecryptTheWebhookParameter");
+    assert_eq!(
+        notifier["Condition"]["StringEquals"]["kms:ViaService"],
+        format!("ssm.{region}.amazonaws.com"),
+        "{notifier}"
+    );
+    assert!(
+        notifier["Condition"]["StringEquals"]["kms:EncryptionContext:PARAMETER_ARN"]
+            .as_str()
+            .is_some_and(|a| a.ends_with(":parameter/faultline/slack-webhook")),
+        "{notifier}"
+    );
+    let agent_policy: Value = resources(&state)
+        .into_iter()
+        .find(|r| r["type"] == "aws_iam_policy" && r["name"] == "agent_instance")
+        .map(|r| serde_json::from_str(r["values"]["policy"].as_str().unwrap()).unwrap())
+        .context("no agent_instance policy in state")?;
+    let decrypt = kms_statement(&agent_policy, "DecryptTheAgent");
+    assert_eq!(
+        decrypt["Condition"]["StringEquals"]["kms:ViaService"],
+        format!("s3.{region}.amazonaws.com"),
+        "{decrypt}"
+    );
+    let contexts = decrypt["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:s3:arn"].clone();
+    assert!(
+        contexts.as_array().is_some_and(|a| a.len() == 2
+            && a.iter().all(|c| c
+                .as_str()
+                .unwrap()
+                .starts_with("arn:aws:s3:::faultline-agent-"))),
+        "{decrypt}"
+    );
+    assert!(!decrypt["Resource"].to_string().contains('*'), "{decrypt}");
+
     // 3. The monkey binary, under the emulator with the environment Terraform set on the
     //    function, acts on the fleet Terraform made: one of web-asg's three, never batch-asg.
     let env_vars = &outputs["function_environments"]["value"]["monkey"];
+    // Where the agent comes from is the document's, fixed with its hash: no setting of the monkey.
     assert!(
-        env_vars["FAULTLINE_AGENT_S3_URI"]
-            .as_str()
-            .is_some_and(|u| u.starts_with("s3://") && u.ends_with("/x86_64/faultline-agent")),
+        env_vars.get("FAULTLINE_AGENT_S3_URI").is_none(),
         "{env_vars}"
     );
     // RUST_LOG carries log_level for where Lambda's advanced logging controls are off (here:

@@ -78,10 +78,10 @@ pub async fn send_agent(
     agent: &AgentAction,
     chosen: &[Target],
 ) -> (Vec<TargetResult>, Vec<String>) {
-    let mut params = agent.ssm_parameters();
-    if let Some(uri) = &settings.agent_s3_uri {
-        params.push(("AgentS3Uri", uri.clone()));
-    }
+    // Fault, Args, Duration only: the document fixes where the agent comes from and its hash.
+    // No DocumentVersion either, so SSM runs the document's $DEFAULT version (the one Terraform
+    // last rendered).
+    let params = agent.ssm_parameters();
     let comment = format!("faultline {} {}", inv.experiment.name, inv.execution_id);
     let mut results = Vec::with_capacity(chosen.len());
     let mut commands = Vec::new();

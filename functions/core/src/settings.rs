@@ -16,11 +16,9 @@ pub struct Settings {
     /// SNS topic (`FAULTLINE_TOPIC_ARN`); without it nothing is published.
     pub topic_arn: Option<String>,
     /// The faultline SSM document that runs faultline-agent (`agent` actions); default
-    /// `faultline-agent`.
+    /// `faultline-agent`. Where the agent comes from is not a setting: Terraform renders the
+    /// document with the agent's S3 location and SHA-256 fixed.
     pub agent_document: String,
-    /// Where hosts without faultline-agent download it (`FAULTLINE_AGENT_S3_URI`, the SSM
-    /// document's `AgentS3Uri`); `None`: it must be installed.
-    pub agent_s3_uri: Option<String>,
 }
 
 impl Default for Settings {
@@ -31,7 +29,6 @@ impl Default for Settings {
             record_prefix: "/faultline/experiments".to_owned(),
             topic_arn: None,
             agent_document: "faultline-agent".to_owned(),
-            agent_s3_uri: None,
         }
     }
 }
@@ -48,8 +45,6 @@ pub mod vars {
     pub const TOPIC_ARN: &str = "FAULTLINE_TOPIC_ARN";
     /// The SSM document that runs faultline-agent (`agent` actions).
     pub const AGENT_DOCUMENT: &str = "FAULTLINE_AGENT_DOCUMENT";
-    /// `s3://bucket/key` of faultline-agent for hosts that lack it (the document's `AgentS3Uri`).
-    pub const AGENT_S3_URI: &str = "FAULTLINE_AGENT_S3_URI";
 }
 
 /// Builds [`Settings`] from a variable lookup (`std::env::var` in the binary, a map in tests),
@@ -104,40 +99,7 @@ pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings
         }
         s.agent_document = doc;
     }
-    if let Some(uri) = get(vars::AGENT_S3_URI) {
-        s.agent_s3_uri = Some(agent_s3_uri(&uri)?);
-    }
     Ok(s)
-}
-
-/// Checks an agent location against the SSM document's `AgentS3Uri` pattern
-/// (`s3://bucket/key`, bucket 3–63 of `[a-z0-9.-]`, key of `[A-Za-z0-9/._-]`), so a bad value
-/// fails at init instead of in every SendCommand.
-fn agent_s3_uri(uri: &str) -> Result<String, String> {
-    let bad = || {
-        format!(
-            "{}={uri:?} is not s3://BUCKET/KEY (bucket: 3-63 of a-z 0-9 . -; key: 1-512 of \
-             A-Z a-z 0-9 / . _ -)",
-            vars::AGENT_S3_URI
-        )
-    };
-    let rest = uri.strip_prefix("s3://").ok_or_else(bad)?;
-    let (bucket, key) = rest.split_once('/').ok_or_else(bad)?;
-    let bucket_ok = (3..=63).contains(&bucket.len())
-        && bucket
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
-        && !bucket.starts_with(['.', '-'])
-        && !bucket.ends_with(['.', '-']);
-    let key_ok = (1..=512).contains(&key.len())
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-'));
-    if bucket_ok && key_ok {
-        Ok(uri.to_owned())
-    } else {
-        Err(bad())
-    }
 }
 
 #[cfg(test)]
@@ -171,15 +133,10 @@ mod tests {
         assert!(s.topic_arn.is_some());
         let s = from(&[(vars::AGENT_DOCUMENT, "faultline-agent-prod")]).unwrap();
         assert_eq!(s.agent_document, "faultline-agent-prod");
-        let s = from(&[(
-            vars::AGENT_S3_URI,
-            "s3://faultline-agent-1/faultline-agent/x86_64/faultline-agent",
-        )])
-        .unwrap();
-        assert_eq!(
-            s.agent_s3_uri.as_deref(),
-            Some("s3://faultline-agent-1/faultline-agent/x86_64/faultline-agent")
-        );
+        // The agent's location is no setting any more: an old deployment's variable is ignored,
+        // never passed on to the document.
+        let s = from(&[("FAULTLINE_AGENT_S3_URI", "s3://elsewhere/faultline-agent")]).unwrap();
+        assert_eq!(s, Settings::default());
     }
 
     #[test]
@@ -201,18 +158,5 @@ mod tests {
         assert!(from(&[(vars::AGENT_DOCUMENT, "a b")])
             .unwrap_err()
             .contains("not an SSM document"));
-        for bad in [
-            "faultline-agent",
-            "s3://",
-            "s3://Bucket/key",
-            "s3://b/key",
-            "s3://bucket",
-            "s3://bucket/",
-            "s3://bucket/a key",
-            "https://bucket/key",
-        ] {
-            let e = from(&[(vars::AGENT_S3_URI, bad)]).unwrap_err();
-            assert!(e.contains("not s3://BUCKET/KEY"), "{bad}: {e}");
-        }
     }
 }
