@@ -255,7 +255,7 @@ pub async fn records(closed: bool, limit: usize, out: Output) -> Result<ExitCode
     let settings = settings()?;
     let mut stored: Vec<Stored> = Vec::new();
     for (name, value) in ssm::list_under(&aws().await.ssm, &settings.record_prefix).await? {
-        match serde_json::from_str::<Stored>(&value) {
+        match Stored::parse(&value) {
             Ok(s) => stored.push(s),
             Err(e) => eprintln!("faultline: skipping {name}: not an experiment record ({e})"),
         }

@@ -138,14 +138,6 @@ fn names_the_field(e: &SpecError) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// FINDING (issue 14, fuzzing): `Stored` flattens `Record`, and serde loses the path through
-/// `#[serde(flatten)]`: a bad value inside a stored record (e.g. `"started_at": "x"`, or
-/// `"status": {}`) is rejected as "input contains invalid characters" / "invalid value: map,
-/// expected map with a single key", naming no field. The timer's `parse_record` reports
-/// serde_json's message as is ("not a record: ..."), which also drops the field of any type
-/// error (`"v": "x"` gives "invalid type: string \"x\", expected u32"). So the field check runs
-/// on `Record` only; `Stored` is checked for panics.
-///
 /// A record rejection can be traced to its field: serde_path_to_error finds a path, or serde's
 /// message names the member in backticks, or the text is not JSON at all.
 fn record_error_names_the_field<T: serde::de::DeserializeOwned>(
@@ -222,6 +214,7 @@ proptest! {
         let _ = serde_json::from_slice::<Record>(&bytes);
         let _ = serde_json::from_slice::<Stored>(&bytes);
         record_error_names_the_field::<Record>(&bytes)?;
+        stored_error_names_the_field(&bytes)?;
     }
 
     #[test]
@@ -234,7 +227,25 @@ proptest! {
             let _ = serde_json::to_string(&s).expect("a parsed record serialises");
         }
         record_error_names_the_field::<Record>(&bytes)?;
+        stored_error_names_the_field(&bytes)?;
     }
+}
+
+/// `Stored::parse` (what the timer and `faultline status` read) names the field of a bad value
+/// in an object: its message starts with a path other than `.`, or names the member in
+/// backticks (`missing field `id``).
+fn stored_error_names_the_field(bytes: &[u8]) -> Result<(), TestCaseError> {
+    let text = String::from_utf8_lossy(bytes);
+    if !serde_json::from_str::<Value>(&text).is_ok_and(|v| v.is_object()) {
+        return Ok(());
+    }
+    if let Err(msg) = Stored::parse(&text) {
+        prop_assert!(
+            !msg.starts_with(".:") || msg.contains('`'),
+            "stored-record rejection without a field: {msg}"
+        );
+    }
+    Ok(())
 }
 
 // ---- shared fuzz helpers (each fuzz.rs carries its own copy: test targets share no module) ----

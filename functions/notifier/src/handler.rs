@@ -217,9 +217,9 @@ impl Notifier {
             .map_or(self.settings.retry_budget, |d| {
                 d.min(self.settings.retry_budget)
             });
-        let ev: SnsEvent = serde_json::from_value(event.payload).map_err(|e| {
+        let ev = SnsEvent::parse(event.payload).map_err(|e| {
             error!(error = %e, decision = "invalid_event", "not an SNS event");
-            NotifierError::InvalidEvent(e.to_string())
+            NotifierError::InvalidEvent(e)
         })?;
         let hook = self
             .webhook()

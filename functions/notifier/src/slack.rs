@@ -49,6 +49,20 @@ pub struct Attribute {
     pub value: String,
 }
 
+impl SnsEvent {
+    /// Parses the event Lambda hands the notifier, naming the member of a bad value
+    /// (`Records[0].Sns.Message: invalid type: integer ...`).
+    pub fn parse(payload: Value) -> Result<SnsEvent, String> {
+        if !payload.is_object() {
+            return Err(".: expected a JSON object (an SNS event with Records)".to_owned());
+        }
+        serde_path_to_error::deserialize(payload).map_err(|e| {
+            let path = e.path().to_string();
+            format!("{path}: {}", e.into_inner())
+        })
+    }
+}
+
 impl SnsMessage {
     fn attr(&self, k: &str) -> Option<&str> {
         self.attributes.get(k).map(|a| a.value.as_str())

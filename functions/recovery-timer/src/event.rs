@@ -92,7 +92,7 @@ pub fn parse(v: &Value) -> Result<Trigger, String> {
                 .to_owned(),
         }),
         ("aws.autoscaling", other) => Err(format!(
-            "unexpected Auto Scaling event {other:?}: the rule should send only launch and terminate successes"
+            "detail-type: unexpected Auto Scaling event {other:?}: the rule should send only launch and terminate successes"
         )),
         ("aws.cloudwatch", "CloudWatch Alarm State Change") => Ok(Trigger::Alarm {
             name: text(v, &["detail", "alarmName"])

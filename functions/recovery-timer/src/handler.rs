@@ -438,8 +438,10 @@ struct Marker {
 
 /// A record and, for agent faults, the fault's duration.
 fn parse_record(value: &str) -> Result<(Stored, Option<u64>), String> {
-    let v: Value = serde_json::from_str(value).map_err(|e| format!("not JSON: {e}"))?;
-    let stored: Stored = serde_json::from_value(v).map_err(|e| format!("not a record: {e}"))?;
+    let stored = Stored::parse(value).map_err(|e| match e.starts_with("not JSON") {
+        true => e,
+        false => format!("not a record: {e}"),
+    })?;
     let duration_s = stored.record.duration_s;
     Ok((stored, duration_s))
 }
@@ -453,6 +455,9 @@ mod tests {
         assert!(parse_record("{").unwrap_err().starts_with("not JSON"));
         let e = parse_record(r#"{"v":1,"id":"x"}"#).unwrap_err();
         assert!(e.contains("missing field"), "{e}");
+        // A bad value names its field, through the flattened record too.
+        let e = parse_record(r#"{"v":"x","id":"x"}"#).unwrap_err();
+        assert!(e.starts_with("not a record: v: invalid type"), "{e}");
     }
 
     #[test]
