@@ -82,7 +82,10 @@ impl Experiment {
         if !value.is_object() {
             return Err(SpecError::new(
                 ".",
-                format!("expected a JSON object (an experiment), got {}", json_kind(&value)),
+                format!(
+                    "expected a JSON object (an experiment), got {}",
+                    json_kind(&value)
+                ),
             ));
         }
         validate(from_value_at(value, "")?, "")
