@@ -66,22 +66,11 @@ pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings
         (vars::RECORD_PREFIX, &mut s.record_prefix),
     ] {
         if let Some(v) = get(var) {
-            if !v.starts_with('/') {
-                return Err(format!(
-                    "{var}={v:?}: an SSM parameter path must start with '/'"
-                ));
-            }
-            *slot = v;
+            *slot = ssm_path(var, v)?;
         }
     }
     if let Some(arn) = get(vars::TOPIC_ARN) {
-        if !arn.starts_with("arn:") || arn.split(':').count() != 6 {
-            return Err(format!(
-                "{}={arn:?} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)",
-                vars::TOPIC_ARN
-            ));
-        }
-        s.topic_arn = Some(arn);
+        s.topic_arn = Some(topic_arn(vars::TOPIC_ARN, arn)?);
     }
     if let Some(doc) = get(vars::AGENT_DOCUMENT) {
         // SSM document names: 3 to 128 of letters, digits, '_', '-', '.' (or an ARN).
@@ -100,6 +89,29 @@ pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings
         s.agent_document = doc;
     }
     Ok(s)
+}
+
+/// Checks the value of `var` is an SSM parameter path (starts with '/'); shared by every
+/// function's settings.
+pub fn ssm_path(var: &str, v: String) -> Result<String, String> {
+    if v.starts_with('/') {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{var}={v:?}: an SSM parameter path must start with '/'"
+        ))
+    }
+}
+
+/// Checks the value of `var` is an SNS topic ARN; shared by every function's settings.
+pub fn topic_arn(var: &str, arn: String) -> Result<String, String> {
+    if arn.starts_with("arn:") && arn.split(':').count() == 6 {
+        Ok(arn)
+    } else {
+        Err(format!(
+            "{var}={arn:?} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
+        ))
+    }
 }
 
 #[cfg(test)]

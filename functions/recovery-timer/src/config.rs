@@ -1,5 +1,7 @@
 //! The timer's deployment settings, read once from the environment at init.
 
+use faultline_core::settings::{ssm_path, topic_arn};
+
 /// Names of the environment variables the timer reads.
 pub mod vars {
     /// The prefix under which experiment records are kept (the monkey's too).
@@ -42,22 +44,12 @@ pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<TimerCon
     let mut s = TimerConfig::default();
     let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
     if let Some(v) = get(vars::RECORD_PREFIX) {
-        if !v.starts_with('/') {
-            return Err(format!(
-                "{}={v:?}: an SSM parameter path must start with '/'",
-                vars::RECORD_PREFIX
-            ));
-        }
-        s.record_prefix = v.trim_end_matches('/').to_owned();
+        s.record_prefix = ssm_path(vars::RECORD_PREFIX, v)?
+            .trim_end_matches('/')
+            .to_owned();
     }
     if let Some(arn) = get(vars::TOPIC_ARN) {
-        if !arn.starts_with("arn:") || arn.split(':').count() != 6 {
-            return Err(format!(
-                "{}={arn:?} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)",
-                vars::TOPIC_ARN
-            ));
-        }
-        s.topic_arn = Some(arn);
+        s.topic_arn = Some(topic_arn(vars::TOPIC_ARN, arn)?);
     }
     if let Some(v) = get(vars::RETAIN_CLOSED) {
         s.retain_closed = v.trim().parse().map_err(|_| {
