@@ -224,8 +224,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     let dir = StateDir::new(cli.state_dir);
-    // Refuse a state directory someone else could have planted before reading anything in it.
-    if !matches!(cli.cmd, Cmd::Version) {
+    // Refuse a state directory someone else could have planted before reading anything in it
+    // (`version` and `install-cleanup-unit` do not read it).
+    if !matches!(cli.cmd, Cmd::Version | Cmd::InstallCleanupUnit { .. }) {
         dir.verify()?;
     }
     match cli.cmd {
