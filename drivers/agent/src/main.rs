@@ -232,6 +232,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
         Cmd::Inject(args) => inject(&dir, *args),
         Cmd::Rollback { all, id } => {
+            // Logged where the guardian logs too: a waiting `inject` relays the rollback, and
+            // the log tells the whole story of a fault.
+            out::log_to(dir.events_path());
             let ids: Vec<String> = match (all, id) {
                 (true, _) => dir.list()?.into_iter().map(|s| s.id).collect(),
                 (false, Some(id)) => vec![id],
