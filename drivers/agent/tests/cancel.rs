@@ -547,3 +547,38 @@ fn install_cleanup_unit_does_nothing_without_systemd() {
         "nothing written"
     );
 }
+
+#[test]
+fn a_rollback_while_inject_waits_is_relayed_not_taken_for_a_lost_guardian() {
+    let n = NetPair::new("ra");
+    let before = n.snapshot();
+    let mut agent = Running::start(n.agent(&[
+        "inject",
+        "blackhole",
+        "--to",
+        B_IP,
+        "--interface",
+        &n.a_if,
+        "--duration",
+        "60s",
+    ]));
+    let applied = agent.wait_for("applied", Duration::from_secs(10));
+    let id = applied["id"].as_str().unwrap();
+    let out = n.run(&["rollback", id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // inject relays the rollback and exits 0: the guardian `rollback` stopped is not "lost".
+    let rb = agent.wait_for("rolled_back", Duration::from_secs(5));
+    assert_eq!(rb["reason"], "requested", "{rb}");
+    assert_eq!(agent.child.wait().unwrap().code(), Some(0));
+    assert!(
+        agent.seen.iter().all(|e| e["event"] != "guardian_lost"),
+        "{:#?}",
+        agent.seen
+    );
+    assert_eq!(n.snapshot(), before);
+    assert!(n.state_files().is_empty());
+}
