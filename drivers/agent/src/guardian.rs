@@ -14,6 +14,7 @@
 use std::os::unix::io::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -137,17 +138,30 @@ pub fn run(dir: &StateDir, id: &str, mut watch: Watch) -> Result<()> {
         Fault::Network(_) => (None, false),
     };
     let mut _work = None;
+    let mut inject_died = false;
     if has_workload || kill.is_some() {
         let started = match &kill {
             Some(k) => {
                 let at = now_ms();
                 procs::kill_round(k, &st.spared).map(|killed| (killed, Some(at)))
             }
-            None => load::start(&st.fault, &st.files, st.disk_bytes.or(st.memory_bytes)).map(|w| {
-                _work = Some(w);
-                (vec![], None)
-            }),
+            None => {
+                let (w, gone) = start_watched(&st, &mut watch);
+                inject_died = gone;
+                w.map(|w| {
+                    _work = Some(w);
+                    (vec![], None)
+                })
+            }
         };
+        if inject_died {
+            // `inject` died while the workload was starting.
+            drop(_work.take());
+            let Some(cur) = dir.load(id)? else {
+                return Ok(());
+            };
+            return rollback(dir, &cur, Why::InjectDied);
+        }
         match started {
             Ok((killed, at)) => {
                 let lock = dir.lock()?;
@@ -234,6 +248,36 @@ pub fn run(dir: &StateDir, id: &str, mut watch: Watch) -> Result<()> {
             }
         }
     }
+}
+
+/// Starts `st`'s workload while a thread keeps watching the lifeline: a disk fill can take
+/// minutes, and `inject` dying meanwhile stops it at the next MiB. Returns the workload and
+/// whether `inject` died (the caller then rolls back).
+fn start_watched(st: &State, watch: &mut Watch) -> (Result<load::Workload>, bool) {
+    let gone = AtomicBool::new(false);
+    let started = AtomicBool::new(false);
+    let w = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !started.load(Ordering::SeqCst) {
+                match watch.wait(Duration::from_millis(20)) {
+                    Heard::Quiet | Heard::Detached => {}
+                    Heard::Gone => {
+                        gone.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                }
+            }
+        });
+        let w = load::start(
+            &st.fault,
+            &st.files,
+            st.disk_bytes.or(st.memory_bytes),
+            &gone,
+        );
+        started.store(true, Ordering::SeqCst);
+        w
+    });
+    (w, gone.load(Ordering::SeqCst))
 }
 
 /// Re-resolves the SSM endpoints of an applied network fault and exempts addresses it does not
