@@ -29,7 +29,6 @@ locals {
           FAULTLINE_RECORDS_TABLE         = aws_dynamodb_table.records.name
           FAULTLINE_RECORD_RETENTION_DAYS = tostring(var.record_retention_days)
           FAULTLINE_TOPIC_ARN             = aws_sns_topic.events.arn
-          FAULTLINE_RETAIN_CLOSED         = tostring(var.retain_closed)
           FAULTLINE_METRIC_NAMESPACE      = var.metric_namespace
         }
       }

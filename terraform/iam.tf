@@ -355,16 +355,20 @@ resource "aws_iam_policy" "agent_instance" {
 }
 
 data "aws_iam_policy_document" "layer_config" {
+  # The layer reads a function's config and the kill switch together, in one GetParameters.
   statement {
-    sid       = "ReadTheLayerConfig"
-    actions   = ["ssm:GetParameter"]
-    resources = ["${local.ssm_parameter_arn}${var.layer_config_prefix}/*"]
+    sid     = "ReadTheLayerConfigAndKillSwitch"
+    actions = ["ssm:GetParameters"]
+    resources = [
+      "${local.ssm_parameter_arn}${var.layer_config_prefix}/*",
+      "${local.ssm_parameter_arn}${var.kill_switch_parameter}",
+    ]
   }
 }
 
 resource "aws_iam_policy" "layer_config" {
   name        = "${var.name}-layer-config"
-  description = "Attach to the execution role of functions that carry the faultline layer: read their live fault config"
+  description = "Attach to the execution role of functions that carry the faultline layer: read their live fault config and the kill switch"
   policy      = data.aws_iam_policy_document.layer_config.json
   tags        = local.tags
 }

@@ -221,17 +221,6 @@ variable "recovery_backstop_schedule" {
   }
 }
 
-variable "retain_closed" {
-  description = "How many closed experiment records the recovery timer keeps for `faultline history`."
-  type        = number
-  default     = 100
-
-  validation {
-    condition     = var.retain_closed >= 0 && var.retain_closed <= 10000 && floor(var.retain_closed) == var.retain_closed
-    error_message = "retain_closed must be a whole number from 0 to 10000."
-  }
-}
-
 variable "record_retention_days" {
   description = "Days an experiment record is kept after it closes: the functions set a closed record's `expires_at` (the records table's TTL attribute) from it (FAULTLINE_RECORD_RETENTION_DAYS); DynamoDB deletes expired records, usually within a few days of expiry. Open records never expire."
   type        = number

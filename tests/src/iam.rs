@@ -338,12 +338,20 @@ fn core_type_imports(text: &str) -> Vec<(String, String)> {
             let item = item.trim_matches(|ch| ch == '{' || ch == '}').trim();
             let (m, name) = match item.rsplit_once("::") {
                 Some((p, n)) => {
-                    let p = p.trim_end_matches(':').trim_end_matches('{').trim_end_matches(':');
+                    let p = p
+                        .trim_end_matches(':')
+                        .trim_end_matches('{')
+                        .trim_end_matches(':');
                     let m = p.rsplit("::").next().unwrap_or("").to_owned();
                     if opens {
                         inner_module = Some(m.clone());
                     }
-                    (m, n.trim_matches(|ch| ch == '{' || ch == '}').trim().to_owned())
+                    (
+                        m,
+                        n.trim_matches(|ch| ch == '{' || ch == '}')
+                            .trim()
+                            .to_owned(),
+                    )
                 }
                 None => (
                     inner_module.clone().unwrap_or_else(|| module.clone()),

@@ -397,7 +397,14 @@ async fn the_agent_document_pins_the_artifacts_sha256_and_location_and_the_scrip
     );
     assert_eq!(
         params.keys().map(String::as_str).collect::<BTreeSet<_>>(),
-        BTreeSet::from(["Args", "Duration", "ExecutionTimeout", "Fault"])
+        BTreeSet::from([
+            "Args",
+            "Duration",
+            "ExecutionTimeout",
+            "Fault",
+            "FaultId",
+            "Mode"
+        ])
     );
     let lines: Vec<String> = doc["mainSteps"][0]["inputs"]["runCommand"]
         .as_array()
@@ -675,7 +682,12 @@ async fn check_records_table(
         .as_array()
         .into_iter()
         .flatten()
-        .map(|a| pair(a["AttributeName"].as_str().unwrap(), a["AttributeType"].as_str().unwrap()))
+        .map(|a| {
+            pair(
+                a["AttributeName"].as_str().unwrap(),
+                a["AttributeType"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         attributes,
@@ -694,7 +706,10 @@ async fn check_records_table(
         .map(|i| {
             (
                 i["IndexName"].as_str().unwrap_or_default().to_owned(),
-                (key_schema(&i["KeySchema"]), i["Projection"]["ProjectionType"].clone()),
+                (
+                    key_schema(&i["KeySchema"]),
+                    i["Projection"]["ProjectionType"].clone(),
+                ),
             )
         })
         .collect();
@@ -718,7 +733,10 @@ async fn check_records_table(
         ]),
         "{t}"
     );
-    assert_eq!(t["BillingModeSummary"]["BillingMode"], "PAY_PER_REQUEST", "{t}");
+    assert_eq!(
+        t["BillingModeSummary"]["BillingMode"], "PAY_PER_REQUEST",
+        "{t}"
+    );
     assert_eq!(t["SSEDescription"]["Status"], "ENABLED", "{t}");
     assert_eq!(t["SSEDescription"]["SSEType"], "KMS", "{t}");
     assert_eq!(t["SSEDescription"]["KMSMasterKeyArn"], key_arn, "{t}");
@@ -984,7 +1002,10 @@ async fn complete_example_applies_against_moto_and_its_monkey_acts() -> Result<(
             .into_iter()
             .map(|(a, r)| (a.to_owned(), vec![r.to_owned()]))
             .collect();
-        assert_eq!(granted, expected, "{name}: DynamoDB actions and their resources");
+        assert_eq!(
+            granted, expected,
+            "{name}: DynamoDB actions and their resources"
+        );
         if name == "notifier" {
             continue;
         }
@@ -1003,9 +1024,19 @@ async fn complete_example_applies_against_moto_and_its_monkey_acts() -> Result<(
         );
         // The functions find the table (and no SSM record prefix any more).
         let env = &outputs["function_environments"]["value"][name];
-        assert_eq!(env["FAULTLINE_RECORDS_TABLE"], table.as_str(), "{name}: {env}");
-        assert_eq!(env["FAULTLINE_RECORD_RETENTION_DAYS"], "90", "{name}: {env}");
-        assert!(env.get("FAULTLINE_RECORD_PREFIX").is_none(), "{name}: {env}");
+        assert_eq!(
+            env["FAULTLINE_RECORDS_TABLE"],
+            table.as_str(),
+            "{name}: {env}"
+        );
+        assert_eq!(
+            env["FAULTLINE_RECORD_RETENTION_DAYS"], "90",
+            "{name}: {env}"
+        );
+        assert!(
+            env.get("FAULTLINE_RECORD_PREFIX").is_none(),
+            "{name}: {env}"
+        );
     }
 
     // 3. The monkey binary, under the emulator with the environment Terraform set on the
@@ -1086,13 +1117,7 @@ async fn complete_example_applies_against_moto_and_its_monkey_acts() -> Result<(
         "{r}"
     );
     assert!(r["notify_error"].is_null(), "{r}");
-    // Issue 12 moves the records from SSM parameters into the table. Until the monkey's side
-    // of it lands (its DynamoDB adapter in functions/core/src/aws/), the monkey still writes the
-    // SSM parameter under its default prefix: check whichever the code in this tree writes.
-    let core_aws = faultline_e2e::workspace_root().join("functions/core/src/aws");
-    if ["records.rs", "dynamodb.rs"]
-        .iter()
-        .any(|f| core_aws.join(f).exists())
+    // Recorded in the table Terraform made, and findable through the sparse open index.
     {
         let item = dynamodb(
             &moto.endpoint,
@@ -1102,7 +1127,10 @@ async fn complete_example_applies_against_moto_and_its_monkey_acts() -> Result<(
         .await?;
         let item = &item["Item"];
         assert_eq!(item["kind"]["S"], "experiment", "{item}");
-        assert_eq!(item["open"]["S"], "open", "open until the timer closes it: {item}");
+        assert_eq!(
+            item["open"]["S"], "open",
+            "open until the timer closes it: {item}"
+        );
         assert!(item["started_at"]["S"].is_string(), "{item}");
         // The timer finds it through the sparse open index.
         let open = dynamodb(
@@ -1121,11 +1149,6 @@ async fn complete_example_applies_against_moto_and_its_monkey_acts() -> Result<(
             .filter_map(|i| i["id"]["S"].as_str())
             .collect();
         assert_eq!(ids, ["tf-apply-1"], "{open}");
-    } else {
-        let record = r["record"].as_str().context("no record")?;
-        let stored = ssm.get_parameter().name(record).send().await?;
-        let stored: Value = serde_json::from_str(stored.parameter().unwrap().value().unwrap())?;
-        assert_eq!(stored["experiment"], "web-terminate", "{stored}");
     }
 
     // 4. Nothing drifts: plan shows no changes.
