@@ -10,7 +10,7 @@ use faultline_core::aws::records::Records;
 use faultline_core::aws::{ssm, Aws};
 use faultline_core::clock::SystemClock;
 use faultline_core::outcome::{RoundOutcome as Outcome, RoundResult};
-use faultline_core::record::{Outcome as Closing, Record};
+use faultline_core::record::{Outcome as Closing, Record, State};
 use faultline_core::round::{self, Planning};
 use faultline_core::settings::{settings_from, Settings};
 use faultline_core::spec::Invocation;
@@ -298,8 +298,8 @@ fn record_line(r: &Record) -> String {
     let victims = r.victims().count();
     let when = r.started_at.format("%Y-%m-%d %H:%M:%S UTC");
     let action = r.action.name();
-    match r.closed() {
-        Some(c) => {
+    match &r.state {
+        State::Closed(c) => {
             let outcome = c.outcome.name();
             let ttr = match (c.outcome, c.ttr_s) {
                 (Closing::Recovered, Some(t)) if c.observed => {
@@ -313,7 +313,16 @@ fn record_line(r: &Record) -> String {
                 r.experiment, r.id
             )
         }
-        None => {
+        State::Aborted(a) => format!(
+            "{when}  {:<24} {action} {victims} target(s): aborted ({}), rolled back on {} of {} in {}  ({})",
+            r.experiment,
+            a.trigger.describe(),
+            a.ok(),
+            a.rolled_back.len(),
+            seconds_ms(a.time_to_safe_ms),
+            r.id
+        ),
+        State::Open => {
             let groups: Vec<&str> = r.groups.keys().map(String::as_str).collect();
             format!(
                 "{when}  {:<24} {action} {victims} target(s){}  open, timeout {}s  ({})",
@@ -328,6 +337,11 @@ fn record_line(r: &Record) -> String {
             )
         }
     }
+}
+
+/// `3.2 s` from milliseconds.
+fn seconds_ms(ms: i64) -> String {
+    format!("{:.1} s", ms.max(0) as f64 / 1000.0)
 }
 
 fn humantime_secs(s: i64) -> String {

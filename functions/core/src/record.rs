@@ -152,6 +152,73 @@ pub struct Closed {
     pub observed: bool,
 }
 
+/// What aborted an experiment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum AbortTrigger {
+    /// One of the experiment's stop alarms went to `ALARM` (seen by the recovery timer).
+    StopAlarm {
+        /// The alarm's name.
+        alarm: String,
+    },
+    /// `faultline halt`: the kill switch was turned off and every open experiment aborted.
+    Halt,
+    /// `faultline abort`.
+    Abort,
+}
+
+impl AbortTrigger {
+    /// `stop_alarm` / `halt` / `abort` (logs, the SNS `trigger` attribute).
+    pub fn name(&self) -> &'static str {
+        match self {
+            AbortTrigger::StopAlarm { .. } => "stop_alarm",
+            AbortTrigger::Halt => "halt",
+            AbortTrigger::Abort => "abort",
+        }
+    }
+
+    /// For a message: `web-5xx in ALARM`, `faultline halt`, `faultline abort`.
+    pub fn describe(&self) -> String {
+        match self {
+            AbortTrigger::StopAlarm { alarm } => format!("{alarm} in ALARM"),
+            AbortTrigger::Halt => "faultline halt".to_owned(),
+            AbortTrigger::Abort => "faultline abort".to_owned(),
+        }
+    }
+}
+
+/// What an abort did on one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolledBack {
+    /// Instance id.
+    pub id: String,
+    /// Rolled back (or nothing to undo), confirmed.
+    pub ok: bool,
+    /// The confirmation or the error (`Success`, `started`, `nothing to undo: terminated`, ...).
+    pub detail: String,
+}
+
+/// How a record was aborted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Aborted {
+    /// What aborted it.
+    pub trigger: AbortTrigger,
+    /// When the abort finished (the record changed).
+    pub at: DateTime<Utc>,
+    /// Per target: rolled back or not.
+    pub rolled_back: Vec<RolledBack>,
+    /// From the trigger (the alarm's state change, or the call) to the last rollback
+    /// confirmation, milliseconds.
+    pub time_to_safe_ms: i64,
+}
+
+impl Aborted {
+    /// Targets confirmed rolled back (or with nothing to undo).
+    pub fn ok(&self) -> usize {
+        self.rolled_back.iter().filter(|r| r.ok).count()
+    }
+}
+
 /// Where an experiment stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -160,14 +227,27 @@ pub enum State {
     Open,
     /// Closed, once.
     Closed(Closed),
+    /// Aborted, once: rolled back before it could close.
+    Aborted(Aborted),
 }
 
 impl State {
-    /// `open` / `closed`: the item's `state` attribute.
+    /// `open` / `closed` / `aborted`: the item's `state` attribute.
     pub fn name(&self) -> &'static str {
         match self {
             State::Open => "open",
             State::Closed(_) => "closed",
+            State::Aborted(_) => "aborted",
+        }
+    }
+
+    /// When it ended (closed or aborted); `None` while open. Ended records leave the open
+    /// index and expire.
+    pub fn ended_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            State::Open => None,
+            State::Closed(c) => Some(c.at),
+            State::Aborted(a) => Some(a.at),
         }
     }
 }
@@ -198,6 +278,10 @@ pub struct Record {
     /// Alarms that must be OK for recovery.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alarms: Vec<String>,
+    /// The experiment's stop alarms (`guards.stop_alarms`): one in `ALARM` while the record is
+    /// open makes the recovery timer abort it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop_alarms: Vec<String>,
     /// Open or closed.
     pub state: State,
 }
@@ -248,8 +332,16 @@ impl Record {
     /// How it closed, once closed.
     pub fn closed(&self) -> Option<&Closed> {
         match &self.state {
-            State::Open => None,
+            State::Open | State::Aborted(_) => None,
             State::Closed(c) => Some(c),
+        }
+    }
+
+    /// How it was aborted, once aborted.
+    pub fn aborted(&self) -> Option<&Aborted> {
+        match &self.state {
+            State::Open | State::Closed(_) => None,
+            State::Aborted(a) => Some(a),
         }
     }
 
@@ -312,6 +404,7 @@ mod tests {
             failed: vec![],
             timeout_s: 1800,
             alarms: vec![],
+            stop_alarms: vec![],
             state: State::Open,
         }
     }
@@ -345,6 +438,40 @@ mod tests {
         );
         assert_eq!(Record::parse(&json).unwrap(), r);
         assert_eq!(r.action.fault_duration_s(), Some(60));
+    }
+
+    #[test]
+    fn an_aborted_record_round_trips_and_has_ended() {
+        let mut r = record(1);
+        r.stop_alarms = vec!["web-5xx".into()];
+        r.state = State::Aborted(Aborted {
+            trigger: AbortTrigger::StopAlarm {
+                alarm: "web-5xx".into(),
+            },
+            at: r.started_at,
+            rolled_back: vec![RolledBack {
+                id: "i-1".into(),
+                ok: true,
+                detail: "Success".into(),
+            }],
+            time_to_safe_ms: 3200,
+        });
+        let json = r.encode().unwrap();
+        assert!(
+            json.contains(
+                r#""state":{"status":"aborted","trigger":{"by":"stop_alarm","alarm":"web-5xx"}"#
+            ),
+            "{json}"
+        );
+        assert_eq!(Record::parse(&json).unwrap(), r);
+        assert_eq!(r.state.name(), "aborted");
+        assert_eq!(r.state.ended_at(), Some(r.started_at));
+        assert!(!r.is_open() && r.closed().is_none());
+        assert_eq!(r.aborted().unwrap().ok(), 1);
+        // Records written before stop alarms were recorded still parse.
+        let old = record(1).encode().unwrap();
+        assert!(!old.contains("stop_alarms"));
+        assert!(Record::parse(&old).unwrap().stop_alarms.is_empty());
     }
 
     #[test]

@@ -535,6 +535,7 @@ fn new_record(inv: &Invocation, plan: &Plan, now: DateTime<Utc>) -> Record {
         failed: vec![],
         timeout_s: exp.recovery.timeout.as_secs(),
         alarms: exp.recovery.alarms.clone(),
+        stop_alarms: exp.guards.stop_alarms.clone(),
         state: State::Open,
     }
 }

@@ -5,12 +5,12 @@
 //! | --- | --- |
 //! | `id` | the execution id (hash key) |
 //! | `record` | the record, JSON |
-//! | `state` | `open` / `closed` |
+//! | `state` | `open` / `closed` / `aborted` |
 //! | `open` | `open`, only while open: the sparse index [`OPEN_INDEX`] (hash `open`, range `started_at`) |
 //! | `kind` | always `experiment`: the index [`HISTORY_INDEX`] (hash `kind`, range `started_at`) |
 //! | `started_at` | RFC 3339 UTC with milliseconds, so it sorts as text |
 //! | `experiment` | the experiment's name |
-//! | `expires_at` | once closed: epoch seconds after which DynamoDB's TTL deletes it |
+//! | `expires_at` | once closed or aborted: epoch seconds after which DynamoDB's TTL deletes it |
 //!
 //! Creating is conditional on the id being new (the idempotency lock); every later write is a
 //! conditional update on `state`, so two writers never both close a record.
@@ -90,8 +90,8 @@ impl<'a> Records<'a> {
     }
 
     fn expires_at(&self, rec: &Record) -> Option<i64> {
-        rec.closed().map(|c| {
-            (c.at + chrono::Duration::days(i64::from(self.store.retention_days))).timestamp()
+        rec.state.ended_at().map(|at| {
+            (at + chrono::Duration::days(i64::from(self.store.retention_days))).timestamp()
         })
     }
 
