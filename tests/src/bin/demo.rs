@@ -164,10 +164,14 @@ async fn deploy_with_terraform(tf: &Terraform, moto: &Moto) -> Result<Deployed> 
     })
 }
 
-/// Without terraform: the same pieces the module creates that the round needs, through the SDK.
+/// Without terraform: the same pieces the module creates that the round needs (topic, kill
+/// switch, records table), through the SDK.
 async fn deploy_with_sdk(moto: &Moto, fleet: &Fleet) -> Result<Deployed> {
     let topic = fleet.topic("faultline").await?;
     fleet.put_param("/faultline/enabled", "true").await?;
+    fleet
+        .create_records_table(faultline_e2e::fleet::RECORDS_TABLE)
+        .await?;
     let mut env = std::collections::BTreeMap::new();
     let with = |extra: &[(&str, &str)]| {
         let mut e = moto.env();
