@@ -16,6 +16,8 @@
 //!   timestamps, and the closing message, pure.
 //! - [`round`]: one monkey round, `plan` then `execute`, wiring the above to the AWS adapters in
 //!   guard-chain order.
+//! - [`abort`]: aborting an open experiment: roll back on the recorded targets, mark the record
+//!   aborted once, one message and the `TimeToSafe` metric.
 //! - [`act`]: the destructive calls of a round (EC2 / Auto Scaling actions, the agent via SSM).
 //! - [`monkey`]: one scheduled invocation (payload -> invocation -> round), independent of the
 //!   Lambda runtime, which the monkey function and the tests drive.
@@ -26,6 +28,7 @@
 //! Domain logic takes its clock and RNG as arguments, so tests are deterministic and need no
 //! network; AWS calls sit in `aws` and are tested against a local AWS (moto).
 
+pub mod abort;
 pub mod act;
 pub mod aws;
 pub mod clock;

@@ -71,22 +71,28 @@ pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings
         s.topic_arn = Some(topic_arn(vars::TOPIC_ARN, arn)?);
     }
     if let Some(doc) = get(vars::AGENT_DOCUMENT) {
-        // SSM document names: 3 to 128 of letters, digits, '_', '-', '.' (or an ARN).
-        let name = doc.rsplit('/').next().unwrap_or(&doc);
-        if name.len() < 3
-            || doc.len() > 1024
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-        {
-            return Err(format!(
-                "{}={doc:?} is not an SSM document name or ARN",
-                vars::AGENT_DOCUMENT
-            ));
-        }
-        s.agent_document = doc;
+        s.agent_document = agent_document(doc)?;
     }
     Ok(s)
+}
+
+/// Checks `FAULTLINE_AGENT_DOCUMENT` (the monkey's and the recovery timer's): an SSM document
+/// name or ARN.
+pub fn agent_document(doc: String) -> Result<String, String> {
+    // SSM document names: 3 to 128 of letters, digits, '_', '-', '.' (or an ARN).
+    let name = doc.rsplit('/').next().unwrap_or(&doc);
+    if name.len() < 3
+        || doc.len() > 1024
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        return Err(format!(
+            "{}={doc:?} is not an SSM document name or ARN",
+            vars::AGENT_DOCUMENT
+        ));
+    }
+    Ok(doc)
 }
 
 /// Where the experiment records live: the DynamoDB table and how long closed records are kept.

@@ -101,6 +101,55 @@ pub async fn act(client: &aws_sdk_ec2::Client, action: Ec2Action, ids: &[String]
     out
 }
 
+/// Starts `ids` (undoing a `stop`) in batches of [`BATCH`], like [`act`]: a failed batch is
+/// retried one id at a time. Per instance: the state EC2 reported, or the error. A function of
+/// its own (not an [`Ec2Action`]) so only what aborts experiments needs `ec2:StartInstances`.
+pub async fn start(client: &aws_sdk_ec2::Client, ids: &[String]) -> Outcomes {
+    let mut out = Vec::with_capacity(ids.len());
+    for batch in ids.chunks(BATCH) {
+        match start_batch(client, batch).await {
+            Ok(states) => out.extend(
+                batch
+                    .iter()
+                    .map(|id| (id.clone(), Ok(states.get(id).cloned()))),
+            ),
+            Err(batch_err) if batch.len() == 1 => out.push((batch[0].clone(), Err(batch_err))),
+            Err(batch_err) => {
+                tracing::warn!(batch = batch.len(), error = %batch_err,
+                    "StartInstances batch failed; retrying one instance at a time");
+                for id in batch {
+                    let one = std::slice::from_ref(id);
+                    out.push((
+                        id.clone(),
+                        start_batch(client, one).await.map(|s| s.get(id).cloned()),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+async fn start_batch(
+    client: &aws_sdk_ec2::Client,
+    ids: &[String],
+) -> Result<HashMap<String, String>, String> {
+    let changes = client
+        .start_instances()
+        .set_instance_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .map(|o| o.starting_instances.unwrap_or_default())
+        .map_err(|e| short(&e))?;
+    Ok(changes
+        .into_iter()
+        .filter_map(|c| {
+            let state = c.current_state()?.name()?.as_str().to_owned();
+            Some((c.instance_id?, state))
+        })
+        .collect())
+}
+
 async fn call(
     client: &aws_sdk_ec2::Client,
     action: Ec2Action,

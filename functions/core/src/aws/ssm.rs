@@ -1,5 +1,7 @@
-//! SSM Parameter Store: the kill switch and the experiment records.
+//! SSM: Parameter Store (the kill switch, the Slack webhook) and Run Command (the agent: send,
+//! and the per-host result of a command).
 
+use aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationError;
 use aws_sdk_ssm::operation::get_parameter::GetParameterError;
 use aws_sdk_ssm::operation::put_parameter::PutParameterError;
 use aws_sdk_ssm::types::{ParameterTier, ParameterType};
@@ -143,4 +145,69 @@ pub async fn send_command(
         .await
         .map_err(|e| AwsError::new("SendCommand", e))?;
     Ok(out.command.and_then(|c| c.command_id).unwrap_or_default())
+}
+
+/// Where one host's run of a command stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invocation {
+    /// Not finished yet (or SSM does not list it yet: right after `SendCommand` it may not).
+    Pending(String),
+    /// Finished: its status (`Success`, `Failed`, `TimedOut`, `Cancelled`) and SSM's detail.
+    Done {
+        /// `Success` and nothing else means the host did it.
+        success: bool,
+        /// `Success`, `Failed: <StatusDetails>` and the first line of the error output.
+        detail: String,
+    },
+}
+
+/// `GetCommandInvocation` of `command_id` on `instance_id` (the document's one step).
+pub async fn command_invocation(
+    client: &aws_sdk_ssm::Client,
+    command_id: &str,
+    instance_id: &str,
+) -> Result<Invocation, AwsError> {
+    use aws_sdk_ssm::types::CommandInvocationStatus as S;
+    let out = match client
+        .get_command_invocation()
+        .command_id(command_id)
+        .instance_id(instance_id)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e) => {
+            return match e.into_service_error() {
+                GetCommandInvocationError::InvocationDoesNotExist(_) => {
+                    Ok(Invocation::Pending("not listed yet".to_owned()))
+                }
+                e => Err(AwsError::new("GetCommandInvocation", e)),
+            }
+        }
+    };
+    let status = out.status.clone().unwrap_or(S::Pending);
+    let detail = out
+        .status_details()
+        .filter(|d| *d != status.as_str())
+        .map(|d| format!("{}: {d}", status.as_str()))
+        .unwrap_or_else(|| status.as_str().to_owned());
+    Ok(match status {
+        S::Success => Invocation::Done {
+            success: true,
+            detail,
+        },
+        S::Failed | S::TimedOut | S::Cancelled => {
+            let err = out
+                .standard_error_content()
+                .and_then(|e| e.lines().find(|l| !l.trim().is_empty()))
+                .map(|l| format!(" ({})", l.trim()))
+                .unwrap_or_default();
+            Invocation::Done {
+                success: false,
+                detail: format!("{detail}{err}"),
+            }
+        }
+        S::Pending | S::InProgress | S::Delayed | S::Cancelling => Invocation::Pending(detail),
+        other => Invocation::Pending(other.as_str().to_owned()),
+    })
 }
