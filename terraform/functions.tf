@@ -30,6 +30,7 @@ locals {
           FAULTLINE_RECORD_RETENTION_DAYS = tostring(var.record_retention_days)
           FAULTLINE_TOPIC_ARN             = aws_sns_topic.events.arn
           FAULTLINE_METRIC_NAMESPACE      = var.metric_namespace
+          FAULTLINE_AGENT_DOCUMENT        = aws_ssm_document.agent.name
         }
       }
     },

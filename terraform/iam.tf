@@ -1,5 +1,6 @@
 # Least privilege, and the opt-in promise a second time: the monkey may terminate, stop,
-# reboot, replace and run the agent only on resources carrying the opt-in tag; parameters only
+# reboot, replace and run the agent only on resources carrying the opt-in tag (and the recovery
+# timer, aborting, may roll the agent back and start stopped instances only there); parameters only
 # under faultline's paths; experiment records only in the records table (the timer finds open
 # ones only through its `open` index); publish only to its topic.
 #
@@ -146,6 +147,42 @@ data "aws_iam_policy_document" "recovery_timer" {
       test     = "StringEquals"
       variable = "cloudwatch:namespace"
       values   = [var.metric_namespace]
+    }
+  }
+
+  # Aborting an experiment whose stop alarm fires: the same opt-in conditions as the monkey's
+  # destructive statements, so the timer can undo only on opted-in instances.
+  statement {
+    sid       = "RollBackWithTheAgentDocument"
+    actions   = ["ssm:SendCommand"]
+    resources = [local.agent_document_arn]
+  }
+
+  statement {
+    sid       = "RollBackOnOptedInInstancesOnly"
+    actions   = ["ssm:SendCommand"]
+    resources = [local.instance_arns]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${var.opt_in_tag_key}"
+      values   = ["true"]
+    }
+  }
+
+  statement {
+    sid       = "RollBackResults"
+    actions   = ["ssm:GetCommandInvocation"]
+    resources = ["*"] # GetCommandInvocation supports no resource-level permissions
+  }
+
+  statement {
+    sid       = "StartStoppedOptedInInstancesOnly"
+    actions   = ["ec2:StartInstances"]
+    resources = [local.instance_arns]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${var.opt_in_tag_key}"
+      values   = ["true"]
     }
   }
 

@@ -1,5 +1,5 @@
 //! Aborting experiments against a private moto: the monkey injects (an agent fault, a stop), then
-//! `core::abort` rolls back on exactly the recorded instances (the faultline document with
+//! `core::abort` (called directly, or by the recovery timer when a stop alarm fires) rolls back on exactly the recorded instances (the faultline document with
 //! `Mode=rollback`, read back from moto's `ListCommands`; `StartInstances`), the record turns
 //! `aborted` once, one SNS message says so (`event=aborted`) and `TimeToSafe` is put.
 //!
@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
-use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+use aws_sdk_cloudwatch::types::{Dimension, StateValue, Statistic};
 use aws_sdk_ssm::operation::send_command::SendCommandInput;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
@@ -30,6 +30,8 @@ use faultline_core::outcome::RoundOutcome;
 use faultline_core::record::{AbortTrigger, Record};
 use faultline_core::settings::Settings;
 use faultline_e2e::{workspace_root, Fleet, Moto, OPT_IN};
+use faultline_recovery_timer::config::TimerConfig;
+use faultline_recovery_timer::handler::Timer;
 use serde_json::{json, Value};
 
 /// Records every SendCommand input an SSM client sends.
@@ -329,5 +331,86 @@ async fn an_aborted_stop_starts_its_instances_at_once() -> Result<()> {
         "{}",
         msgs[0].subject
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recovery_timer_aborts_an_experiment_whose_stop_alarm_fires() -> Result<()> {
+    let e = env().await?;
+    e.fleet.instances(6, &[OPT_IN, ("app", "web")]).await?;
+    let chosen = e
+        .inject(
+            "agent-2",
+            json!({"type": "agent", "fault": "latency", "args": {"delay_ms": 200}, "duration": "10m"}),
+            4,
+        )
+        .await?;
+    let want: BTreeSet<String> = chosen.iter().cloned().collect();
+    let sent = Captured::default();
+    let timer = Timer::new(
+        e.aws(&sent),
+        TimerConfig {
+            topic_arn: Some(e.topic.clone()),
+            ..TimerConfig::default()
+        },
+    );
+
+    // The stop alarm is OK: the timer only watches.
+    let r = timer.run(&json!({})).await?;
+    assert!(r.aborted.is_empty(), "{r:#?}");
+    assert_eq!(r.pending, ["agent-2"]);
+    assert!(sent.0.lock().unwrap().is_empty());
+
+    let fired = Utc::now();
+    e.fleet.set_alarm("web-5xx", StateValue::Alarm).await?;
+    let r = timer.run(&json!({})).await?;
+    assert_eq!(r.aborted.len(), 1, "{r:#?}");
+    let a = &r.aborted[0];
+    assert_eq!((a.id.as_str(), a.alarm.as_str()), ("agent-2", "web-5xx"));
+    assert_eq!((a.rolled_back, a.targets), (4, 4));
+    assert!(r.closed.is_empty() && r.pending.is_empty(), "{r:#?}");
+
+    // The rollback: the faultline document, Mode=rollback, exactly the recorded instances.
+    let requests = sent.0.lock().unwrap().clone();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].document_name(), Some("faultline-agent"));
+    let to: BTreeSet<String> = requests[0].instance_ids().iter().cloned().collect();
+    assert_eq!(to, want);
+    let cmds = e.rollback_commands().await?;
+    assert_eq!(cmds.len(), 1, "{cmds:?}");
+    assert_eq!(cmds[0].1, json!({"Mode": ["rollback"]}));
+
+    let rec = e.stored("agent-2").await?;
+    let ab = rec.aborted().expect("aborted");
+    assert_eq!(
+        ab.trigger,
+        AbortTrigger::StopAlarm {
+            alarm: "web-5xx".into()
+        }
+    );
+    // From the alarm's state change (moto: StateUpdatedTimestamp, whole seconds) to the last
+    // confirmation.
+    assert!(
+        ab.time_to_safe_ms >= 0
+            && ab.time_to_safe_ms <= (Utc::now() - fired).num_milliseconds() + 1_000,
+        "{ab:#?}"
+    );
+    let msgs = e.aborted_messages().await?;
+    assert_eq!(msgs.len(), 1);
+    assert!(
+        msgs[0].subject.starts_with(
+            "[faultline] web-latency ABORTED: web-5xx in ALARM; rolled back on 4 of 4 hosts in "
+        ),
+        "{}",
+        msgs[0].subject
+    );
+    assert_eq!(msgs[0].attributes["trigger"], "stop_alarm");
+    assert_eq!(e.time_to_safe_samples().await?, 1.0);
+
+    // The next run finds nothing open: no second rollback, no second message.
+    let r = timer.run(&json!({})).await?;
+    assert_eq!((r.open, r.aborted.len()), (0, 0), "{r:#?}");
+    assert_eq!(sent.0.lock().unwrap().len(), 1);
+    assert_eq!(e.aborted_messages().await?.len(), 1);
     Ok(())
 }

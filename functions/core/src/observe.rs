@@ -13,7 +13,8 @@ use crate::recovery::{AlarmObs, GroupObs, InstanceObs, Launch, Observation};
 
 /// Observes AWS once for all of `records`: the affected groups' healthy `InService` members and
 /// their launch activities since the earliest injection, stopped / rebooted standalone
-/// instances, and the recovery alarms. A launch from a triggering event is the caller's to add.
+/// instances, and the recovery and stop alarms (one `DescribeAlarms` for both). A launch from a
+/// triggering event is the caller's to add.
 pub async fn observe(aws: &Aws, records: &[&Record]) -> Result<Observation, AwsError> {
     let mut obs = Observation::default();
     let groups: BTreeSet<String> = records
@@ -27,7 +28,7 @@ pub async fn observe(aws: &Aws, records: &[&Record]) -> Result<Observation, AwsE
         .collect();
     let alarms: BTreeSet<String> = records
         .iter()
-        .flat_map(|r| r.alarms.iter().cloned())
+        .flat_map(|r| r.alarms.iter().chain(&r.stop_alarms).cloned())
         .collect();
     if !groups.is_empty() {
         let names: Vec<String> = groups.iter().cloned().collect();

@@ -1,10 +1,12 @@
 //! The timer's deployment settings, read once from the environment at init.
 
-use faultline_core::settings::{record_store, topic_arn, RecordStore};
+use faultline_core::settings::{agent_document, record_store, topic_arn, RecordStore};
 
 /// Names of the environment variables the timer reads.
 pub mod vars {
-    pub use faultline_core::settings::vars::{RECORDS_TABLE, RECORD_RETENTION_DAYS};
+    pub use faultline_core::settings::vars::{
+        AGENT_DOCUMENT, RECORDS_TABLE, RECORD_RETENTION_DAYS,
+    };
     /// The SNS topic to publish to.
     pub const TOPIC_ARN: &str = "FAULTLINE_TOPIC_ARN";
     /// The CloudWatch namespace of `TimeToRecover`, `Recovered` and `NotRecovered`.
@@ -20,6 +22,9 @@ pub struct TimerConfig {
     pub topic_arn: Option<String>,
     /// Metric namespace (default `faultline`).
     pub namespace: String,
+    /// The faultline SSM document (`FAULTLINE_AGENT_DOCUMENT`, default `faultline-agent`): an
+    /// agent experiment whose stop alarm fires is rolled back with it (`Mode=rollback`).
+    pub agent_document: String,
 }
 
 impl Default for TimerConfig {
@@ -28,6 +33,7 @@ impl Default for TimerConfig {
             records: RecordStore::default(),
             topic_arn: None,
             namespace: "faultline".to_owned(),
+            agent_document: "faultline-agent".to_owned(),
         }
     }
 }
@@ -49,6 +55,9 @@ pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<TimerCon
             ));
         }
         s.namespace = v;
+    }
+    if let Some(doc) = get(vars::AGENT_DOCUMENT) {
+        s.agent_document = agent_document(doc)?;
     }
     Ok(s)
 }
@@ -73,8 +82,10 @@ mod tests {
             (vars::RECORDS_TABLE, "chaos-records"),
             (vars::RECORD_RETENTION_DAYS, "7"),
             (vars::TOPIC_ARN, "arn:aws:sns:us-east-1:123456789012:t"),
+            (vars::AGENT_DOCUMENT, "faultline-agent-prod"),
         ])
         .unwrap();
+        assert_eq!(s.agent_document, "faultline-agent-prod");
         assert_eq!(s.records.table, "chaos-records");
         assert_eq!(s.records.retention_days, 7);
         assert!(s.topic_arn.is_some());
@@ -88,6 +99,9 @@ mod tests {
         assert!(from(&[(vars::RECORDS_TABLE, "x")])
             .unwrap_err()
             .contains("not a DynamoDB table"));
+        assert!(from(&[(vars::AGENT_DOCUMENT, "x")])
+            .unwrap_err()
+            .contains("not an SSM document"));
         assert!(from(&[(vars::METRIC_NAMESPACE, "AWS/EC2")])
             .unwrap_err()
             .contains("AWS/"));

@@ -1,5 +1,7 @@
 //! One run of the recovery timer: read the open records (one query of the sparse open index),
-//! observe once for all of them, decide, and close each decided record exactly once.
+//! observe once for all of them, abort each whose stop alarm is in `ALARM` (`core::abort`:
+//! rolled back, `aborted` once, one message), decide the others, and close each decided record
+//! exactly once.
 //!
 //! Exactly once: closing is a conditional update of the record from `open` to `closed`. Only
 //! the run whose update succeeds publishes; a concurrent run (an event and the backstop at the
@@ -9,12 +11,13 @@
 
 use aws_sdk_cloudwatch::types::StandardUnit;
 use chrono::{DateTime, Utc};
+use faultline_core::abort::{self, Abort, AbortConfig};
 use faultline_core::aws::cloudwatch::{self, Datum};
 use faultline_core::aws::records::Records;
 use faultline_core::aws::{sns, Aws, AwsError};
 use faultline_core::clock::{Clock, SystemClock};
 use faultline_core::observe;
-use faultline_core::record::{Record, State};
+use faultline_core::record::{AbortTrigger, Record, State};
 use faultline_core::recovery::{self, Closing, Decision, Launch, Observation, Outcome};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
@@ -64,6 +67,26 @@ pub struct ClosedReport {
     pub message_id: Option<String>,
 }
 
+/// One record this run aborted because a stop alarm was in `ALARM`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AbortedReport {
+    /// Execution id.
+    pub id: String,
+    /// Experiment name.
+    pub experiment: String,
+    /// The stop alarm.
+    pub alarm: String,
+    /// Targets confirmed rolled back (or with nothing to undo), of `targets`.
+    pub rolled_back: usize,
+    /// Targets.
+    pub targets: usize,
+    /// From the alarm's state change to the last rollback confirmation, milliseconds.
+    pub time_to_safe_ms: i64,
+    /// The SNS message id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+}
+
 /// What a run did: the function's result.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RunReport {
@@ -76,6 +99,8 @@ pub struct RunReport {
     pub open: usize,
     /// Records this run closed.
     pub closed: Vec<ClosedReport>,
+    /// Records this run aborted (a stop alarm in `ALARM`).
+    pub aborted: Vec<AbortedReport>,
     /// Ids still waiting.
     pub pending: Vec<String>,
     /// Ids another run is closing or has closed.
@@ -154,13 +179,19 @@ impl Timer {
             let now = self.clock.now();
             let obs = self.observe(&open, &trigger).await?;
             for rec in &open {
-                self.evaluate(rec, &obs, now, &mut report).await;
+                match firing_stop_alarm(rec, &obs) {
+                    Some((alarm, at)) => {
+                        self.abort(rec, alarm, at.unwrap_or(now), &mut report).await
+                    }
+                    None => self.evaluate(rec, &obs, now, &mut report).await,
+                }
             }
         }
         info!(
             trigger = report.trigger,
             open = report.open,
             closed = report.closed.len(),
+            aborted = report.aborted.len(),
             pending = report.pending.len(),
             malformed = report.malformed.len(),
             errors = report.errors.len(),
@@ -168,6 +199,47 @@ impl Timer {
             "recovery timer run finished"
         );
         Ok(report)
+    }
+
+    fn abort_config(&self) -> AbortConfig {
+        AbortConfig {
+            records: self.settings.records.clone(),
+            agent_document: self.settings.agent_document.clone(),
+            topic_arn: self.settings.topic_arn.clone(),
+            namespace: self.settings.namespace.clone(),
+            ..AbortConfig::default()
+        }
+    }
+
+    /// Aborts `r`, whose stop alarm `alarm` went to `ALARM` at `at`.
+    async fn abort(&self, r: &Record, alarm: &str, at: DateTime<Utc>, report: &mut RunReport) {
+        warn!(experiment = %r.experiment, id = %r.id, alarm = %alarm, since = %at,
+              decision = "stop_alarm", "a stop alarm is in ALARM: aborting the experiment");
+        let trigger = AbortTrigger::StopAlarm {
+            alarm: alarm.to_owned(),
+        };
+        match abort::abort(&self.aws, &self.abort_config(), r, trigger, at).await {
+            Ok(Abort::Aborted(done)) => {
+                let a = done.aborted();
+                report.aborted.push(AbortedReport {
+                    id: r.id.clone(),
+                    experiment: r.experiment.clone(),
+                    alarm: alarm.to_owned(),
+                    rolled_back: a.ok(),
+                    targets: a.rolled_back.len(),
+                    time_to_safe_ms: a.time_to_safe_ms,
+                    message_id: done.message_id.clone(),
+                });
+                if let Some(e) = &done.publish_error {
+                    report.errors.push(format!("{}: aborted, but {e}", r.id));
+                }
+            }
+            Ok(Abort::NotOpen { id }) => report.closed_elsewhere.push(id),
+            Err(e) => {
+                error!(experiment = %r.experiment, id = %r.id, error = %e, "aborting failed; the next run retries");
+                report.errors.push(format!("{}: {e}", r.id));
+            }
+        }
     }
 
     /// What [`observe::observe`] sees for the open records, plus the launch this run was
@@ -316,6 +388,19 @@ impl Timer {
             message_id,
         }))
     }
+}
+
+/// The first of `r`'s stop alarms in `ALARM`, with when it changed state.
+fn firing_stop_alarm<'a>(
+    r: &'a Record,
+    obs: &Observation,
+) -> Option<(&'a str, Option<DateTime<Utc>>)> {
+    r.stop_alarms.iter().find_map(|name| {
+        obs.alarms
+            .get(name)
+            .filter(|a| a.state == "ALARM")
+            .map(|a| (name.as_str(), a.updated))
+    })
 }
 
 #[cfg(test)]
