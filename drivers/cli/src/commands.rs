@@ -10,14 +10,14 @@ use faultline_core::aws::records::Records;
 use faultline_core::aws::{ssm, Aws};
 use faultline_core::clock::SystemClock;
 use faultline_core::outcome::{RoundOutcome as Outcome, RoundResult};
-use faultline_core::record::{Outcome as Closing, Record, State};
+use faultline_core::record::{AbortTrigger, Outcome as Closing, Record, State};
 use faultline_core::round::{self, Planning};
 use faultline_core::settings::{settings_from, Settings};
 use faultline_core::spec::Invocation;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::{follow, Output};
+use crate::{abort, follow, Output};
 
 /// Exit code: bad input, nothing changed.
 pub(crate) const INVALID: u8 = 2;
@@ -221,33 +221,66 @@ pub async fn run(
     })
 }
 
-/// `halt` / `resume`.
+/// `halt` / `resume`. `halt` sets the kill switch to false (no new round), then aborts every
+/// open experiment (rolled back on its recorded targets).
 pub async fn switch(on: bool, out: Output) -> Result<ExitCode> {
+    let at = chrono::Utc::now();
     let settings = settings()?;
     let value = if on { "true" } else { "false" };
-    ssm::put(
-        &aws().await.ssm,
-        &settings.kill_switch_param,
-        value,
-        false,
-        true,
-    )
-    .await?;
-    match out {
-        Output::Json => println!(
-            "{}",
-            serde_json::json!({"kill_switch": settings.kill_switch_param, "enabled": on})
-        ),
-        Output::Text if on => println!(
-            "resumed: {} = true; scheduled experiments run again",
-            settings.kill_switch_param
-        ),
-        Output::Text => println!(
-            "halted: {} = false; every experiment is refused until `faultline resume`",
-            settings.kill_switch_param
-        ),
+    let aws = aws().await;
+    ssm::put(&aws.ssm, &settings.kill_switch_param, value, false, true).await?;
+    if on {
+        match out {
+            Output::Json => println!(
+                "{}",
+                serde_json::json!({"kill_switch": settings.kill_switch_param, "enabled": true})
+            ),
+            Output::Text => println!(
+                "resumed: {} = true; scheduled experiments run again",
+                settings.kill_switch_param
+            ),
+        }
+        return Ok(ExitCode::SUCCESS);
     }
-    Ok(ExitCode::SUCCESS)
+    let open = abort::open_records(&aws, &settings)
+        .await
+        .with_context(|| {
+            format!(
+                "halted ({} = false: no new round), but the open experiments could not be read to \
+             abort them: run `faultline abort --all`",
+                settings.kill_switch_param
+            )
+        })?;
+    let summary = abort::abort_records(&aws, &settings, &open, &AbortTrigger::Halt, at).await;
+    match out {
+        Output::Json => {
+            let mut doc =
+                serde_json::json!({"kill_switch": settings.kill_switch_param, "enabled": false});
+            if let (Some(d), serde_json::Value::Object(m)) =
+                (doc.as_object_mut(), serde_json::to_value(&summary)?)
+            {
+                d.extend(m);
+            }
+            println!("{doc}");
+        }
+        Output::Text => {
+            println!(
+                "halted: {} = false; every experiment is refused until `faultline resume`",
+                settings.kill_switch_param
+            );
+            match summary.aborted.len() {
+                0 if summary.errors.is_empty() => {
+                    println!("no open experiment to abort")
+                }
+                n => println!("aborted {n} open experiment(s), rolled back on their targets:"),
+            }
+            summary.print_text();
+        }
+    }
+    Ok(ExitCode::from(abort::exit_code(
+        &abort::Which::All,
+        &summary,
+    )))
 }
 
 /// `status` (open records) and `history` (closed ones): newest first, at most `limit`, read

@@ -7,6 +7,8 @@
 //! - [`commands`]: one function per command; each prints its result in the chosen format and
 //!   returns an exit code. `status` / `history` read the experiment records the monkey and the
 //!   recovery timer keep.
+//! - [`abort`]: `abort <id> | --all`, and the abort `halt` does: open records through
+//!   `faultline_core::abort`.
 //! - [`layer`]: `layer set | show | clear`, the Lambda layer's configuration per function.
 //! - [`migrate`]: `migrate-records`, SSM-parameter records (format 1) into the records table.
 //! - [`follow`]: `run`'s live view of the recovery, read-only: it observes what the recovery
@@ -22,6 +24,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod abort;
 mod commands;
 mod follow;
 mod layer;
@@ -31,11 +34,13 @@ mod migrate;
 const EXIT_CODES: &str = "\
 Exit codes:
   0  done: acted (and recovered, when followed), planned, valid, switched
-  1  refused or nothing done: a guard refused, a duplicate, nothing eligible, not confirmed
+  1  refused or nothing done: a guard refused, a duplicate, nothing eligible, not confirmed,
+     `abort <id>` of an experiment that is not open
   2  bad input: invalid spec (the field is named), bad flag, `run` without --yes when stdin is
      not a terminal or with --output json; nothing was changed
   3  AWS or other error before acting; nothing was changed
-  4  acted with failures: some or all chosen targets failed
+  4  acted with failures: some or all chosen targets failed (abort, halt: some targets did
+     not confirm their rollback)
   5  acted, but not seen to recover within the timeout (`run` following the recovery)
 
 With --output json every command prints one JSON document on stdout (errors too:
@@ -123,8 +128,20 @@ enum Command {
         #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "2s")]
         poll: Duration,
     },
-    /// Halt every experiment: set the kill switch to false. Every round refuses until resume.
+    /// Halt every experiment: set the kill switch to false (every round refuses until
+    /// resume), then abort every open experiment (rolled back on its recorded targets).
     Halt,
+    /// Abort open experiments now: roll back on exactly their recorded targets (the agent's
+    /// rollback, or starting stopped instances), mark them aborted, publish one message each.
+    /// Aborting one that is no longer open does nothing.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["id", "all"])))]
+    Abort {
+        /// The experiment's execution id (`faultline status` lists them).
+        id: Option<String>,
+        /// Every open experiment.
+        #[arg(long)]
+        all: bool,
+    },
     /// Allow experiments again: set the kill switch to true.
     Resume,
     /// Open experiments, newest first: what was hit and what the recovery timer waits for.
@@ -214,6 +231,13 @@ async fn dispatch(args: Args) -> anyhow::Result<ExitCode> {
             commands::run(&spec, yes, seed, follow, out).await
         }
         Command::Halt => commands::switch(false, out).await,
+        Command::Abort { id, all: _ } => {
+            let which = match id {
+                Some(id) => abort::Which::One(id),
+                None => abort::Which::All,
+            };
+            abort::run(which, out).await
+        }
         Command::Resume => commands::switch(true, out).await,
         Command::Status { limit } => commands::records(false, limit, out).await,
         Command::Layer {

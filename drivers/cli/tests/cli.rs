@@ -284,7 +284,9 @@ async fn halt_makes_the_next_monkey_invocation_refuse_and_resume_lets_it_act() -
     let h: Value = serde_json::from_slice(&o.stdout)?;
     assert_eq!(
         h,
-        json!({"kill_switch": "/faultline/enabled", "enabled": false})
+        json!({"kill_switch": "/faultline/enabled", "enabled": false,
+               "aborted": [], "not_open": [], "errors": []}),
+        "nothing open: nothing aborted"
     );
 
     // The real monkey binary under the Lambda Runtime API emulator, as the scheduler runs it.
@@ -721,5 +723,159 @@ async fn run_on_a_terminal_acts_on_nothing_when_a_shown_instance_changed_before_
         "nothing touched"
     );
     assert!(fleet.records().await?.is_empty());
+    Ok(())
+}
+
+/// Creates the faultline SSM document in moto, as Terraform does.
+async fn agent_document(fleet: &Fleet) -> Result<()> {
+    let doc = std::fs::read_to_string(
+        faultline_e2e::workspace_root().join("terraform/documents/faultline-agent.json"),
+    )?;
+    fleet
+        .ssm
+        .create_document()
+        .name("faultline-agent")
+        .content(doc)
+        .document_type(aws_sdk_ssm::types::DocumentType::Command)
+        .document_format(aws_sdk_ssm::types::DocumentFormat::Json)
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// Messages on `topic` with `event=aborted`.
+async fn aborted_messages(cli: &Cli, topic: &str) -> Result<Vec<faultline_e2e::SnsMessage>> {
+    Ok(cli
+        .moto
+        .sns_messages(topic)
+        .await?
+        .into_iter()
+        .filter(|m| m.attributes.get("event").map(String::as_str) == Some("aborted"))
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_rolls_back_once_and_halt_aborts_every_open_experiment() -> Result<()> {
+    let (cli, fleet) = Cli::start().await?;
+    agent_document(&fleet).await?;
+    let topic = fleet.topic("faultline").await?;
+    let env = [("FAULTLINE_TOPIC_ARN", topic.as_str())];
+    let web = fleet.instances(3, &[OPT_IN, ("app", "web")]).await?;
+    fleet.instances(2, &[OPT_IN, ("app", "api")]).await?;
+    let db = fleet.instances(2, &[OPT_IN, ("app", "db")]).await?;
+    let spec = |name: &str, app: &str, action: Value| {
+        json!({"name": name, "targets": {"resource": "ec2-instance", "tags": {"app": app}},
+               "selection": {"mode": "count", "value": 2}, "action": action})
+    };
+    let mut ids = Vec::new();
+    for (name, app, action) in [
+        ("web-stop", "web", json!({"type": "stop"})),
+        (
+            "api-latency",
+            "api",
+            json!({"type": "agent", "fault": "latency",
+                                        "args": {"delay_ms": 100}, "duration": "10m"}),
+        ),
+        ("db-stop", "db", json!({"type": "stop"})),
+    ] {
+        let path = cli.spec(name, &spec(name, app, action))?;
+        let o = cli
+            .run_with(
+                &[
+                    "run",
+                    "--yes",
+                    "--no-follow",
+                    "--output",
+                    "json",
+                    path.to_str().unwrap(),
+                ],
+                &env,
+            )
+            .await?;
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let r: Value = serde_json::from_slice(&o.stdout)?;
+        ids.push(r["record"].as_str().unwrap().to_owned());
+    }
+    let stopped = fleet.in_state(&web, "stopped").await?;
+    assert_eq!(stopped.len(), 2);
+
+    // abort <id>: the stopped instances start at once; the record is aborted; one message.
+    let o = cli.run_with(&["abort", &ids[0]], &env).await?;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o)
+            .contains("[faultline] web-stop ABORTED: faultline abort; rolled back on 2 of 2 hosts"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(fleet.in_state(&web, "running").await?.len(), 3);
+    let rec = fleet.record(&ids[0]).await?.expect("the record");
+    assert_eq!(rec["_item"]["state"], "aborted", "{rec:#}");
+    assert_eq!(rec["state"]["trigger"]["by"], "abort");
+    assert_eq!(aborted_messages(&cli, &topic).await?.len(), 1);
+
+    // Twice: nothing more.
+    let o = cli
+        .run_with(&["abort", &ids[0], "--output", "json"], &env)
+        .await?;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let doc: Value = serde_json::from_slice(&o.stdout)?;
+    assert_eq!(doc["aborted"], json!([]));
+    assert_eq!(doc["not_open"], json!([ids[0]]));
+    assert_eq!(
+        aborted_messages(&cli, &topic).await?.len(),
+        1,
+        "one abort, one message"
+    );
+
+    // halt: the kill switch off and every open experiment aborted, said so.
+    let o = cli.run_with(&["halt"], &env).await?;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("halted: /faultline/enabled = false"), "{out}");
+    assert!(out.contains("aborted 2 open experiment(s)"), "{out}");
+    assert!(
+        out.contains("api-latency ABORTED: faultline halt; rolled back on 2 of 2 hosts"),
+        "{out}"
+    );
+    assert!(
+        out.contains("db-stop ABORTED: faultline halt; rolled back on 2 of 2 hosts"),
+        "{out}"
+    );
+    assert_eq!(
+        fleet
+            .ssm
+            .get_parameter()
+            .name("/faultline/enabled")
+            .send()
+            .await?
+            .parameter
+            .and_then(|p| p.value)
+            .as_deref(),
+        Some("false")
+    );
+    assert_eq!(fleet.in_state(&db, "running").await?.len(), 2);
+    for id in &ids[1..] {
+        let rec = fleet.record(id).await?.expect("the record");
+        assert_eq!(rec["_item"]["state"], "aborted", "{rec:#}");
+        assert_eq!(rec["state"]["trigger"]["by"], "halt");
+    }
+    // The agent experiment was rolled back with the document's Mode=rollback.
+    let listed = fleet.ssm.list_commands().send().await?;
+    let rollbacks = listed
+        .commands()
+        .iter()
+        .filter(|c| c.document_name() == Some("faultline-agent"))
+        .filter(|c| {
+            c.parameters()
+                .and_then(|p| p.get("Mode"))
+                .is_some_and(|m| m == &["rollback".to_owned()])
+        })
+        .count();
+    assert_eq!(rollbacks, 1);
+    assert_eq!(aborted_messages(&cli, &topic).await?.len(), 3);
+    let o = cli.run_with(&["status", "--output", "json"], &env).await?;
+    let st: Value = serde_json::from_slice(&o.stdout)?;
+    assert_eq!(st["records"], json!([]), "nothing open");
     Ok(())
 }
