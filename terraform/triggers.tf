@@ -12,7 +12,7 @@ locals {
       schedule = null
     }
     alarms = {
-      description = "faultline: alarm state changes (recovery alarms back to OK)"
+      description = "faultline: alarm state changes (recovery alarms back to OK, stop alarms to ALARM: abort)"
       pattern = jsonencode({
         source        = ["aws.cloudwatch"]
         "detail-type" = ["CloudWatch Alarm State Change"]

@@ -68,7 +68,7 @@ impl SnsMessage {
         self.attributes.get(k).map(|a| a.value.as_str())
     }
 
-    /// The `event` attribute: `injected`, `refused`, `recovered`, `not-recovered`.
+    /// The `event` attribute: `injected`, `refused`, `recovered`, `not-recovered`, `aborted`.
     pub fn event(&self) -> &str {
         self.attr("event").unwrap_or("message")
     }
@@ -79,7 +79,7 @@ pub fn colour(event: &str) -> &'static str {
     match event {
         "injected" => "#439FE0",
         "recovered" => "#2EB67D",
-        "not-recovered" => "#E01E5A",
+        "not-recovered" | "aborted" => "#E01E5A",
         "refused" => "#ECB22E",
         _ => "#9E9E9E",
     }
@@ -255,6 +255,10 @@ mod tests {
             .starts_with("```faultline"));
         assert_eq!(
             payload(&msg("not-recovered"))["attachments"][0]["color"],
+            "#E01E5A"
+        );
+        assert_eq!(
+            payload(&msg("aborted"))["attachments"][0]["color"],
             "#E01E5A"
         );
         assert_eq!(
