@@ -12,11 +12,12 @@ locals {
         retries     = 0 # a chaos round is never retried: a retry would act twice as often as asked
         # No agent location: the SSM document carries it, fixed, with the agent's SHA-256.
         environment = {
-          FAULTLINE_OPT_IN_TAG        = var.opt_in_tag_key
-          FAULTLINE_KILL_SWITCH_PARAM = var.kill_switch_parameter
-          FAULTLINE_RECORD_PREFIX     = var.record_prefix
-          FAULTLINE_TOPIC_ARN         = aws_sns_topic.events.arn
-          FAULTLINE_AGENT_DOCUMENT    = aws_ssm_document.agent.name
+          FAULTLINE_OPT_IN_TAG            = var.opt_in_tag_key
+          FAULTLINE_KILL_SWITCH_PARAM     = var.kill_switch_parameter
+          FAULTLINE_RECORDS_TABLE         = aws_dynamodb_table.records.name
+          FAULTLINE_RECORD_RETENTION_DAYS = tostring(var.record_retention_days)
+          FAULTLINE_TOPIC_ARN             = aws_sns_topic.events.arn
+          FAULTLINE_AGENT_DOCUMENT        = aws_ssm_document.agent.name
         }
       }
       recovery_timer = {
@@ -25,10 +26,10 @@ locals {
         memory      = 256
         retries     = 2
         environment = {
-          FAULTLINE_RECORD_PREFIX    = var.record_prefix
-          FAULTLINE_TOPIC_ARN        = aws_sns_topic.events.arn
-          FAULTLINE_RETAIN_CLOSED    = tostring(var.retain_closed)
-          FAULTLINE_METRIC_NAMESPACE = var.metric_namespace
+          FAULTLINE_RECORDS_TABLE         = aws_dynamodb_table.records.name
+          FAULTLINE_RECORD_RETENTION_DAYS = tostring(var.record_retention_days)
+          FAULTLINE_TOPIC_ARN             = aws_sns_topic.events.arn
+          FAULTLINE_METRIC_NAMESPACE      = var.metric_namespace
         }
       }
     },

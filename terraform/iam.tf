@@ -1,11 +1,14 @@
 # Least privilege, and the opt-in promise a second time: the monkey may terminate, stop,
 # reboot, replace and run the agent only on resources carrying the opt-in tag; parameters only
-# under faultline's paths; publish only to its topic.
+# under faultline's paths; experiment records only in the records table (the timer finds open
+# ones only through its `open` index); publish only to its topic.
 #
 # Each function's policy document lists exactly the AWS operations its code calls (statements
 # without the "Runtime" Sid prefix); tests/tests/iam.rs collects those operations from the
-# source and fails on any difference. "Runtime" statements are what Lambda itself needs on the
-# function's behalf (logs, dead-letter queue, the KMS key of the encrypted topic and queue).
+# source and fails on any difference. "Runtime" statements are what Lambda and the services
+# need on the function's behalf (logs, dead-letter queue, the KMS key of the encrypted topic
+# and queue; kms:Decrypt of the records table's key, which DynamoDB calls as the caller when
+# it reads the table key, only through DynamoDB and only for that table).
 
 data "aws_iam_policy_document" "lambda_assume" {
   statement {
@@ -77,8 +80,8 @@ data "aws_iam_policy_document" "monkey" {
 
   statement {
     sid       = "ExperimentRecords"
-    actions   = ["ssm:PutParameter"]
-    resources = ["${local.ssm_parameter_arn}${var.record_prefix}/*"]
+    actions   = ["dynamodb:PutItem", "dynamodb:UpdateItem"]
+    resources = [local.records_table_arn]
   }
 
   statement {
@@ -103,6 +106,22 @@ data "aws_iam_policy_document" "monkey" {
     sid       = "RuntimeEncryptedTopicAndQueue"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [local.kms_key_arn]
+  }
+
+  statement {
+    sid       = "RuntimeEncryptedRecordsTable"
+    actions   = ["kms:Decrypt"]
+    resources = [local.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["dynamodb.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:dynamodb:tableName"
+      values   = [aws_dynamodb_table.records.name]
+    }
   }
 }
 
@@ -131,9 +150,15 @@ data "aws_iam_policy_document" "recovery_timer" {
   }
 
   statement {
+    sid       = "OpenExperimentRecords"
+    actions   = ["dynamodb:Query"]
+    resources = [local.records_open_index_arn]
+  }
+
+  statement {
     sid       = "ExperimentRecords"
-    actions   = ["ssm:GetParametersByPath", "ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameters"]
-    resources = ["${local.ssm_parameter_arn}${var.record_prefix}", "${local.ssm_parameter_arn}${var.record_prefix}/*"]
+    actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    resources = [local.records_table_arn]
   }
 
   statement {
@@ -158,6 +183,22 @@ data "aws_iam_policy_document" "recovery_timer" {
     sid       = "RuntimeEncryptedTopicAndQueue"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [local.kms_key_arn]
+  }
+
+  statement {
+    sid       = "RuntimeEncryptedRecordsTable"
+    actions   = ["kms:Decrypt"]
+    resources = [local.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["dynamodb.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:dynamodb:tableName"
+      values   = [aws_dynamodb_table.records.name]
+    }
   }
 }
 
@@ -314,16 +355,20 @@ resource "aws_iam_policy" "agent_instance" {
 }
 
 data "aws_iam_policy_document" "layer_config" {
+  # The layer reads a function's config and the kill switch together, in one GetParameters.
   statement {
-    sid       = "ReadTheLayerConfig"
-    actions   = ["ssm:GetParameter"]
-    resources = ["${local.ssm_parameter_arn}${var.layer_config_prefix}/*"]
+    sid     = "ReadTheLayerConfigAndKillSwitch"
+    actions = ["ssm:GetParameters"]
+    resources = [
+      "${local.ssm_parameter_arn}${var.layer_config_prefix}/*",
+      "${local.ssm_parameter_arn}${var.kill_switch_parameter}",
+    ]
   }
 }
 
 resource "aws_iam_policy" "layer_config" {
   name        = "${var.name}-layer-config"
-  description = "Attach to the execution role of functions that carry the faultline layer: read their live fault config"
+  description = "Attach to the execution role of functions that carry the faultline layer: read their live fault config and the kill switch"
   policy      = data.aws_iam_policy_document.layer_config.json
   tags        = local.tags
 }

@@ -1,5 +1,6 @@
-# One customer-managed key for the topic, the dead-letter queue, the log groups, the schedules
-# and the agent bucket, unless the caller brings one (var.kms_key_arn).
+# One customer-managed key for the topic, the dead-letter queue, the log groups, the schedules,
+# the agent bucket and the experiment records table, unless the caller brings one
+# (var.kms_key_arn).
 
 locals {
   kms_key_arn = var.kms_key_arn != null ? var.kms_key_arn : aws_kms_key.this[0].arn
@@ -48,12 +49,29 @@ data "aws_iam_policy_document" "kms" {
       values   = [local.account_id]
     }
   }
+
+  # The records table (records.tf) is encrypted with this key. DynamoDB itself only reads the
+  # key's metadata (its documented key policy for a customer managed key). It generates the
+  # table key and creates its grants as the principal that creates the table, and decrypts the
+  # table key as the principal that reads or writes the table: the deployer through the account
+  # statement above and its IAM permissions, the functions through their
+  # RuntimeEncryptedRecordsTable statement (iam.tf), only via DynamoDB and only for that table.
+  # A key brought with var.kms_key_arn needs this statement too.
+  statement {
+    sid       = "DynamoDbDescribesTheKey"
+    actions   = ["kms:Describe*", "kms:Get*", "kms:List*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["dynamodb.amazonaws.com"]
+    }
+  }
 }
 
 resource "aws_kms_key" "this" {
   count = var.kms_key_arn == null ? 1 : 0
 
-  description             = "faultline (${var.name}): topic, queue, logs, schedules, agent bucket"
+  description             = "faultline (${var.name}): topic, queue, logs, schedules, agent bucket, records table"
   enable_key_rotation     = true
   deletion_window_in_days = 7
   policy                  = data.aws_iam_policy_document.kms.json

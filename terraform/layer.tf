@@ -1,5 +1,9 @@
 # The failure-injection layer: add it to any function, point FAILURE_INJECTION_PARAM at
 # <layer_config_prefix>/<function> and attach the layer_config policy to its role.
+# The layer reads its config and the kill switch (var.kill_switch_parameter; set
+# FAULTLINE_KILL_SWITCH_PARAM on the function when it is not /faultline/enabled) in one
+# ssm:GetParameters call, and injects nothing unless the switch is true: the function's role
+# needs ssm:GetParameters on both parameters.
 
 resource "aws_lambda_layer_version" "faultline" {
   count = var.create_layer ? 1 : 0

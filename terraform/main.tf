@@ -1,5 +1,6 @@
 # faultline: the monkey, the recovery timer and the notifier, their schedules and triggers, the
-# topic, the agent's SSM document and S3 object, the layer and a dashboard. One file per concern:
+# topic, the records table, the agent's SSM document and S3 object, the layer and a dashboard.
+# One file per concern:
 #   functions.tf      the three Lambda functions, log groups, dead-letter queue, invoke configs
 #   iam.tf            least-privilege roles; destructive calls only on opted-in resources
 #   schedules.tf      one EventBridge Scheduler schedule per experiment, the scheduler's role
@@ -8,6 +9,7 @@
 #   agent.tf          the SSM Command document and faultline-agent in S3
 #   layer.tf          the failure-injection layer version
 #   dashboard.tf      the CloudWatch dashboard
+#   records.tf        the experiment records table (DynamoDB)
 #   kms.tf            the customer-managed key (unless one is given)
 
 data "aws_partition" "current" {}

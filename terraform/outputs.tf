@@ -33,6 +33,16 @@ output "kill_switch_parameter" {
   value       = aws_ssm_parameter.kill_switch.name
 }
 
+output "records_table_name" {
+  description = "DynamoDB table of the experiment records (FAULTLINE_RECORDS_TABLE of the functions and the CLI)."
+  value       = aws_dynamodb_table.records.name
+}
+
+output "records_table_arn" {
+  description = "ARN of the experiment records table."
+  value       = aws_dynamodb_table.records.arn
+}
+
 output "schedule_arns" {
   description = "EventBridge Scheduler schedule ARN of each experiment."
   value       = { for k, s in aws_scheduler_schedule.experiment : k => s.arn }
@@ -74,7 +84,7 @@ output "dead_letter_queue_url" {
 }
 
 output "kms_key_arn" {
-  description = "KMS key encrypting the topic, queue, logs, schedules and agent bucket."
+  description = "KMS key encrypting the topic, queue, logs, schedules, agent bucket and records table."
   value       = local.kms_key_arn
 }
 

@@ -48,28 +48,6 @@ variable "kill_switch_parameter" {
   }
 }
 
-variable "record_prefix" {
-  description = "SSM path under which experiment records are kept (the monkey writes them, the recovery timer closes them)."
-  type        = string
-  default     = "/faultline/experiments"
-
-  validation {
-    condition     = can(regex("^/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", var.record_prefix))
-    error_message = "record_prefix must be an SSM path like /faultline/experiments (no trailing '/')."
-  }
-  validation {
-    # The functions may write under record_prefix: it must not reach the kill switch, the layer's
-    # configs or the Slack webhook (nor they it). "Overlap": equal, or one a path prefix of another.
-    condition = alltrue([
-      for pair in setproduct(
-        compact([var.record_prefix, var.kill_switch_parameter, var.layer_config_prefix, var.slack_webhook_parameter]),
-        compact([var.record_prefix, var.kill_switch_parameter, var.layer_config_prefix, var.slack_webhook_parameter]),
-      ) : pair[0] == pair[1] || !startswith(pair[1], "${pair[0]}/")
-    ]) && length(distinct(compact([var.record_prefix, var.kill_switch_parameter, var.layer_config_prefix, var.slack_webhook_parameter]))) == length(compact([var.record_prefix, var.kill_switch_parameter, var.layer_config_prefix, var.slack_webhook_parameter]))
-    error_message = "record_prefix, kill_switch_parameter, layer_config_prefix and slack_webhook_parameter must not overlap (none equal to or a path prefix of another): the functions write under record_prefix, which must not reach the kill switch, the layer's configs or the webhook. E.g. record_prefix = \"/faultline/experiments\", kill_switch_parameter = \"/faultline/enabled\", layer_config_prefix = \"/faultline/layer\"."
-  }
-}
-
 variable "layer_config_prefix" {
   description = "SSM path of the layer's live configuration parameters (`faultline layer set <function>` writes `<prefix>/<function>`). The module outputs a policy that reads them."
   type        = string
@@ -78,6 +56,18 @@ variable "layer_config_prefix" {
   validation {
     condition     = can(regex("^/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", var.layer_config_prefix))
     error_message = "layer_config_prefix must be an SSM path like /faultline/layer (no trailing '/')."
+  }
+  validation {
+    # `faultline layer set` writes under layer_config_prefix and every function carrying the
+    # layer may read it (layer_config_policy_arn): it must not reach the kill switch or the Slack
+    # webhook (nor they it). "Overlap": equal, or one a path prefix of another.
+    condition = alltrue([
+      for pair in setproduct(
+        compact([var.kill_switch_parameter, var.layer_config_prefix, var.slack_webhook_parameter]),
+        compact([var.kill_switch_parameter, var.layer_config_prefix, var.slack_webhook_parameter]),
+      ) : pair[0] == pair[1] || !startswith(pair[1], "${pair[0]}/")
+    ]) && length(distinct(compact([var.kill_switch_parameter, var.layer_config_prefix, var.slack_webhook_parameter]))) == length(compact([var.kill_switch_parameter, var.layer_config_prefix, var.slack_webhook_parameter]))
+    error_message = "kill_switch_parameter, layer_config_prefix and slack_webhook_parameter must not overlap (none equal to or a path prefix of another): layer configs are written under layer_config_prefix and read by every function carrying the layer, which must not reach the kill switch or the webhook. E.g. kill_switch_parameter = \"/faultline/enabled\", layer_config_prefix = \"/faultline/layer\"."
   }
 }
 
@@ -192,7 +182,7 @@ variable "log_retention_days" {
 }
 
 variable "kms_key_arn" {
-  description = "Customer-managed KMS key for the topic, queues, log groups, schedules and agent bucket. Default: the module creates one (with rotation)."
+  description = "Customer-managed KMS key for the topic, queues, log groups, schedules, agent bucket and experiment records table. Its key policy must let the services use it (see kms.tf: DynamoDB needs kms:Describe*, kms:Get*, kms:List* as dynamodb.amazonaws.com). Default: the module creates one (with rotation)."
   type        = string
   default     = null
 }
@@ -231,15 +221,21 @@ variable "recovery_backstop_schedule" {
   }
 }
 
-variable "retain_closed" {
-  description = "How many closed experiment records the recovery timer keeps for `faultline history`."
+variable "record_retention_days" {
+  description = "Days an experiment record is kept after it closes: the functions set a closed record's `expires_at` (the records table's TTL attribute) from it (FAULTLINE_RECORD_RETENTION_DAYS); DynamoDB deletes expired records, usually within a few days of expiry. Open records never expire."
   type        = number
-  default     = 100
+  default     = 90
 
   validation {
-    condition     = var.retain_closed >= 0 && var.retain_closed <= 10000 && floor(var.retain_closed) == var.retain_closed
-    error_message = "retain_closed must be a whole number from 0 to 10000."
+    condition     = var.record_retention_days >= 1 && var.record_retention_days <= 3650 && floor(var.record_retention_days) == var.record_retention_days
+    error_message = "record_retention_days must be a whole number of days from 1 to 3650."
   }
+}
+
+variable "records_deletion_protection" {
+  description = "Deletion protection on the experiment records table: `terraform destroy` (or a rename) fails until it is set to false and applied. The records are the open experiments the recovery timer still has to close and their history."
+  type        = bool
+  default     = true
 }
 
 variable "metric_namespace" {

@@ -26,6 +26,33 @@ pub fn instance_ids(list: &Value) -> Vec<String> {
     ids
 }
 
+/// The records table the tests' monkey and timer use (the default of `FAULTLINE_RECORDS_TABLE`).
+pub const RECORDS_TABLE: &str = "faultline-experiments";
+
+/// An item of the records table as JSON: the record (parsed, or `{"unparsed": text}`) plus the
+/// item's `state`, `open` and `expires_at` attributes under `_item`.
+fn item_json(item: &HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) -> Value {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let text = |k: &str| match item.get(k) {
+        Some(AttributeValue::S(s)) => Some(s.clone()),
+        Some(AttributeValue::N(n)) => Some(n.clone()),
+        _ => None,
+    };
+    let mut v = text("record")
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .unwrap_or_else(|| serde_json::json!({"unparsed": text("record")}));
+    v["_item"] = serde_json::json!({
+        "id": text("id"),
+        "state": text("state"),
+        "open": text("open"),
+        "expires_at": text("expires_at").and_then(|n| n.parse::<i64>().ok()),
+    });
+    if v.get("id").is_none() {
+        v["id"] = serde_json::json!(text("id"));
+    }
+    v
+}
+
 /// Seeds and reads a fleet through the real SDK.
 pub struct Fleet {
     /// EC2.
@@ -38,6 +65,8 @@ pub struct Fleet {
     pub sns: aws_sdk_sns::Client,
     /// CloudWatch.
     pub cw: aws_sdk_cloudwatch::Client,
+    /// DynamoDB (the records table).
+    pub ddb: aws_sdk_dynamodb::Client,
     template: String,
 }
 
@@ -49,12 +78,124 @@ fn tags_of(pairs: &[(&str, &str)]) -> Vec<Tag> {
 }
 
 impl Fleet {
-    /// Clients on `conf`, a launch template to build groups from, and the kill switch
-    /// `/faultline/enabled = true` as Terraform creates it (a missing one refuses every round).
+    /// Clients on `conf`, a launch template to build groups from, the kill switch
+    /// `/faultline/enabled = true` and the records table [`RECORDS_TABLE`], as Terraform
+    /// creates them (a missing kill switch refuses every round).
     pub async fn new(conf: &SdkConfig) -> Result<Fleet> {
         let fleet = Fleet::without_kill_switch(conf).await?;
         fleet.put_param("/faultline/enabled", "true").await?;
+        fleet.create_records_table(RECORDS_TABLE).await?;
         Ok(fleet)
+    }
+
+    /// Creates a records table as `terraform/records.tf` declares it: hash key `id`, the sparse
+    /// `open` index and the `history` index (both ranged on `started_at`, projecting all).
+    pub async fn create_records_table(&self, name: &str) -> Result<()> {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+            Projection, ProjectionType, ScalarAttributeType,
+        };
+        let attr = |n: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(n)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+        };
+        let key = |n: &str, t: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(n)
+                .key_type(t)
+                .build()
+        };
+        let index = |name: &str, hash: &str| -> Result<GlobalSecondaryIndex> {
+            Ok(GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(hash, KeyType::Hash)?)
+                .key_schema(key("started_at", KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()?)
+        };
+        self.ddb
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("id")?)
+            .attribute_definitions(attr("open")?)
+            .attribute_definitions(attr("kind")?)
+            .attribute_definitions(attr("started_at")?)
+            .key_schema(key("id", KeyType::Hash)?)
+            .global_secondary_indexes(index("open", "open")?)
+            .global_secondary_indexes(index("history", "kind")?)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// The record `id` in [`RECORDS_TABLE`] as JSON, with the item's `state` and whether it
+    /// carries the `open` index key and an `expires_at`; `None` when there is none.
+    pub async fn record(&self, id: &str) -> Result<Option<Value>> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(RECORDS_TABLE)
+            .key("id", AttributeValue::S(id.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await?;
+        Ok(out.item.map(|item| item_json(&item)))
+    }
+
+    /// Every item of [`RECORDS_TABLE`], by id, as [`Fleet::record`] shows them.
+    pub async fn records(&self) -> Result<BTreeMap<String, Value>> {
+        let mut out = BTreeMap::new();
+        let mut pages = self
+            .ddb
+            .scan()
+            .table_name(RECORDS_TABLE)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for item in page?.items() {
+                let v = item_json(item);
+                out.insert(v["id"].as_str().unwrap_or_default().to_owned(), v);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes an item into [`RECORDS_TABLE`] as the monkey would, from the record's JSON text
+    /// (which may be deliberately broken): `state` from `record.state.status` (default
+    /// `open`), the index keys and, once closed, an `expires_at`.
+    pub async fn put_record_text(&self, id: &str, text: &str) -> Result<()> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+        let state = v["state"]["status"].as_str().unwrap_or("open").to_owned();
+        let started = v["started_at"]
+            .as_str()
+            .and_then(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok())
+            .map(faultline_core::aws::records::sort_key)
+            .unwrap_or_else(|| "1970-01-01T00:00:00.000Z".to_owned());
+        let mut req = self
+            .ddb
+            .put_item()
+            .table_name(RECORDS_TABLE)
+            .item("id", AttributeValue::S(id.to_owned()))
+            .item("record", AttributeValue::S(text.to_owned()))
+            .item("state", AttributeValue::S(state.clone()))
+            .item("kind", AttributeValue::S("experiment".to_owned()))
+            .item("started_at", AttributeValue::S(started));
+        req = if state == "open" {
+            req.item("open", AttributeValue::S("open".to_owned()))
+        } else {
+            req.item("expires_at", AttributeValue::N("4102444800".to_owned()))
+        };
+        req.send().await?;
+        Ok(())
     }
 
     /// As [`Fleet::new`] without the kill switch, for a deployment (Terraform) that creates it.
@@ -65,6 +206,7 @@ impl Fleet {
             ssm: aws_sdk_ssm::Client::new(conf),
             sns: aws_sdk_sns::Client::new(conf),
             cw: aws_sdk_cloudwatch::Client::new(conf),
+            ddb: aws_sdk_dynamodb::Client::new(conf),
             template: "faultline-test-lt".to_owned(),
         };
         fleet

@@ -5,12 +5,15 @@
 //! # Collecting operations from the source
 //!
 //! Every SDK call lives in an adapter under `functions/core/src/aws/`, on a parameter named
-//! `client` whose type (`&aws_sdk_ec2::Client`) names the service. Starting from every function
+//! `client` whose type (`&aws_sdk_ec2::Client`, `&aws_sdk_dynamodb::Client`) names the service:
+//! the crate's suffix is the IAM service prefix (`ec2`, `autoscaling`, `ssm`, `sns`,
+//! `cloudwatch`, `dynamodb`). Starting from every function
 //! in a Lambda crate's `src/` (tests removed), calls are followed through `faultline-core`:
 //! `module::name(` to that module's function, a bare `name(` to a function imported with `use
 //! faultline_core::...`, and inside core a bare or method call to a function of the same module.
-//! `client.describe_instances()` in a reached adapter is `ec2:DescribeInstances`; a direct
-//! `.ssm.get_parameter()` anywhere reached counts too. Resolution is by name and so slightly
+//! `client.describe_instances()` in a reached adapter is `ec2:DescribeInstances`
+//! (`client.put_item()` with an `aws_sdk_dynamodb::Client` is `dynamodb:PutItem`); a direct
+//! `.ssm.get_parameter()` or `.dynamodb.query()` on a client field anywhere reached counts too. Resolution is by name and so slightly
 //! loose, but every mistake shows as a difference and fails the test: it can over-report (a
 //! permission the policy lacks) or under-report (a permission that looks stale), never hide one.
 //!
@@ -18,8 +21,12 @@
 //!
 //! `data "aws_iam_policy_document" "<function>"` blocks, their `statement` blocks' `sid` and
 //! `actions`. Statements whose Sid starts with `Runtime` are what Lambda itself needs on the
-//! function's behalf (logs, dead-letter queue, KMS for the encrypted topic); they are not SDK
-//! calls and are checked against [`RUNTIME_ACTIONS`] instead.
+//! function's behalf (logs, dead-letter queue, KMS for the encrypted topic and queue, and
+//! `kms:Decrypt` that DynamoDB calls as the function to read the records table's key); they are
+//! not SDK calls and are checked against [`RUNTIME_ACTIONS`] instead.
+//!
+//! Actions are compared, not resources: which table, index or key a statement names is checked
+//! on the deployed policies after `terraform apply` (`tests/tests/terraform.rs`).
 //!
 //! Long by design: one check's two halves (calls in code, actions in policy) read side by side.
 
@@ -133,10 +140,17 @@ impl Sources {
         let self_call = Regex::new(r"\bSelf::([a-z_][a-z0-9_]*)\s*\(").unwrap();
         let client_op = Regex::new(r"\bclient\s*\.\s*([a-z_][a-z0-9_]*)\s*\(\s*\)").unwrap();
         let field_op = Regex::new(
-            r"\.\s*(ec2|autoscaling|ssm|sns|cloudwatch)\s*\.\s*([a-z_][a-z0-9_]*)\s*\(\s*\)",
+            r"\.\s*(ec2|autoscaling|ssm|sns|cloudwatch|dynamodb)\s*\.\s*([a-z_][a-z0-9_]*)\s*\(\s*\)",
         )
         .unwrap();
         let client_type = Regex::new(r"aws_sdk_([a-z0-9]+)::Client\b").unwrap();
+        let type_call =
+            Regex::new(r"\b([A-Z][A-Za-z0-9_]*)::([a-z_][a-z0-9_]*)\s*(?:::<[^>]*>)?\(").unwrap();
+        let core_imports: BTreeMap<&String, Vec<(String, String)>> = self
+            .core
+            .iter()
+            .map(|(m, text)| (m, core_type_imports(text)))
+            .collect();
 
         let mut ops = BTreeSet::new();
         let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
@@ -174,10 +188,19 @@ impl Sources {
             let (module, _) = &key;
             direct(&f.text, &mut ops);
             if self.adapters.contains(module) {
-                let services: BTreeSet<&str> = client_type
+                let mut services: BTreeSet<&str> = client_type
                     .captures_iter(&f.text)
                     .map(|c| c.get(1).unwrap().as_str())
                     .collect();
+                if services.is_empty() {
+                    // A method of a type that holds the client (`self.client.put_item()` in
+                    // `impl Records`, whose field is `client: &aws_sdk_dynamodb::Client`): the
+                    // clients the adapter's module names.
+                    services = client_type
+                        .captures_iter(&self.core[module])
+                        .map(|c| c.get(1).unwrap().as_str())
+                        .collect();
+                }
                 for c in client_op.captures_iter(&f.text) {
                     let [service] = services.iter().copied().collect::<Vec<_>>()[..] else {
                         bail!(
@@ -197,6 +220,23 @@ impl Sources {
             for re in [&bare_call, &method_call, &self_call] {
                 for c in re.captures_iter(&f.text) {
                     work.push((module.clone(), c[1].to_owned()));
+                }
+            }
+            // A type this module imports from another core module (`use
+            // crate::aws::records::{Created, Records}`), named in this function: its
+            // `Type::name(` calls, and the function's method calls, may be that module's
+            // (`Records::new(..)` then `records.create(..)`).
+            for (other, ty) in core_imports.get(module).into_iter().flatten() {
+                if !Regex::new(&format!(r"\b{ty}\b"))?.is_match(&f.text) {
+                    continue;
+                }
+                for c in type_call.captures_iter(&f.text) {
+                    if &c[1] == ty {
+                        work.push((other.clone(), c[2].to_owned()));
+                    }
+                }
+                for c in method_call.captures_iter(&f.text) {
+                    work.push((other.clone(), c[1].to_owned()));
                 }
             }
         }
@@ -271,6 +311,59 @@ fn imported_type_modules(file: &str) -> BTreeSet<String> {
                 .any(|i| i.trim().starts_with(|ch: char| ch.is_ascii_uppercase()))
         {
             out.insert(module.to_owned());
+        }
+    }
+    out
+}
+
+/// The types a core module imports from another core module: `use crate::aws::records::{Created,
+/// Records}` and `use super::records::Records` give (records, Created) and (records, Records);
+/// `use crate::aws::{records::Records, Aws}` gives (records, Records) and (aws, Aws). Only
+/// capitalised items (types) count.
+fn core_type_imports(text: &str) -> Vec<(String, String)> {
+    let use_re = Regex::new(
+        r"use\s+(?:crate|super|self)::([A-Za-z0-9_:]*?)(?:::)?(\{[^;]*\}|[A-Za-z0-9_]+)\s*;",
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    for c in use_re.captures_iter(text) {
+        let path = c[1].trim_end_matches(':');
+        let module = path.rsplit("::").next().unwrap_or("").to_owned();
+        let mut inner_module: Option<String> = None;
+        for item in c[2].split(',') {
+            let item = item.split(" as ").next().unwrap_or("").trim();
+            // `records::{Created` opens a nested group; `Records}` closes it.
+            let opens = item.contains('{');
+            let closes = item.contains('}');
+            let item = item.trim_matches(|ch| ch == '{' || ch == '}').trim();
+            let (m, name) = match item.rsplit_once("::") {
+                Some((p, n)) => {
+                    let p = p
+                        .trim_end_matches(':')
+                        .trim_end_matches('{')
+                        .trim_end_matches(':');
+                    let m = p.rsplit("::").next().unwrap_or("").to_owned();
+                    if opens {
+                        inner_module = Some(m.clone());
+                    }
+                    (
+                        m,
+                        n.trim_matches(|ch| ch == '{' || ch == '}')
+                            .trim()
+                            .to_owned(),
+                    )
+                }
+                None => (
+                    inner_module.clone().unwrap_or_else(|| module.clone()),
+                    item.to_owned(),
+                ),
+            };
+            if closes && !opens {
+                inner_module = None;
+            }
+            if !m.is_empty() && name.starts_with(|ch: char| ch.is_ascii_uppercase()) {
+                out.push((m, name));
+            }
         }
     }
     out
@@ -561,4 +654,117 @@ pub fn differences(
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A DynamoDB adapter shaped like the records store: a type holding the client, its
+    /// methods calling `self.client.<op>()`, reached through `Type::new(..)` then a method call
+    /// from another core module and from a Lambda crate.
+    fn sources() -> Sources {
+        let core = [
+            (
+                "records",
+                "use aws_sdk_dynamodb::types::AttributeValue;
+                 pub struct Records<'a> { client: &'a aws_sdk_dynamodb::Client }
+                 impl<'a> Records<'a> {
+                     pub fn new(client: &'a aws_sdk_dynamodb::Client) -> Self { Self { client } }
+                     pub async fn create(&self) { self.client.put_item().table_name(self.table()).send().await; }
+                     pub async fn update(&self) { self.client\n.update_item()\n.send().await; }
+                     pub async fn open(&self) { self.client.query().index_name(OPEN).send().await; }
+                     pub async fn get(&self) { self.client.get_item().send().await; }
+                     fn table(&self) -> &str { TABLE }
+                 }",
+            ),
+            (
+                "round",
+                "use crate::aws::{records::{Created, Records}, Aws};
+                 pub async fn execute(aws: &Aws) {
+                     let records = Records::new(&aws.dynamodb);
+                     records.create().await;
+                     records.update().await;
+                     counts(&aws.map);
+                 }
+                 fn counts(m: &HashMap<u8, u8>) { m.get(&1); }",
+            ),
+            (
+                "history",
+                "pub async fn list(aws: &Aws) { aws.dynamodb.scan().send().await; }",
+            ),
+        ]
+        .into_iter()
+        .map(|(m, t)| (m.to_owned(), clean(t)))
+        .collect();
+        let crates = [
+            (
+                "functions/monkey",
+                "use faultline_core::round;
+                 async fn main() { round::execute(&aws).await; }",
+            ),
+            (
+                "functions/recovery-timer",
+                "use faultline_core::aws::records::Records;
+                 async fn handle(aws: &Aws) {
+                     let r = Records::new(&aws.dynamodb);
+                     r.open().await; r.get().await; r.update().await;
+                 }",
+            ),
+            (
+                "functions/notifier",
+                "use faultline_core::history;
+                 async fn main() { history::list(&aws).await; }",
+            ),
+        ]
+        .into_iter()
+        .map(|(d, t)| (d.to_owned(), vec![clean(t)]))
+        .collect();
+        Sources {
+            core,
+            adapters: BTreeSet::from(["records".to_owned()]),
+            crates,
+        }
+    }
+
+    fn ops(sources: &Sources, dir: &str) -> Vec<String> {
+        sources.operations(dir).unwrap().into_iter().collect()
+    }
+
+    #[test]
+    fn dynamodb_client_calls_are_dynamodb_actions() {
+        let s = sources();
+        // Through round (Records::new, then records.create / update); HashMap::get in a
+        // function that names no Records is not GetItem.
+        assert_eq!(
+            ops(&s, "functions/monkey"),
+            ["dynamodb:PutItem", "dynamodb:UpdateItem"]
+        );
+        // Straight from a Lambda crate that imports the type.
+        assert_eq!(
+            ops(&s, "functions/recovery-timer"),
+            ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+        );
+        // A direct call on a `dynamodb` client field.
+        assert_eq!(ops(&s, "functions/notifier"), ["dynamodb:Scan"]);
+    }
+
+    #[test]
+    fn nested_use_groups_name_each_types_module() {
+        assert_eq!(
+            core_type_imports("use crate::aws::{records::{Created, Records}, Aws};"),
+            [
+                ("records".to_owned(), "Created".to_owned()),
+                ("records".to_owned(), "Records".to_owned()),
+                ("aws".to_owned(), "Aws".to_owned()),
+            ]
+        );
+        assert_eq!(
+            core_type_imports("use super::records::Records;\nuse crate::clock::{self, Clock};"),
+            [
+                ("records".to_owned(), "Records".to_owned()),
+                ("clock".to_owned(), "Clock".to_owned()),
+            ]
+        );
+    }
 }

@@ -213,6 +213,7 @@ pub fn moto_override(endpoint: &str) -> String {
     let services = [
         "autoscaling",
         "cloudwatch",
+        "dynamodb",
         "ec2",
         "events",
         "iam",

@@ -149,12 +149,11 @@ async fn agent_action_sends_the_document_to_exactly_the_chosen_instances_in_batc
         .results
         .iter()
         .all(|t| t.outcome == "sent" && r.commands.contains(t.state.as_ref().unwrap())));
-    let params = e.fleet.params_under("/faultline/experiments").await?;
-    let rec: Value = serde_json::from_str(&params["/faultline/experiments/agent-1"])?;
-    assert_eq!(rec["action"], "agent");
-    assert_eq!(rec["commands"], json!(r.commands));
+    let rec = e.fleet.record("agent-1").await?.expect("a record");
+    assert_eq!(rec["action"]["type"], "agent");
+    assert_eq!(rec["action"]["commands"], json!(r.commands));
     // The recovery timer waits for the fault's duration (5m) before it can call it recovered.
-    assert_eq!(rec["duration_s"], 300);
+    assert_eq!(rec["action"]["duration_s"], 300);
     let listed = e.fleet.ssm.list_commands().send().await?;
     let listed: HashSet<&str> = listed
         .commands()

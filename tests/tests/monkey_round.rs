@@ -17,8 +17,6 @@ use faultline_core::settings::Settings;
 use faultline_e2e::{Fleet, Moto, OPT_IN};
 use serde_json::{json, Value};
 
-const PREFIX: &str = "/faultline/experiments";
-
 struct Env {
     moto: Moto,
     fleet: Fleet,
@@ -166,19 +164,68 @@ async fn fleet_of_300_with_100_opted_in_percent_30_hits_exactly_30_opted_in() ->
         Some("web-terminate")
     );
     // The record holds what the recovery timer needs.
-    let params = f.params_under(PREFIX).await?;
-    let rec: Value = serde_json::from_str(&params[&format!("{PREFIX}/fleet-300")])?;
-    assert_eq!(rec["status"], "open");
+    let rec = f.record("fleet-300").await?.expect("a record");
+    assert_eq!(rec["state"]["status"], "open");
+    assert_eq!(rec["_item"]["open"], "open", "in the open index");
+    assert_eq!(rec["action"]["type"], "terminate");
     assert_eq!(rec["groups"]["in-a"]["desired"], 30);
-    let recorded: usize = rec["groups"]
-        .as_object()
+    let mut recorded: Vec<String> = rec["targets"]
+        .as_array()
         .unwrap()
-        .values()
-        .map(|g| g["targets"].as_array().unwrap().len())
-        .sum::<usize>()
-        + rec["standalone"].as_array().map(Vec::len).unwrap_or(0);
-    assert_eq!(recorded, 30);
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect();
+    recorded.sort();
+    assert_eq!(recorded, chosen, "the record holds exactly the targets hit");
     assert!(r.api_calls >= 5, "api calls counted: {}", r.api_calls);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_of_400_targets_acts_records_every_one_and_acts_once_when_redelivered() -> Result<()>
+{
+    // Over the ~300 targets an SSM-parameter record could hold (8 KB).
+    let e = env().await?;
+    let opted = e.fleet.instances(500, &[OPT_IN, ("app", "big")]).await?;
+    let payload = envelope(
+        "big-400",
+        json!({"name": "big-terminate",
+               "targets": {"resource": "ec2-instance", "tags": {"app": "big"}},
+               "selection": {"mode": "count", "value": 400},
+               "action": {"type": "terminate"},
+               "guards": {"max_targets": 400}}),
+    );
+    let r = e.invoke(payload.clone()).await?;
+    assert_eq!(r.outcome, Outcome::Acted, "{:?}", r.refusals);
+    let mut chosen = chosen_ids(&r);
+    chosen.sort();
+    assert_eq!(chosen.len(), 400);
+    let mut terminated = e.fleet.in_state(&opted, "terminated").await?;
+    terminated.sort();
+    assert_eq!(terminated, chosen, "exactly the chosen 400 are terminated");
+    let rec = e.fleet.record("big-400").await?.expect("a record");
+    let mut recorded: Vec<String> = rec["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect();
+    recorded.sort();
+    assert_eq!(recorded, chosen, "the record holds every target");
+    assert!(rec["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["zone"].is_string()));
+
+    let again = e.invoke(payload).await?;
+    assert_eq!(again.outcome, Outcome::Duplicate, "{again:#?}");
+    assert_eq!(
+        e.fleet.in_state(&opted, "terminated").await?.len(),
+        400,
+        "the redelivery acted on nothing"
+    );
+    assert_eq!(e.sns_count().await?, 1);
     Ok(())
 }
 
@@ -324,7 +371,7 @@ async fn each_guard_refuses_and_nothing_changes() -> Result<()> {
         "a refusal must change nothing"
     );
     assert!(
-        e.fleet.params_under(PREFIX).await?.is_empty(),
+        e.fleet.records().await?.is_empty(),
         "a refusal records nothing"
     );
     // notify_refusals: each refusal was published, marked as such.
@@ -387,7 +434,7 @@ async fn dry_run_returns_the_plan_and_changes_nothing() -> Result<()> {
     assert_eq!(r.plan.chosen.len(), 3);
     assert!(r.plan.chosen.iter().all(|t| ids.contains(&t.instance_id)));
     assert_eq!(e.fleet.states().await?, before);
-    assert!(e.fleet.params_under(PREFIX).await?.is_empty());
+    assert!(e.fleet.records().await?.is_empty());
     assert_eq!(e.sns_count().await?, 0);
     Ok(())
 }
@@ -408,10 +455,7 @@ async fn the_same_execution_id_twice_acts_once() -> Result<()> {
     let second = e.invoke(payload).await?;
     assert_eq!(second.outcome, Outcome::Duplicate, "{second:#?}");
     assert!(second.results.is_empty() && second.plan.chosen.is_empty());
-    assert_eq!(
-        second.record.as_deref(),
-        Some("/faultline/experiments/delivered-twice")
-    );
+    assert_eq!(second.record.as_deref(), Some("delivered-twice"));
     assert_eq!(e.fleet.in_state(&ids, "terminated").await?.len(), 2);
     assert_eq!(e.sns_count().await?, 1);
     Ok(())
@@ -465,7 +509,7 @@ async fn malformed_input_is_rejected_with_the_problem_named_and_nothing_changes(
         assert!(message.contains("nothing was changed"));
     }
     assert_eq!(e.fleet.states().await?, before);
-    assert!(e.fleet.params_under(PREFIX).await?.is_empty());
+    assert!(e.fleet.records().await?.is_empty());
     assert_eq!(e.sns_count().await?, 0);
     Ok(())
 }
@@ -504,10 +548,14 @@ async fn a_termination_protected_target_fails_alone_and_the_rest_are_terminated(
         );
     }
     // The record no longer counts the protected instance as a victim.
-    let rec: Value =
-        serde_json::from_str(&e.fleet.params_under(PREFIX).await?[&format!("{PREFIX}/protected")])?;
+    let rec = e.fleet.record("protected").await?.expect("a record");
     assert_eq!(rec["failed"], json!([ids[1]]));
-    assert_eq!(rec["standalone"].as_array().unwrap().len(), 3);
+    assert_eq!(rec["targets"].as_array().unwrap().len(), 3);
+    assert!(rec["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["id"] != ids[1].as_str() && t.get("group").is_none()));
     let msgs = e.moto.sns_messages(&e.topic).await?;
     assert!(
         msgs[0]

@@ -36,11 +36,12 @@ async fn env(script: Vec<Reply>, extra: &[(&str, &str)]) -> Result<Env> {
 
     // The recovery timer closes a record from a launch event: a real message on the topic.
     fleet
-        .put_param(
-            "/faultline/experiments/n-1",
-            &json!({"v": 1, "id": "n-1", "experiment": "web-terminate", "status": "open",
-                    "started_at": "2026-11-23T10:00:00Z", "action": "terminate",
-                    "groups": {"web-asg": {"desired": 2, "targets": ["i-0dead0000000beef0"]}},
+        .put_record_text(
+            "n-1",
+            &json!({"v": 2, "id": "n-1", "experiment": "web-terminate",
+                    "state": {"status": "open"}, "started_at": "2026-11-23T10:00:00Z",
+                    "action": {"type": "terminate"}, "groups": {"web-asg": {"desired": 2}},
+                    "targets": [{"id": "i-0dead0000000beef0", "group": "web-asg"}],
                     "timeout_s": 1800})
             .to_string(),
         )

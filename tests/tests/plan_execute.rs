@@ -16,8 +16,6 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde_json::json;
 
-const PREFIX: &str = "/faultline/experiments";
-
 struct World {
     _moto: Moto,
     fleet: Fleet,
@@ -93,7 +91,7 @@ async fn execute_acts_on_exactly_the_planned_targets_where_a_second_draw_would_d
         10,
         "planning touches nothing"
     );
-    assert!(w.fleet.params_under(PREFIX).await?.is_empty());
+    assert!(w.fleet.records().await?.is_empty());
 
     let r = round::execute_confirmed(&w.aws, &Settings::default(), planned, &SystemClock).await?;
     assert_eq!(r.outcome, RoundOutcome::Acted, "{r:#?}");
@@ -126,7 +124,7 @@ async fn a_chosen_instance_gone_unhealthy_after_the_plan_means_nothing_is_touche
         10,
         "nothing touched"
     );
-    assert!(w.fleet.params_under(PREFIX).await?.is_empty(), "no record");
+    assert!(w.fleet.records().await?.is_empty(), "no record");
     Ok(())
 }
 
@@ -140,6 +138,6 @@ async fn a_halt_between_plan_and_confirmation_refuses_the_confirmed_plan() -> Re
     assert_eq!(r.outcome, RoundOutcome::Refused, "{r:#?}");
     assert_eq!(r.refusals[0].guard, Guard::KillSwitch);
     assert_eq!(w.fleet.in_state(&w.members, "running").await?.len(), 10);
-    assert!(w.fleet.params_under(PREFIX).await?.is_empty());
+    assert!(w.fleet.records().await?.is_empty());
     Ok(())
 }

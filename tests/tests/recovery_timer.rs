@@ -21,7 +21,15 @@ use faultline_recovery_timer::config::TimerConfig;
 use faultline_recovery_timer::handler::{RunReport, Timer};
 use serde_json::{json, Value};
 
-const PREFIX: &str = "/faultline/experiments";
+/// An open record in the table's format, as the monkey writes it: `web-asg` back to
+/// `desired`, the alarms OK.
+fn open_record(id: &str, started: DateTime<Utc>, desired: u32, alarms: &[&str]) -> Value {
+    json!({"v": 2, "id": id, "experiment": "web-terminate", "state": {"status": "open"},
+           "started_at": started, "action": {"type": "terminate"},
+           "groups": {"web-asg": {"desired": desired}},
+           "targets": [{"id": "i-00000000000000000", "group": "web-asg", "zone": "us-east-1a"}],
+           "timeout_s": 1800, "alarms": alarms})
+}
 
 struct Env {
     moto: Moto,
@@ -84,11 +92,10 @@ impl Env {
     }
 
     async fn record(&self, id: &str) -> Result<Value> {
-        let params = self.fleet.params_under(PREFIX).await?;
-        let v = params
-            .get(&format!("{PREFIX}/{id}"))
-            .ok_or_else(|| anyhow!("no record {id}"))?;
-        Ok(serde_json::from_str(v)?)
+        self.fleet
+            .record(id)
+            .await?
+            .ok_or_else(|| anyhow!("no record {id}"))
     }
 
     /// Messages with `event` attribute `event`.
@@ -141,9 +148,7 @@ impl Env {
 
     /// Writes a record as the monkey would.
     async fn put_record(&self, id: &str, record: Value) -> Result<()> {
-        self.fleet
-            .put_param(&format!("{PREFIX}/{id}"), &record.to_string())
-            .await
+        self.fleet.put_record_text(id, &record.to_string()).await
     }
 
     async fn set_health(&self, id: &str, healthy: bool) -> Result<()> {
@@ -214,7 +219,7 @@ async fn asg_recovery_is_reported_with_the_ttr_of_the_alarm_going_ok_and_the_met
         .inject("asg-1", "web-asg", 1, &["web-5xx"], injected_at)
         .await?;
     let record = e.record("asg-1").await?;
-    assert_eq!(record["status"], "open");
+    assert_eq!(record["state"]["status"], "open");
 
     // Hold the system unrecovered: the replacement is unhealthy and the alarm fires.
     let members = e.fleet.group_members("web-asg").await?;
@@ -231,7 +236,7 @@ async fn asg_recovery_is_reported_with_the_ttr_of_the_alarm_going_ok_and_the_met
     assert_eq!(r.pending, ["asg-1"], "{r:#?}");
     assert!(r.closed.is_empty());
     assert!(e.messages("recovered").await?.is_empty());
-    assert_eq!(e.record("asg-1").await?["status"], "open");
+    assert_eq!(e.record("asg-1").await?["state"]["status"], "open");
 
     // Recover at a known time: the alarm's StateUpdatedTimestamp, read back (moto returns no
     // StateTransitionedTimestamp, which the timer prefers where AWS returns it).
@@ -289,15 +294,22 @@ async fn asg_recovery_is_reported_with_the_ttr_of_the_alarm_going_ok_and_the_met
 
     // The record is closed with its outcome and TTR, and stays closed.
     let closed = e.record("asg-1").await?;
-    assert_eq!(closed["status"], "closed");
-    assert_eq!(closed["outcome"], "recovered");
-    assert_eq!(closed["closed"]["ttr_s"], want);
+    assert_eq!(closed["state"]["status"], "closed");
+    assert_eq!(closed["state"]["outcome"], "recovered");
+    assert_eq!(closed["state"]["ttr_s"], want);
+    assert_eq!(closed["targets"][0]["id"], victims[0].as_str());
+    assert_eq!(closed["targets"][0]["group"], "web-asg");
+    assert!(closed["targets"][0]["zone"].is_string(), "{closed:#}");
+    // Out of the open index; expires after the retention (90 days by default).
+    assert!(closed["_item"]["open"].is_null(), "{closed:#}");
+    let closed_at: DateTime<Utc> = closed["state"]["at"].as_str().unwrap().parse()?;
+    assert_eq!(
+        closed["_item"]["expires_at"],
+        (closed_at + chrono::Duration::days(90)).timestamp()
+    );
     let r = e.timer().run(&backstop()).await?;
     assert_eq!((r.open, r.closed.len()), (0, 0));
-    assert!(
-        r.malformed.is_empty(),
-        "close markers are not read as records: {r:#?}"
-    );
+    assert!(r.malformed.is_empty(), "{r:#?}");
     assert_eq!(e.messages("recovered").await?.len(), 1);
     Ok(())
 }
@@ -382,8 +394,8 @@ async fn a_launch_end_time_in_the_future_is_clamped_to_the_decision_and_logged()
         "the TTR is clamped to the decision ({bound} s at most), not {ttr} s"
     );
     let closed = e.record("future-1").await?;
-    assert_eq!(closed["status"], "closed");
-    assert_eq!(closed["closed"]["ttr_s"], ttr, "{closed:#}");
+    assert_eq!(closed["state"]["status"], "closed");
+    assert_eq!(closed["state"]["ttr_s"], ttr, "{closed:#}");
     let msgs = e.messages("recovered").await?;
     assert_eq!(msgs.len(), 1);
     assert!(
@@ -408,14 +420,8 @@ async fn a_record_past_its_timeout_publishes_not_recovered_once_and_closes() -> 
     e.fleet.alarm("web-5xx").await?;
     e.fleet.set_alarm("web-5xx", StateValue::Alarm).await?;
     let started = Utc::now() - chrono::Duration::minutes(31);
-    e.put_record(
-        "late-1",
-        json!({"v": 1, "id": "late-1", "experiment": "web-terminate", "status": "open",
-               "started_at": started, "action": "terminate",
-               "groups": {"web-asg": {"desired": 3, "targets": ["i-00000000000000000"]}},
-               "timeout_s": 1800, "alarms": ["web-5xx"]}),
-    )
-    .await?;
+    e.put_record("late-1", open_record("late-1", started, 3, &["web-5xx"]))
+        .await?;
     assert_eq!(
         members.len(),
         3,
@@ -439,7 +445,10 @@ async fn a_record_past_its_timeout_publishes_not_recovered_once_and_closes() -> 
     );
     let rec = e.record("late-1").await?;
     assert_eq!(
-        (rec["status"].as_str(), rec["outcome"].as_str()),
+        (
+            rec["state"]["status"].as_str(),
+            rec["state"]["outcome"].as_str()
+        ),
         (Some("closed"), Some("not_recovered"))
     );
     assert_eq!(total(e.metric("NotRecovered", Statistic::Sum).await?), 1.0);
@@ -456,14 +465,8 @@ async fn triggers_at_once_close_each_record_once_without_duplicate_messages() ->
     let members = e.fleet.group("web-asg", 1, 3, 6, &[OPT_IN]).await?;
     let started = Utc::now() - chrono::Duration::minutes(2);
     for i in 0..3 {
-        e.put_record(
-            &format!("race-{i}"),
-            json!({"v": 1, "id": format!("race-{i}"), "experiment": "web-terminate",
-                   "status": "open", "started_at": started, "action": "terminate",
-                   "groups": {"web-asg": {"desired": 3, "targets": ["i-00000000000000000"]}},
-                   "timeout_s": 1800}),
-        )
-        .await?;
+        let id = format!("race-{i}");
+        e.put_record(&id, open_record(&id, started, 3, &[])).await?;
     }
     // A launch event and the backstop (and two more) at the same moment, each its own client.
     let end = (started + chrono::Duration::seconds(61)).to_rfc3339();
@@ -487,7 +490,10 @@ async fn triggers_at_once_close_each_record_once_without_duplicate_messages() ->
     assert_eq!(e.messages("recovered").await?.len(), 3, "no duplicates");
     assert_eq!(total(e.metric("Recovered", Statistic::Sum).await?), 3.0);
     for i in 0..3 {
-        assert_eq!(e.record(&format!("race-{i}")).await?["status"], "closed");
+        assert_eq!(
+            e.record(&format!("race-{i}")).await?["state"]["status"],
+            "closed"
+        );
     }
     Ok(())
 }
@@ -496,23 +502,13 @@ async fn triggers_at_once_close_each_record_once_without_duplicate_messages() ->
 async fn malformed_records_and_events_are_logged_and_the_others_still_processed() -> Result<()> {
     let e = env().await?;
     e.fleet.group("web-asg", 1, 2, 4, &[OPT_IN]).await?;
+    e.fleet.put_record_text("bad-json", "{not json").await?;
     e.fleet
-        .put_param(&format!("{PREFIX}/bad-json"), "{not json")
+        .put_record_text("bad-shape", r#"{"v":2,"id":"bad-shape"}"#)
         .await?;
-    e.fleet
-        .put_param(
-            &format!("{PREFIX}/bad-shape"),
-            r#"{"v":1,"id":"bad-shape"}"#,
-        )
+    let started = Utc::now() - chrono::Duration::minutes(1);
+    e.put_record("good-1", open_record("good-1", started, 2, &[]))
         .await?;
-    e.put_record(
-        "good-1",
-        json!({"v": 1, "id": "good-1", "experiment": "web-terminate", "status": "open",
-               "started_at": Utc::now() - chrono::Duration::minutes(1), "action": "terminate",
-               "groups": {"web-asg": {"desired": 2, "targets": ["i-00000000000000000"]}},
-               "timeout_s": 1800}),
-    )
-    .await?;
 
     let mut env = e.moto.env();
     env.push(("FAULTLINE_TOPIC_ARN".into(), e.topic.clone()));
@@ -534,19 +530,14 @@ async fn malformed_records_and_events_are_logged_and_the_others_still_processed(
             .contains("detail.EndTime"),
         "{resp:#}"
     );
-    let malformed: Vec<&str> = resp["malformed"]
+    let mut malformed: Vec<&str> = resp["malformed"]
         .as_array()
         .unwrap()
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    assert_eq!(
-        malformed,
-        [
-            format!("{PREFIX}/bad-json").as_str(),
-            format!("{PREFIX}/bad-shape").as_str()
-        ]
-    );
+    malformed.sort();
+    assert_eq!(malformed, ["bad-json", "bad-shape"]);
     assert_eq!(resp["closed"][0]["id"], "good-1", "{resp:#}");
     assert_eq!(
         resp["closed"][0]["observed"], true,
@@ -571,20 +562,12 @@ async fn malformed_records_and_events_are_logged_and_the_others_still_processed(
         .await?;
     assert!(line.contains("\"level\":\"ERROR\""), "{line}");
     logs.wait_for(
-        &[
-            "malformed_record",
-            "/faultline/experiments/bad-json",
-            "not JSON",
-        ],
+        &["malformed_record", "bad-json", "not JSON"],
         Duration::from_secs(10),
     )
     .await?;
     logs.wait_for(
-        &[
-            "malformed_record",
-            "/faultline/experiments/bad-shape",
-            "missing field",
-        ],
+        &["malformed_record", "bad-shape", "missing field"],
         Duration::from_secs(10),
     )
     .await?;
@@ -593,83 +576,74 @@ async fn malformed_records_and_events_are_logged_and_the_others_still_processed(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_the_newest_closed_records_are_kept() -> Result<()> {
+async fn a_hundred_open_experiments_are_read_with_one_query_and_each_closed_once() -> Result<()> {
     let e = env().await?;
-    let started = Utc::now() - chrono::Duration::hours(1);
-    for i in 0..5 {
+    let started = Utc::now() - chrono::Duration::minutes(3);
+    // Standalone terminates: no condition to wait for, so every record closes on this run.
+    for i in 0..100 {
+        let id = format!("many-{i:03}");
         e.put_record(
-            &format!("old-{i}"),
-            json!({"v": 1, "id": format!("old-{i}"), "experiment": "web-terminate",
-                   "status": "closed", "outcome": "recovered",
-                   "started_at": started + chrono::Duration::minutes(i),
-                   "action": "terminate", "standalone": ["i-0"], "timeout_s": 1800}),
-        )
-        .await?;
-    }
-    let timer = Timer::new(
-        Aws::new(&e.conf),
-        TimerConfig {
-            retain_closed: 2,
-            ..e.settings()
-        },
-    );
-    let r = timer.run(&backstop()).await?;
-    assert_eq!(r.pruned, 3);
-    let left: Vec<String> = e.fleet.params_under(PREFIX).await?.into_keys().collect();
-    assert_eq!(left, [format!("{PREFIX}/old-3"), format!("{PREFIX}/old-4")]);
-    Ok(())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_close_abandoned_by_a_dead_run_is_finished_without_a_second_message() -> Result<()> {
-    let e = env().await?;
-    e.fleet.group("web-asg", 1, 2, 4, &[OPT_IN]).await?;
-    let started = Utc::now() - chrono::Duration::minutes(20);
-    for id in ["dead-1", "busy-1"] {
-        e.put_record(
-            id,
-            json!({"v": 1, "id": id, "experiment": "web-terminate", "status": "open",
-                   "started_at": started, "action": "terminate",
-                   "groups": {"web-asg": {"desired": 2, "targets": ["i-00000000000000000"]}},
+            &id,
+            json!({"v": 2, "id": id, "experiment": "web-terminate", "state": {"status": "open"},
+                   "started_at": started + chrono::Duration::seconds(i),
+                   "action": {"type": "terminate"}, "targets": [{"id": format!("i-{i:017}")}],
                    "timeout_s": 1800}),
         )
         .await?;
     }
-    // A run claimed dead-1 ten minutes ago and died; another claimed busy-1 just now.
-    let marker = |at: DateTime<Utc>| {
-        json!({"outcome": "recovered",
-               "closed": {"at": at, "recovered_at": started + chrono::Duration::seconds(42), "ttr_s": 42}})
-        .to_string()
-    };
-    e.fleet
-        .put_param(
-            &format!("{PREFIX}/dead-1/closed"),
-            &marker(Utc::now() - chrono::Duration::minutes(10)),
-        )
+    // Two runs at once, each with its own clients and request counter.
+    let (aws_a, aws_b) = (Aws::new(&e.conf), Aws::new(&e.conf));
+    let (ta, tb) = (
+        Timer::new(aws_a.clone(), e.settings()),
+        Timer::new(aws_b.clone(), e.settings()),
+    );
+    let event = backstop();
+    let (a, b) = tokio::join!(ta.run(&event), tb.run(&event));
+    let (a, b) = (a?, b?);
+    assert_eq!(
+        a.closed.len() + b.closed.len(),
+        100,
+        "each closed exactly once between the two runs"
+    );
+    assert_eq!(
+        e.messages("recovered").await?.len(),
+        100,
+        "one message each"
+    );
+    for aws in [&aws_a, &aws_b] {
+        assert_eq!(aws.calls.of("Query"), 1, "{:?}", aws.calls.by_operation());
+        assert_eq!(aws.calls.of("GetItem") + aws.calls.of("Scan"), 0);
+    }
+    // Closed records leave the open index: the next run reads nothing.
+    let aws = Aws::new(&e.conf);
+    let r = Timer::new(aws.clone(), e.settings())
+        .run(&backstop())
         .await?;
-    e.fleet
-        .put_param(&format!("{PREFIX}/busy-1/closed"), &marker(Utc::now()))
-        .await?;
+    assert_eq!((r.open, r.closed.len()), (0, 0));
+    assert_eq!(aws.calls.get(), 1, "{:?}", aws.calls.by_operation());
+    Ok(())
+}
 
-    let r = e.timer().run(&backstop()).await?;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_publish_reopens_the_record_and_the_next_run_publishes_once() -> Result<()> {
+    let e = env().await?;
+    e.fleet.group("web-asg", 1, 2, 4, &[OPT_IN]).await?;
+    let started = Utc::now() - chrono::Duration::minutes(2);
+    e.put_record("retry-1", open_record("retry-1", started, 2, &[]))
+        .await?;
+    let gone = TimerConfig {
+        topic_arn: Some(format!("{}-deleted", e.topic)),
+        ..e.settings()
+    };
+    let r = Timer::new(Aws::new(&e.conf), gone).run(&backstop()).await?;
     assert!(r.closed.is_empty(), "{r:#?}");
-    let mut elsewhere = r.closed_elsewhere.clone();
-    elsewhere.sort();
-    assert_eq!(elsewhere, ["busy-1", "dead-1"]);
-    assert!(
-        e.messages("recovered").await?.is_empty(),
-        "no second message"
-    );
-    let dead = e.record("dead-1").await?;
-    assert_eq!(
-        (dead["status"].as_str(), dead["outcome"].as_str()),
-        (Some("closed"), Some("recovered"))
-    );
-    assert_eq!(dead["closed"]["ttr_s"], 42);
-    assert_eq!(
-        e.record("busy-1").await?["status"],
-        "open",
-        "its run is still at work"
-    );
+    assert_eq!(r.errors.len(), 1, "{r:#?}");
+    let rec = e.record("retry-1").await?;
+    assert_eq!(rec["state"]["status"], "open", "given back: {rec:#}");
+    assert_eq!(rec["_item"]["open"], "open", "back in the open index");
+    let r = e.timer().run(&backstop()).await?;
+    assert_eq!(r.closed.len(), 1, "{r:#?}");
+    assert_eq!(e.messages("recovered").await?.len(), 1);
+    assert_eq!(e.record("retry-1").await?["state"]["status"], "closed");
     Ok(())
 }

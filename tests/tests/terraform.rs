@@ -191,19 +191,39 @@ async fn bad_variables_and_missing_artifacts_fail_plan_with_their_message() -> R
             "architecture must be one of: arm64, x86_64",
         ),
         (
-            "record_prefix above the kill switch and the layer configs",
-            json!({"record_prefix": "/faultline"}),
+            "layer configs above the kill switch",
+            json!({"layer_config_prefix": "/faultline"}),
             "must not overlap (none equal to or a path prefix of another)",
         ),
         (
-            "layer configs under the records",
-            json!({"layer_config_prefix": "/faultline/experiments/layer"}),
+            "kill switch under the layer configs",
+            json!({"kill_switch_parameter": "/faultline/layer/enabled"}),
             "must not overlap (none equal to or a path prefix of another)",
         ),
         (
-            "kill switch equal to the record prefix",
-            json!({"kill_switch_parameter": "/faultline/experiments"}),
+            "kill switch equal to the layer prefix",
+            json!({"kill_switch_parameter": "/faultline/layer"}),
             "must not overlap (none equal to or a path prefix of another)",
+        ),
+        (
+            "webhook under the layer configs",
+            json!({"slack_webhook_parameter": "/faultline/layer/slack"}),
+            "must not overlap (none equal to or a path prefix of another)",
+        ),
+        (
+            "record_retention_days 0",
+            json!({"record_retention_days": 0}),
+            "record_retention_days must be a whole number of days from 1 to 3650",
+        ),
+        (
+            "record_retention_days 3651",
+            json!({"record_retention_days": 3651}),
+            "record_retention_days must be a whole number of days from 1 to 3650",
+        ),
+        (
+            "record_retention_days 1.5",
+            json!({"record_retention_days": 1.5}),
+            "record_retention_days must be a whole number of days from 1 to 3650",
         ),
         (
             "missing artifact",
@@ -377,7 +397,14 @@ async fn the_agent_document_pins_the_artifacts_sha256_and_location_and_the_scrip
     );
     assert_eq!(
         params.keys().map(String::as_str).collect::<BTreeSet<_>>(),
-        BTreeSet::from(["Args", "Duration", "ExecutionTimeout", "Fault"])
+        BTreeSet::from([
+            "Args",
+            "Duration",
+            "ExecutionTimeout",
+            "Fault",
+            "FaultId",
+            "Mode"
+        ])
     );
     let lines: Vec<String> = doc["mainSteps"][0]["inputs"]["runCommand"]
         .as_array()
@@ -599,6 +626,137 @@ fn resources(state: &Value) -> Vec<&Value> {
     out
 }
 
+/// One DynamoDB (JSON protocol) call to moto, unsigned as moto accepts it: `op`'s response.
+async fn dynamodb(endpoint: &str, op: &str, body: Value) -> Result<Value> {
+    let r = reqwest::Client::new()
+        .post(format!("{endpoint}/"))
+        .header("X-Amz-Target", format!("DynamoDB_20120810.{op}"))
+        .header("Content-Type", "application/x-amz-json-1.0")
+        .header(
+            "Authorization",
+            format!(
+                "AWS4-HMAC-SHA256 Credential=testing/20261123/{}/dynamodb/aws4_request, \
+                 SignedHeaders=host, Signature=0",
+                faultline_e2e::REGION
+            ),
+        )
+        .body(body.to_string())
+        .send()
+        .await?;
+    let status = r.status();
+    let text = r.text().await?;
+    if !status.is_success() {
+        bail!("DynamoDB {op}: {status}: {text}");
+    }
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// `[{"AttributeName": a, "KeyType": t}, ...]` as `[(a, t)]`.
+fn key_schema(v: &Value) -> Vec<(String, String)> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|k| {
+            (
+                k["AttributeName"].as_str().unwrap_or_default().to_owned(),
+                k["KeyType"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The records table as issue 12 has it: hash key `id`; GSIs `open` (open, started_at) and
+/// `history` (kind, started_at), projecting everything; on demand; encrypted with the module's
+/// key; TTL on `expires_at`; point-in-time recovery; deletion protection as `protected`.
+async fn check_records_table(
+    endpoint: &str,
+    table: &str,
+    key_arn: &str,
+    protected: bool,
+) -> Result<()> {
+    let name = json!({ "TableName": table });
+    let t = dynamodb(endpoint, "DescribeTable", name.clone()).await?["Table"].clone();
+    let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    assert_eq!(key_schema(&t["KeySchema"]), [pair("id", "HASH")], "{t}");
+    let attributes: BTreeSet<(String, String)> = t["AttributeDefinitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            pair(
+                a["AttributeName"].as_str().unwrap(),
+                a["AttributeType"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        attributes,
+        BTreeSet::from([
+            pair("id", "S"),
+            pair("open", "S"),
+            pair("kind", "S"),
+            pair("started_at", "S")
+        ]),
+        "{t}"
+    );
+    let indexes: BTreeMap<String, (Vec<(String, String)>, Value)> = t["GlobalSecondaryIndexes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            (
+                i["IndexName"].as_str().unwrap_or_default().to_owned(),
+                (
+                    key_schema(&i["KeySchema"]),
+                    i["Projection"]["ProjectionType"].clone(),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(
+        indexes,
+        BTreeMap::from([
+            (
+                "history".to_owned(),
+                (
+                    vec![pair("kind", "HASH"), pair("started_at", "RANGE")],
+                    json!("ALL")
+                )
+            ),
+            (
+                "open".to_owned(),
+                (
+                    vec![pair("open", "HASH"), pair("started_at", "RANGE")],
+                    json!("ALL")
+                )
+            ),
+        ]),
+        "{t}"
+    );
+    assert_eq!(
+        t["BillingModeSummary"]["BillingMode"], "PAY_PER_REQUEST",
+        "{t}"
+    );
+    assert_eq!(t["SSEDescription"]["Status"], "ENABLED", "{t}");
+    assert_eq!(t["SSEDescription"]["SSEType"], "KMS", "{t}");
+    assert_eq!(t["SSEDescription"]["KMSMasterKeyArn"], key_arn, "{t}");
+    assert_eq!(t["DeletionProtectionEnabled"], protected, "{t}");
+    let ttl = dynamodb(endpoint, "DescribeTimeToLive", name.clone()).await?;
+    assert_eq!(
+        ttl["TimeToLiveDescription"],
+        json!({"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}),
+        "{ttl}"
+    );
+    let backups = dynamodb(endpoint, "DescribeContinuousBackups", name).await?;
+    assert_eq!(
+        backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+            ["PointInTimeRecoveryStatus"],
+        "ENABLED",
+        "{backups}"
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn complete_example_applies_against_moto_and_its_monkey_acts() -> Result<()> {
     let tf = Terraform::locate()?;
@@ -773,6 +931,114 @@ async fn complete_example_applies_against_moto_and_its_monkey_acts() -> Result<(
     );
     assert!(!decrypt["Resource"].to_string().contains('*'), "{decrypt}");
 
+    // 2c. The records table (issue 12): as declared, encrypted with the module's key, whose
+    //     policy lets DynamoDB describe it; each function reaches exactly the table and index
+    //     its code uses, and decrypts the table's key only through DynamoDB, only for it.
+    let table = outputs["records_table_name"]["value"]
+        .as_str()
+        .context("no records_table_name output")?
+        .to_owned();
+    assert_eq!(table, "faultline-experiments");
+    let key = resources(&state)
+        .into_iter()
+        .find(|r| r["type"] == "aws_kms_key" && r["name"] == "this")
+        .context("no module KMS key in state")?;
+    let key_arn = key["values"]["arn"].as_str().unwrap().to_owned();
+    check_records_table(&moto.endpoint, &table, &key_arn, true).await?;
+    let key_policy: Value = serde_json::from_str(key["values"]["policy"].as_str().unwrap())?;
+    let describe = kms_statement(&key_policy, "DynamoDbDescribesTheKey");
+    assert_eq!(
+        describe["Principal"]["Service"], "dynamodb.amazonaws.com",
+        "{describe}"
+    );
+    let table_arn = outputs["records_table_arn"]["value"]
+        .as_str()
+        .context("no records_table_arn output")?
+        .to_owned();
+    assert!(
+        table_arn.starts_with(&format!("arn:aws:dynamodb:{region}:"))
+            && table_arn.ends_with(&format!(":table/{table}")),
+        "{table_arn}"
+    );
+    let open_index = format!("{table_arn}/index/open");
+    for (name, expected) in [
+        (
+            "monkey",
+            BTreeMap::from([
+                ("dynamodb:PutItem", table_arn.as_str()),
+                ("dynamodb:UpdateItem", table_arn.as_str()),
+            ]),
+        ),
+        (
+            "recovery_timer",
+            BTreeMap::from([
+                ("dynamodb:Query", open_index.as_str()),
+                ("dynamodb:GetItem", table_arn.as_str()),
+                ("dynamodb:UpdateItem", table_arn.as_str()),
+            ]),
+        ),
+        ("notifier", BTreeMap::new()),
+    ] {
+        let mut granted: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for s in deployed[name]["Statement"].as_array().unwrap() {
+            let actions: Vec<String> = match &s["Action"] {
+                Value::String(a) => vec![a.clone()],
+                Value::Array(a) => a.iter().map(|x| x.as_str().unwrap().to_owned()).collect(),
+                _ => vec![],
+            };
+            let resources: Vec<String> = match &s["Resource"] {
+                Value::String(r) => vec![r.clone()],
+                Value::Array(a) => a.iter().map(|x| x.as_str().unwrap().to_owned()).collect(),
+                _ => vec![],
+            };
+            for a in actions.iter().filter(|a| a.starts_with("dynamodb:")) {
+                granted
+                    .entry(a.clone())
+                    .or_default()
+                    .extend(resources.iter().cloned());
+            }
+        }
+        let expected: BTreeMap<String, Vec<String>> = expected
+            .into_iter()
+            .map(|(a, r)| (a.to_owned(), vec![r.to_owned()]))
+            .collect();
+        assert_eq!(
+            granted, expected,
+            "{name}: DynamoDB actions and their resources"
+        );
+        if name == "notifier" {
+            continue;
+        }
+        let via = kms_statement(&deployed[name], "RuntimeEncryptedRecordsTable");
+        assert_eq!(via["Action"], "kms:Decrypt", "{name}: {via}");
+        assert_eq!(via["Resource"], key_arn.as_str(), "{name}: {via}");
+        assert_eq!(
+            via["Condition"]["StringEquals"]["kms:ViaService"],
+            format!("dynamodb.{region}.amazonaws.com"),
+            "{name}: {via}"
+        );
+        assert_eq!(
+            via["Condition"]["StringEquals"]["kms:EncryptionContext:aws:dynamodb:tableName"],
+            table.as_str(),
+            "{name}: {via}"
+        );
+        // The functions find the table (and no SSM record prefix any more).
+        let env = &outputs["function_environments"]["value"][name];
+        assert_eq!(
+            env["FAULTLINE_RECORDS_TABLE"],
+            table.as_str(),
+            "{name}: {env}"
+        );
+        assert_eq!(
+            env["FAULTLINE_RECORD_RETENTION_DAYS"], "90",
+            "{name}: {env}"
+        );
+        assert!(
+            env.get("FAULTLINE_RECORD_PREFIX").is_none(),
+            "{name}: {env}"
+        );
+    }
+
     // 3. The monkey binary, under the emulator with the environment Terraform set on the
     //    function, acts on the fleet Terraform made: one of web-asg's three, never batch-asg.
     let env_vars = &outputs["function_environments"]["value"]["monkey"];
@@ -851,10 +1117,39 @@ async fn complete_example_applies_against_moto_and_its_monkey_acts() -> Result<(
         "{r}"
     );
     assert!(r["notify_error"].is_null(), "{r}");
-    let record = r["record"].as_str().context("no record")?;
-    let stored = ssm.get_parameter().name(record).send().await?;
-    let stored: Value = serde_json::from_str(stored.parameter().unwrap().value().unwrap())?;
-    assert_eq!(stored["experiment"], "web-terminate", "{stored}");
+    // Recorded in the table Terraform made, and findable through the sparse open index.
+    {
+        let item = dynamodb(
+            &moto.endpoint,
+            "GetItem",
+            json!({"TableName": table, "Key": {"id": {"S": "tf-apply-1"}}, "ConsistentRead": true}),
+        )
+        .await?;
+        let item = &item["Item"];
+        assert_eq!(item["kind"]["S"], "experiment", "{item}");
+        assert_eq!(
+            item["open"]["S"], "open",
+            "open until the timer closes it: {item}"
+        );
+        assert!(item["started_at"]["S"].is_string(), "{item}");
+        // The timer finds it through the sparse open index.
+        let open = dynamodb(
+            &moto.endpoint,
+            "Query",
+            json!({"TableName": table, "IndexName": "open",
+                   "KeyConditionExpression": "#o = :o",
+                   "ExpressionAttributeNames": {"#o": "open"},
+                   "ExpressionAttributeValues": {":o": {"S": "open"}}}),
+        )
+        .await?;
+        let ids: Vec<&str> = open["Items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i["id"]["S"].as_str())
+            .collect();
+        assert_eq!(ids, ["tf-apply-1"], "{open}");
+    }
 
     // 4. Nothing drifts: plan shows no changes.
     let mut plan = vec!["plan", "-detailed-exitcode", "-input=false"];
@@ -866,12 +1161,22 @@ async fn complete_example_applies_against_moto_and_its_monkey_acts() -> Result<(
         r.stdout, r.stderr
     );
 
-    // 5. destroy removes everything.
+    // 5. The records table is protected from deletion: lifting that is an apply, after which
+    //    destroy removes everything.
+    let lift = ["-var", "records_deletion_protection=false"];
+    let mut apply = vec!["apply", "-auto-approve", "-input=false"];
+    apply.extend(vars);
+    apply.extend(lift);
+    tf.ok(dir.path(), &apply).await?;
+    check_records_table(&moto.endpoint, &table, &key_arn, false).await?;
     let mut destroy = vec!["destroy", "-auto-approve", "-input=false"];
     destroy.extend(vars);
+    destroy.extend(lift);
     tf.ok(dir.path(), &destroy).await?;
     let left = tf.ok(dir.path(), &["state", "list"]).await?;
     assert!(left.trim().is_empty(), "left in state: {left}");
+    let tables = dynamodb(&moto.endpoint, "ListTables", json!({})).await?;
+    assert_eq!(tables["TableNames"], json!([]), "{tables}");
     let sns = aws_sdk_sns::Client::new(&conf);
     assert!(sns.list_topics().send().await?.topics().is_empty());
     assert!(ssm

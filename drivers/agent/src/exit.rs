@@ -1,10 +1,11 @@
 //! How the agent fails: [`Exit`] carries the exit code (2 bad arguments, 3 refused before
-//! anything was touched, 1 anything else) through `anyhow` to `main`. Imports nothing from the
+//! anything was touched, 4 a rollback that left something behind, 1 anything else) through `anyhow` to `main`. Imports nothing from the
 //! rest of the agent, so every module may refuse.
 
 use faultline_faults::FaultError;
 
-/// A refusal or failure with its exit code: 2 bad arguments, 3 refused, 1 anything else.
+/// A refusal or failure with its exit code: 2 bad arguments, 3 refused, 4 rollback
+/// incomplete, 1 anything else.
 #[derive(Debug)]
 pub struct Exit {
     code: u8,
@@ -36,6 +37,16 @@ pub fn usage(e: &FaultError) -> anyhow::Error {
 pub fn refused(message: impl Into<String>) -> anyhow::Error {
     Exit {
         code: 3,
+        message: message.into(),
+    }
+    .into()
+}
+
+/// A rollback that could not remove everything, even after its retries: exit 4. The state
+/// file stays, so `rollback <id>` (or the boot cleanup) can finish it.
+pub fn rollback_failed(message: impl Into<String>) -> anyhow::Error {
+    Exit {
+        code: 4,
         message: message.into(),
     }
     .into()

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use faultline_faults::{Amount, DiskFault, Fault, MemoryFault, DISK_MAX_PERCENT};
 
 use crate::exit::refused;
@@ -219,7 +219,14 @@ impl Drop for Workload {
 
 /// Starts the workload of a resource fault; returns when it is in place. `bytes`: what the disk
 /// fault writes or the memory fault holds, as planned (and checked) under the state lock.
-pub fn start(f: &Fault, files: &[PathBuf], bytes: Option<u64>) -> Result<Workload> {
+/// `cancel`: set by the guardian when `inject` dies meanwhile; a disk fill stops at the next
+/// MiB instead of filling (and syncing) the rest first.
+pub fn start(
+    f: &Fault,
+    files: &[PathBuf],
+    bytes: Option<u64>,
+    cancel: &AtomicBool,
+) -> Result<Workload> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut w = Workload {
         stop: stop.clone(),
@@ -268,6 +275,9 @@ pub fn start(f: &Fault, files: &[PathBuf], bytes: Option<u64>) -> Result<Workloa
             let chunk = vec![0x5au8; 1 << 20];
             let mut left = bytes;
             while left > 0 {
+                if cancel.load(Ordering::Relaxed) {
+                    bail!("the disk fill was stopped before it was complete (inject died)");
+                }
                 let n = left.min(chunk.len() as u64) as usize;
                 file.write_all(&chunk[..n])
                     .with_context(|| format!("writing {}", path.display()))?;
@@ -339,7 +349,7 @@ mod tests {
             for p in &files {
                 std::os::unix::fs::symlink(&target, p).unwrap();
             }
-            let e = start(&f, &files, bytes)
+            let e = start(&f, &files, bytes, &AtomicBool::new(false))
                 .err()
                 .expect("a planted symlink is refused");
             assert!(format!("{e:#}").contains("must not exist yet"), "{e:#}");
@@ -364,13 +374,34 @@ mod tests {
         )
         .unwrap();
         let files = files_for(&f, "clean");
-        let w = start(&f, &files, None).unwrap();
+        let w = start(&f, &files, None, &AtomicBool::new(false)).unwrap();
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(
             fs::metadata(&files[0]).unwrap().permissions().mode() & 0o777,
             0o600
         );
         drop(w);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_cancelled_disk_fill_stops_at_once_instead_of_writing_the_rest() {
+        let d = scratch("cancel");
+        let f = Fault::from_raw(
+            "disk",
+            &RawArgs {
+                path: Some(d.to_str().unwrap().into()),
+                mb: Some(1024),
+                ..RawArgs::default()
+            },
+        )
+        .unwrap();
+        let files = files_for(&f, "cancelled");
+        let e = start(&f, &files, Some(1 << 30), &AtomicBool::new(true))
+            .err()
+            .expect("a cancelled fill fails");
+        assert!(format!("{e:#}").contains("stopped"), "{e:#}");
+        assert_eq!(fs::metadata(&files[0]).unwrap().len(), 0, "nothing written");
         fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -4,21 +4,26 @@
 //!
 //! - `main.rs` (this file): the command line (clap), validated into [`faultline_faults::Fault`]
 //!   before anything is touched, and the `inject` / `rollback` / `status` / `version` commands.
-//! - [`exit`]: errors with their exit code (2 bad arguments, 3 refused).
-//! - [`time`]: epoch milliseconds, the clock of state files and events.
+//! - [`exit`]: errors with their exit code (2 bad arguments, 3 refused, 4 rollback incomplete).
+//! - [`time`]: the boot clock deadlines run on, and epoch milliseconds for people.
+//! - [`lifeline`]: the pipe over which the guardian sees `inject` die.
 //! - [`out`]: one JSON line per event on stdout (what SSM captures), human text on stderr.
 //! - [`net`]: network faults with `tc` (htb + netem) and nftables, and their undo steps.
 //! - [`procs`]: finding and killing processes; waiting for a restart.
 //! - [`load`]: cpu, memory, disk and io workloads, run by the guardian.
 //! - [`state`]: the state directory: one file per active fault, written before it is applied.
-//! - [`guardian`]: the detached process that owns a fault's deadline and rolls it back, even
-//!   when the agent that started it is killed.
+//! - [`systemd`]: where systemd runs, the boot cleanup unit and each fault's backstop timer.
+//! - [`guardian`]: the detached process that owns a fault's deadline and rolls it back at the
+//!   deadline, or at once when the `inject` that started it dies; [`guardian::rollback`], the
+//!   one way back, with retries.
 //!
 //! Imports run one way, and none back to `main.rs`:
-//! - `exit`, `time`: nothing of the agent's.
-//! - `out` -> `time`; `net` -> `exit`, `time`; `load` -> `exit`; `procs` -> `exit`, `out`, `time`.
-//! - `state` -> `exit`; `net`, `procs` only for the types it records (`Undo`, `ProcRef`).
-//! - `guardian` -> `load`, `net`, `out`, `procs`, `state`, `time`; `main.rs` -> all of them.
+//! - `exit`, `time`, `lifeline`: nothing of the agent's.
+//! - `out` -> `time`; `net` -> `exit`, `time`; `load` -> `exit`; `procs` -> `exit`, `out`, `time`;
+//!   `systemd` -> `out`.
+//! - `state` -> `exit`, `time`; `net`, `procs` only for the types it records (`Undo`, `ProcRef`).
+//! - `guardian` -> `exit`, `lifeline`, `load`, `net`, `out`, `procs`, `state`, `systemd`,
+//!   `time`; `main.rs` -> all of them.
 //!
 //! The agent shells out to `tc`, `nft` and `ip` (iproute2, nftables) instead of speaking
 //! netlink: those tools are on every target distribution and their error messages are the ones
@@ -35,14 +40,17 @@ use serde_json::json;
 
 mod exit;
 mod guardian;
+mod lifeline;
 mod load;
 mod net;
 mod out;
 mod procs;
 mod state;
+mod systemd;
 mod time;
 
-use exit::{refused, usage};
+use exit::{refused, rollback_failed, usage};
+use guardian::Why;
 use state::{State, StateDir, Status};
 
 /// Inject network, process and resource faults on this host; every fault rolls itself back.
@@ -73,6 +81,13 @@ enum Cmd {
     Status,
     /// Print the agent's version as one JSON line.
     Version,
+    /// Install and enable the boot cleanup unit (`rollback --all` at boot) where systemd runs;
+    /// without systemd, do nothing. The SSM document runs it before every fault.
+    InstallCleanupUnit {
+        /// Where to write the unit.
+        #[arg(long, default_value = "/etc/systemd/system")]
+        unit_dir: PathBuf,
+    },
     /// Internal: the detached process that runs a fault's workload and rolls it back at its
     /// deadline.
     #[command(hide = true)]
@@ -80,6 +95,9 @@ enum Cmd {
         /// The fault's id.
         #[arg(long)]
         id: String,
+        /// The read end of the lifeline to `inject` (end of file: `inject` died).
+        #[arg(long)]
+        lifeline_fd: Option<i32>,
     },
 }
 
@@ -206,13 +224,17 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     let dir = StateDir::new(cli.state_dir);
-    // Refuse a state directory someone else could have planted before reading anything in it.
-    if !matches!(cli.cmd, Cmd::Version) {
+    // Refuse a state directory someone else could have planted before reading anything in it
+    // (`version` and `install-cleanup-unit` do not read it).
+    if !matches!(cli.cmd, Cmd::Version | Cmd::InstallCleanupUnit { .. }) {
         dir.verify()?;
     }
     match cli.cmd {
         Cmd::Inject(args) => inject(&dir, *args),
         Cmd::Rollback { all, id } => {
+            // Logged where the guardian logs too: a waiting `inject` relays the rollback, and
+            // the log tells the whole story of a fault.
+            out::log_to(dir.events_path());
             let ids: Vec<String> = match (all, id) {
                 (true, _) => dir.list()?.into_iter().map(|s| s.id).collect(),
                 (false, Some(id)) => vec![id],
@@ -220,13 +242,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     bail!("say which fault to roll back: an id (see `status`) or --all")
                 }
             };
+            // One fault that cannot be undone does not stop the others from being rolled back.
             let mut n = 0;
+            let mut failed = Vec::new();
             for id in &ids {
                 match dir.load(id)? {
-                    Some(s) => {
-                        guardian::rollback(&dir, &s, "rollback")?;
-                        n += 1;
-                    }
+                    Some(s) => match guardian::rollback(&dir, &s, Why::Requested) {
+                        Ok(()) => n += 1,
+                        Err(e) => failed.push(format!("{e:#}")),
+                    },
                     None => out::event(
                         "not_active",
                         json!({"id": id}),
@@ -236,10 +260,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             out::event(
                 "rollback_done",
-                json!({"rolled_back": n}),
-                &format!("rolled back {n} fault(s)"),
+                json!({"rolled_back": n, "failed": failed.len()}),
+                &format!("rolled back {n} fault(s), {} failed", failed.len()),
             );
-            Ok(ExitCode::SUCCESS)
+            if failed.is_empty() {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Err(rollback_failed(failed.join(" | ")))
+            }
         }
         Cmd::Status => {
             let active: Vec<serde_json::Value> = dir
@@ -250,9 +278,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         "id": s.id, "fault": s.fault.kind(), "status": s.status,
                         "interface": s.interface, "mechanism": s.mechanism,
                         "deadline_ms": s.deadline_ms,
-                        "remaining_ms": s.deadline_ms.saturating_sub(time::now_ms()),
+                        "remaining_ms": s.remaining().as_millis() as u64,
                         "guardian_pid": s.guardian.map(|g| g.pid),
                         "guardian_alive": s.guardian.map(|g| g.alive()).unwrap_or(false),
+                        "backstop": s.backstop, "rollback_error": s.rollback_error,
                     })
                 })
                 .collect();
@@ -272,8 +301,36 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Guardian { id } => {
-            guardian::run(&dir, &id)?;
+        Cmd::InstallCleanupUnit { unit_dir } => {
+            let done = systemd::install_cleanup_unit(&unit_dir).with_context(|| {
+                format!(
+                    "installing {} in {}: faults still roll back by themselves, but not at boot \
+                     after a crash; install it by hand (drivers/agent/systemd/)",
+                    systemd::CLEANUP_UNIT_NAME,
+                    unit_dir.display()
+                )
+            })?;
+            match done {
+                systemd::Installed::Skipped => out::debug(
+                    "cleanup_unit",
+                    json!({"result": done.name()}),
+                    "no systemd here (/run/systemd/system is absent): no boot cleanup unit",
+                ),
+                systemd::Installed::Unchanged | systemd::Installed::Written => out::event(
+                    "cleanup_unit",
+                    json!({"result": done.name(), "unit": systemd::CLEANUP_UNIT_NAME}),
+                    &format!("{} {} and enabled", systemd::CLEANUP_UNIT_NAME, done.name()),
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Guardian { id, lifeline_fd } => {
+            let watch = match lifeline_fd {
+                Some(fd) => lifeline::Watch::from_fd(fd)
+                    .with_context(|| format!("the guardian's --lifeline-fd {fd}"))?,
+                None => lifeline::Watch::none(),
+            };
+            guardian::run(&dir, &id, watch)?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -391,6 +448,7 @@ fn inject(dir: &StateDir, args: InjectArgs) -> Result<ExitCode> {
         fault: fault.clone(),
         created_ms: now,
         deadline_ms: now + duration.as_millis() as u64,
+        deadline_boot_ms: Some(time::boot_ms() + duration.as_millis() as u64),
         status: Status::Applying,
         interface,
         mechanism: None,
@@ -401,15 +459,32 @@ fn inject(dir: &StateDir, args: InjectArgs) -> Result<ExitCode> {
         exempt: plan.as_ref().map(|p| p.exempt.clone()).unwrap_or_default(),
         ssm_region: plan.as_ref().and_then(|p| p.region.clone()),
         guardian: None,
+        backstop: None,
+        rollback_error: None,
+        rolling_back: None,
         killed: vec![],
         killed_at_ms: None,
         spared: procs::ancestors(),
     };
     dir.save(&st)?;
 
-    // 4. The guardian owns the deadline from now on, whatever happens to this process.
-    let g = guardian::spawn(dir, &id).context("starting the guardian")?;
+    // 4. The guardian owns the deadline from now on, and watches this process over the
+    // lifeline: if it dies (SSM SIGKILLs the command's process group on cancel or timeout), the
+    // guardian rolls back at once. Where systemd runs, a transient timer is a third way back.
+    let (line, read_end) = lifeline::pair().context("creating the guardian's lifeline")?;
+    let g = guardian::spawn(dir, &id, read_end).context("starting the guardian")?;
     st.guardian = Some(g);
+    match systemd::arm(dir.root(), &id, duration + systemd::BACKSTOP_GRACE) {
+        Ok(unit) => st.backstop = unit,
+        Err(e) => out::event(
+            "backstop_failed",
+            json!({"id": id, "error": format!("{e:#}")}),
+            &format!(
+                "{id}: arming the systemd backstop timer failed ({e:#}); the guardian and inject \
+                 still roll the fault back"
+            ),
+        ),
+    }
     dir.save(&st)?;
     drop(_lock);
 
@@ -466,7 +541,7 @@ fn inject(dir: &StateDir, args: InjectArgs) -> Result<ExitCode> {
             "interface": st.interface, "mechanism": st.mechanism,
             "apply_ms": (apply_ms * 10.0).round() / 10.0,
             "deadline_ms": st.deadline_ms, "guardian_pid": g.pid,
-            "state_file": dir.path_of(&id),
+            "backstop": st.backstop, "state_file": dir.path_of(&id),
         }),
         &format!(
             "applied {} ({}){} in {apply_ms:.1} ms; it rolls back at {} (guardian pid {})",
@@ -495,22 +570,38 @@ fn inject(dir: &StateDir, args: InjectArgs) -> Result<ExitCode> {
     }
 
     if args.detach {
+        // Leaving on purpose: the guardian must not take it for a death.
+        line.detach()
+            .context("telling the guardian that inject detaches")?;
         return Ok(ExitCode::SUCCESS);
     }
-    // 7. Wait for the end; SIGTERM / SIGINT (a cancelled command) rolls back at once.
+    // 7. Wait for the end; SIGTERM / SIGINT (a cancelled command) rolls back at once. So does a
+    // guardian that died (OOM, a crash) or that has not rolled back a grace after the deadline.
     out::on_terminate();
+    let _line = line;
+    wait_for_the_end(dir, &id, g)
+}
+
+/// How long after the deadline `inject` rolls back a fault its guardian has not.
+const OVERDUE_GRACE: Duration = Duration::from_secs(3);
+
+/// Step 7 of `inject`: waits until the fault is rolled back, by the guardian or by itself.
+fn wait_for_the_end(dir: &StateDir, id: &str, g: procs::ProcRef) -> Result<ExitCode> {
     loop {
         if out::terminated() {
-            if let Some(s) = dir.load(&id)? {
-                guardian::rollback(dir, &s, "cancelled")?;
+            if let Some(s) = dir.load(id)? {
+                guardian::rollback(dir, &s, Why::Cancelled)?;
             }
             return Ok(ExitCode::from(130));
         }
-        if dir.load(&id)?.is_none() {
+        // Alive first, then the state: a guardian that rolled back removed the file before it
+        // exited, so a file still there with no guardian means it died without rolling back.
+        let alive = g.alive();
+        let Some(s) = dir.load(id)? else {
             // The guardian logs the rollback just after removing the state file.
             let until = Instant::now() + Duration::from_secs(2);
             loop {
-                if let Some(line) = out::last_event_for(&dir.events_path(), &id) {
+                if let Some(line) = out::last_event_for(&dir.events_path(), id) {
                     out::relay(&line);
                     break;
                 }
@@ -519,6 +610,42 @@ fn inject(dir: &StateDir, args: InjectArgs) -> Result<ExitCode> {
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
+            return Ok(ExitCode::SUCCESS);
+        };
+        if s.rolling_back.is_some_and(|p| p.alive()) {
+            // `rollback` stopped the guardian and is undoing the fault: wait for it.
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        if !alive {
+            out::event(
+                "guardian_lost",
+                json!({"id": id, "guardian_pid": g.pid, "rollback_error": s.rollback_error}),
+                &format!(
+                    "{id}: the guardian (pid {}) died before the fault ended; rolling back now",
+                    g.pid
+                ),
+            );
+            guardian::rollback(dir, &s, Why::GuardianLost)?;
+            bail!(
+                "the fault {id} ended early: its guardian (pid {}) died, so inject rolled it \
+                 back; see {} for what the guardian logged",
+                g.pid,
+                dir.events_path().display()
+            );
+        }
+        if s.overdue() >= OVERDUE_GRACE {
+            out::event(
+                "guardian_overdue",
+                json!({"id": id, "guardian_pid": g.pid, "overdue_ms": s.overdue().as_millis() as u64}),
+                &format!(
+                    "{id}: the guardian (pid {}) has not rolled back {} ms after the deadline; \
+                     rolling back now",
+                    g.pid,
+                    s.overdue().as_millis()
+                ),
+            );
+            guardian::rollback(dir, &s, Why::Overdue)?;
             return Ok(ExitCode::SUCCESS);
         }
         std::thread::sleep(Duration::from_millis(50));

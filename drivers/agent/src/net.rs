@@ -492,6 +492,18 @@ pub fn add_exempt(
     }
 }
 
+/// The commands that undo `steps` by hand (for an error that says what is left).
+pub fn manual_undo(steps: &[Undo]) -> Vec<String> {
+    steps
+        .iter()
+        .rev()
+        .map(|u| match u {
+            Undo::TcRoot { dev } => format!("tc qdisc del dev {dev} root"),
+            Undo::NftTable { name } => format!("nft delete table inet {name}"),
+        })
+        .collect()
+}
+
 /// Runs every undo step (in reverse), ignoring parts that are already gone. Returns the errors
 /// of parts that could not be removed.
 pub fn undo_all(steps: &[Undo]) -> Vec<String> {

@@ -56,6 +56,23 @@ pub fn event(name: &str, fields: Value, human: &str) {
     }
 }
 
+/// A debug event: the same JSON line, on stderr only, and only when `FAULTLINE_AGENT_LOG` is
+/// `debug` (what was skipped and why, e.g. no systemd for the backstop timer).
+pub fn debug(name: &str, fields: Value, human: &str) {
+    if std::env::var("FAULTLINE_AGENT_LOG").as_deref() != Ok("debug") {
+        return;
+    }
+    let mut m = Map::new();
+    m.insert("event".into(), Value::from(name));
+    m.insert("level".into(), Value::from("debug"));
+    m.insert("ts_ms".into(), Value::from(now_ms()));
+    if let Value::Object(f) = fields {
+        m.extend(f);
+    }
+    m.insert("message".into(), Value::from(human));
+    eprintln!("{}", Value::Object(m));
+}
+
 /// Prints a line the guardian logged, as is.
 pub fn relay(line: &str) {
     let mut o = std::io::stdout().lock();

@@ -1,12 +1,14 @@
 //! The state directory: one JSON file per active fault, written before the fault is applied
 //! and removed once it is rolled back. It is what `status`, `rollback` and the boot-time unit
 //! read, and what the guardian watches: a fault whose file is gone has been rolled back.
+//! Deadlines are kept on both clocks: the boot clock decides, the wall clock is shown.
 
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use faultline_faults::Fault;
@@ -15,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::exit::refused;
 use crate::net::Undo;
 use crate::procs::ProcRef;
+use crate::time;
 
 /// Where a fault is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,8 +38,13 @@ pub struct State {
     pub fault: Fault,
     /// When it was recorded.
     pub created_ms: u64,
-    /// When the guardian rolls it back.
+    /// When the guardian rolls it back, on the wall clock (what people read).
     pub deadline_ms: u64,
+    /// The same deadline on the boot clock ([`crate::time::boot_ms`]), the one that counts: a
+    /// wall clock stepped by NTP or by hand moves neither end of the fault. Absent in files
+    /// written by an older agent (the wall clock is used for those).
+    #[serde(default)]
+    pub deadline_boot_ms: Option<u64>,
     /// Applying or active.
     pub status: Status,
     /// The interface of a network fault.
@@ -61,6 +69,19 @@ pub struct State {
     pub ssm_region: Option<String>,
     /// The guardian process.
     pub guardian: Option<ProcRef>,
+    /// The transient systemd timer that runs `rollback <id>` a grace after the deadline
+    /// (`faultline-rollback-<id>`), where systemd exists.
+    #[serde(default)]
+    pub backstop: Option<String>,
+    /// Why the last rollback left something behind (after its retries); `rollback <id>` tries
+    /// again.
+    #[serde(default)]
+    pub rollback_error: Option<String>,
+    /// The process rolling the fault back right now, when it is not the guardian (`rollback`,
+    /// or `inject` itself): `inject` waits for it instead of taking the guardian it stopped for
+    /// a dead one.
+    #[serde(default)]
+    pub rolling_back: Option<ProcRef>,
     /// Processes the first kill round hit (kill --repeat-every).
     #[serde(default)]
     pub killed: Vec<ProcRef>,
@@ -71,6 +92,29 @@ pub struct State {
     /// the guardian's kill rounds spare them even once it has been re-parented.
     #[serde(default)]
     pub spared: Vec<ProcRef>,
+}
+
+impl State {
+    /// Whether the deadline has passed (boot clock; wall clock for an older agent's file).
+    pub fn due(&self) -> bool {
+        self.remaining().is_zero()
+    }
+
+    /// Time left until the deadline (zero once it has passed).
+    pub fn remaining(&self) -> Duration {
+        Duration::from_millis(match self.deadline_boot_ms {
+            Some(d) => d.saturating_sub(time::boot_ms()),
+            None => self.deadline_ms.saturating_sub(time::now_ms()),
+        })
+    }
+
+    /// How long ago the deadline passed (zero before it; boot clock where recorded).
+    pub fn overdue(&self) -> Duration {
+        Duration::from_millis(match self.deadline_boot_ms {
+            Some(d) => time::boot_ms().saturating_sub(d),
+            None => time::now_ms().saturating_sub(self.deadline_ms),
+        })
+    }
 }
 
 /// The state directory.
@@ -174,6 +218,11 @@ impl StateDir {
             return Err(std::io::Error::last_os_error()).context("locking the state directory");
         }
         Ok(Lock(f))
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     /// The file of fault `id`.

@@ -262,7 +262,7 @@ fn a_second_network_fault_on_the_same_interface_is_refused() {
 }
 
 #[test]
-fn the_guardian_rolls_back_on_time_after_the_agent_is_sigkilled() {
+fn the_guardian_rolls_back_at_once_when_the_agent_alone_is_sigkilled() {
     let n = NetPair::new("gk");
     tcp_listen(&n.b, B_IP, &[8080]);
     let before = n.snapshot();
@@ -274,34 +274,33 @@ fn the_guardian_rolls_back_on_time_after_the_agent_is_sigkilled() {
         "--interface",
         &n.a_if,
         "--duration",
-        "4s",
+        "60s",
     ]));
     let applied = agent.wait_for("applied", Duration::from_secs(10));
-    let deadline = applied["deadline_ms"].as_u64().unwrap();
-    // SIGKILL the agent (ip netns exec execs it, so the child is the agent).
-    agent.child.kill().unwrap();
-    agent.child.wait().unwrap();
     assert!(
         !tcp_connects(&n.a, B_IP, 8080, SHORT),
-        "the fault outlives the agent"
+        "the fault is in place"
+    );
+    // SIGKILL the agent alone (ip netns exec execs it, so the child is the agent): the
+    // guardian sees the lifeline close and rolls back long before the 60 s deadline.
+    let t = Instant::now();
+    agent.child.kill().unwrap();
+    agent.child.wait().unwrap();
+    poll("the guardian's rollback", Duration::from_secs(2), || {
+        tcp_connects(&n.a, B_IP, 8080, Duration::from_millis(100)).then_some(())
+    });
+    println!(
+        "MEASURE agent SIGKILLed -> traffic flows again after {:.1} ms",
+        t.elapsed().as_secs_f64() * 1000.0
     );
     let guardian = applied["guardian_pid"].as_i64().unwrap();
-    assert!(alive(guardian), "the guardian survives the agent");
-    // Poll until the traffic flows again; note when.
-    let restored = poll("the guardian's rollback", Duration::from_secs(15), || {
-        tcp_connects(&n.a, B_IP, 8080, Duration::from_millis(100)).then(now_ms)
-    });
-    let late = restored as i64 - deadline as i64;
-    println!("MEASURE guardian rollback {late} ms after the deadline");
-    assert!(
-        (-100..=1500).contains(&late),
-        "restored {late} ms after the deadline"
-    );
     poll("the guardian to exit", Duration::from_secs(5), || {
         (!alive(guardian)).then_some(())
     });
     assert_eq!(n.snapshot(), before);
     assert!(n.state_files().is_empty());
+    let events = std::fs::read_to_string(n.state.path().join("events.jsonl")).unwrap();
+    assert!(events.contains("\"reason\":\"inject_died\""), "{events}");
 }
 
 #[test]

@@ -6,11 +6,11 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use faultline_core::aws::records::Records;
 use faultline_core::aws::{ssm, Aws};
 use faultline_core::clock::SystemClock;
 use faultline_core::outcome::{RoundOutcome as Outcome, RoundResult};
-use faultline_core::record::Status;
-use faultline_core::recovery::Stored;
+use faultline_core::record::{Outcome as Closing, Record, State};
 use faultline_core::round::{self, Planning};
 use faultline_core::settings::{settings_from, Settings};
 use faultline_core::spec::Invocation;
@@ -24,7 +24,7 @@ pub(crate) const INVALID: u8 = 2;
 /// Exit code: acted, but not seen to recover within the timeout.
 const NOT_RECOVERED: u8 = 5;
 
-fn settings() -> Result<Settings> {
+pub(crate) fn settings() -> Result<Settings> {
     settings_from(|k| std::env::var(k).ok()).map_err(anyhow::Error::msg)
 }
 
@@ -193,7 +193,7 @@ pub async fn run(
             if out == Output::Text {
                 println!("following the recovery (read-only; Ctrl-C stops following, the recovery timer keeps watching)");
             }
-            Some(follow::follow(&aws, record, &result, opts, out).await)
+            Some(follow::follow(&aws, &settings.records, record, &result, opts, out).await)
         }
         (Some(_), None) if acted && out == Output::Text => {
             println!("not following the recovery: the recovery timer reports it (`faultline status`, `faultline history`)");
@@ -250,59 +250,83 @@ pub async fn switch(on: bool, out: Output) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `status` (open records) and `history` (closed ones, newest first, at most `limit`).
+/// `status` (open records) and `history` (closed ones): newest first, at most `limit`, read
+/// from the table's indexes page by page, only as far as `limit` needs.
 pub async fn records(closed: bool, limit: usize, out: Output) -> Result<ExitCode> {
     let settings = settings()?;
-    let mut stored: Vec<Stored> = Vec::new();
-    for (name, value) in ssm::list_under(&aws().await.ssm, &settings.record_prefix).await? {
-        match Stored::parse(&value) {
-            Ok(s) => stored.push(s),
-            Err(e) => eprintln!("faultline: skipping {name}: not an experiment record ({e})"),
-        }
-    }
-    stored.retain(|s| (s.record.status == Status::Closed) == closed);
-    stored.sort_by_key(|s| std::cmp::Reverse(s.record.started_at));
-    stored.truncate(limit);
-    if out == Output::Json {
-        println!("{}", serde_json::to_string_pretty(&stored)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    if stored.is_empty() {
-        println!(
-            "no {} experiments under {}",
-            if closed { "closed" } else { "open" },
-            settings.record_prefix
+    let aws = aws().await;
+    let page = Records::new(&aws.dynamodb, &settings.records)
+        .newest(closed, limit)
+        .await?;
+    for m in &page.malformed {
+        eprintln!(
+            "faultline: skipping {}: not an experiment record ({})",
+            m.id, m.reason
         );
     }
-    for s in &stored {
-        let r = &s.record;
-        let victims = r.victims().count();
-        let when = r.started_at.format("%Y-%m-%d %H:%M:%S UTC");
-        if closed {
-            let outcome = r.outcome.as_deref().unwrap_or("closed");
-            let ttr = s
-                .closed
-                .as_ref()
-                .and_then(|c| c.ttr_s.map(|t| (t, c.observed)))
-                .map(|(t, observed)| {
-                    let d = humantime_secs(t);
-                    if observed {
-                        format!(" in at most {d}")
-                    } else {
-                        format!(" in {d}")
-                    }
-                })
-                .unwrap_or_default();
-            println!(
-                "{when}  {:<24} {} {victims} target(s): {outcome}{ttr}  ({})",
-                r.experiment, r.action, r.id
-            );
-        } else {
+    if out == Output::Json {
+        #[derive(serde::Serialize)]
+        struct Doc<'a> {
+            records: &'a [Record],
+            more: bool,
+        }
+        let doc = Doc {
+            records: &page.records,
+            more: page.more,
+        };
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if page.records.is_empty() {
+        println!(
+            "no {} experiments in {}",
+            if closed { "closed" } else { "open" },
+            settings.records.table
+        );
+    }
+    for r in &page.records {
+        println!("{}", record_line(r));
+    }
+    if page.more {
+        println!("(more: raise --limit to see older ones)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line of `status` / `history`.
+fn record_line(r: &Record) -> String {
+    let victims = r.victims().count();
+    let when = r.started_at.format("%Y-%m-%d %H:%M:%S UTC");
+    let action = r.action.name();
+    match &r.state {
+        State::Closed(c) => {
+            let outcome = c.outcome.name();
+            let ttr = match (c.outcome, c.ttr_s) {
+                (Closing::Recovered, Some(t)) if c.observed => {
+                    format!(" in at most {}", humantime_secs(t))
+                }
+                (Closing::Recovered, Some(t)) => format!(" in {}", humantime_secs(t)),
+                _ => String::new(),
+            };
+            format!(
+                "{when}  {:<24} {action} {victims} target(s): {outcome}{ttr}  ({})",
+                r.experiment, r.id
+            )
+        }
+        State::Aborted(a) => format!(
+            "{when}  {:<24} {action} {victims} target(s): aborted ({}), rolled back on {} of {} in {}  ({})",
+            r.experiment,
+            a.trigger.describe(),
+            a.ok(),
+            a.rolled_back.len(),
+            seconds_ms(a.time_to_safe_ms),
+            r.id
+        ),
+        State::Open => {
             let groups: Vec<&str> = r.groups.keys().map(String::as_str).collect();
-            println!(
-                "{when}  {:<24} {} {victims} target(s){}  open, timeout {}s  ({})",
+            format!(
+                "{when}  {:<24} {action} {victims} target(s){}  open, timeout {}s  ({})",
                 r.experiment,
-                r.action,
                 if groups.is_empty() {
                     String::new()
                 } else {
@@ -310,10 +334,14 @@ pub async fn records(closed: bool, limit: usize, out: Output) -> Result<ExitCode
                 },
                 r.timeout_s,
                 r.id
-            );
+            )
         }
     }
-    Ok(ExitCode::SUCCESS)
+}
+
+/// `3.2 s` from milliseconds.
+fn seconds_ms(ms: i64) -> String {
+    format!("{:.1} s", ms.max(0) as f64 / 1000.0)
 }
 
 fn humantime_secs(s: i64) -> String {

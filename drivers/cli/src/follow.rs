@@ -10,13 +10,15 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use faultline_core::aws::{ssm, Aws};
+use faultline_core::aws::records::Records;
+use faultline_core::aws::Aws;
 use faultline_core::observe;
 use faultline_core::outcome::RoundResult;
-use faultline_core::record::{Record, Status};
+use faultline_core::record::{Outcome, Record};
 use faultline_core::recovery::{
-    self, counted_healthy, short_duration, Condition, Decision, Observation, Stored,
+    self, counted_healthy, short_duration, Condition, Decision, Observation,
 };
+use faultline_core::settings::RecordStore;
 use serde::Serialize;
 
 use crate::Output;
@@ -78,7 +80,7 @@ pub struct Report {
     pub outcome: Verdict,
     /// `faultline run` (this process decided) or `recovery timer` (it closed the record first).
     pub decided_by: &'static str,
-    /// The record's parameter name.
+    /// The record's id (the execution id) in the records table.
     pub record: String,
     /// The injection time, from the record: the TTR starts here.
     pub injected_at: DateTime<Utc>,
@@ -193,7 +195,7 @@ impl Progress {
 /// The record as read back, and what was decided about it at `now`.
 enum Step {
     /// The recovery timer closed it already.
-    Closed(Stored),
+    Closed(Box<Record>),
     /// Still open: what AWS shows and what `decide` makes of it.
     Open {
         record: Box<Record>,
@@ -202,21 +204,25 @@ enum Step {
     },
 }
 
-async fn step(aws: &Aws, name: &str, now: DateTime<Utc>) -> Result<Step, String> {
-    let text = ssm::get(&aws.ssm, name)
+async fn step(
+    aws: &Aws,
+    store: &RecordStore,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<Step, String> {
+    let record = Records::new(&aws.dynamodb, store)
+        .get(id)
         .await
         .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("the record {name} no longer exists"))?;
-    let stored: Stored =
-        serde_json::from_str(&text).map_err(|e| format!("{name} is not a record: {e}"))?;
-    if stored.record.status == Status::Closed || stored.closed.is_some() {
-        return Ok(Step::Closed(stored));
+        .ok_or_else(|| format!("the record {id} no longer exists"))?
+        .map_err(|m| format!("{id} is not a record: {}", m.reason))?;
+    if !record.is_open() {
+        return Ok(Step::Closed(Box::new(record)));
     }
-    let record = stored.record;
     let obs = observe::observe(aws, &[&record])
         .await
         .map_err(|e| e.to_string())?;
-    let decision = recovery::decide(&record, &obs, record.duration_s, now);
+    let decision = recovery::decide(&record, &obs, now);
     Ok(Step::Open {
         record: Box::new(record),
         obs,
@@ -229,6 +235,7 @@ async fn step(aws: &Aws, name: &str, now: DateTime<Utc>) -> Result<Step, String>
 /// the action has happened, so giving up early would only hide the outcome.
 pub async fn follow(
     aws: &Aws,
+    store: &RecordStore,
     record: &str,
     result: &RoundResult,
     opts: Options,
@@ -243,15 +250,16 @@ pub async fn follow(
     let mut last_state = String::new();
     loop {
         let now = Utc::now();
-        match step(aws, record, now).await {
-            Ok(Step::Closed(stored)) => {
+        match step(aws, store, record, now).await {
+            Ok(Step::Closed(r)) => {
                 progress.clear();
-                let r = &stored.record;
-                let closed = stored.closed.as_ref();
+                let closed = r.closed();
                 let report = Report {
-                    outcome: match r.outcome.as_deref() {
-                        Some("recovered") => Verdict::Recovered,
-                        _ => Verdict::NotRecovered,
+                    outcome: match closed.map(|c| c.outcome) {
+                        Some(Outcome::Recovered) => Verdict::Recovered,
+                        Some(Outcome::NotRecovered | Outcome::Failed) | None => {
+                            Verdict::NotRecovered
+                        }
                     },
                     decided_by: "recovery timer",
                     record: record.to_owned(),
@@ -281,8 +289,8 @@ pub async fn follow(
                         progress.clear();
                         let report = Report {
                             outcome: match c.outcome {
-                                recovery::Outcome::Recovered => Verdict::Recovered,
-                                recovery::Outcome::NotRecovered => Verdict::NotRecovered,
+                                Outcome::Recovered => Verdict::Recovered,
+                                Outcome::NotRecovered | Outcome::Failed => Verdict::NotRecovered,
                             },
                             decided_by: "faultline run",
                             record: record.to_owned(),
@@ -383,8 +391,8 @@ fn state_line(rec: &Record, obs: &Observation, conditions: &[Condition]) -> Stri
             None => format!("{name} gone"),
         });
     }
-    if matches!(rec.action.as_str(), "stop" | "reboot") {
-        for id in &rec.standalone {
+    if rec.action.standalone_must_run() {
+        for id in rec.standalone() {
             parts.push(match obs.instances.get(id) {
                 Some(i) => format!("{id} {}", i.state),
                 None => format!("{id} gone"),
@@ -407,9 +415,10 @@ mod tests {
 
     fn rec() -> Record {
         serde_json::from_value(serde_json::json!({
-            "v": 1, "id": "e1", "experiment": "web", "status": "open",
-            "started_at": "2026-11-23T10:00:00Z", "action": "terminate",
-            "groups": {"web-asg": {"desired": 4, "targets": ["i-a"]}},
+            "v": 2, "id": "e1", "experiment": "web", "state": {"status": "open"},
+            "started_at": "2026-11-23T10:00:00Z", "action": {"type": "terminate"},
+            "groups": {"web-asg": {"desired": 4}},
+            "targets": [{"id": "i-a", "group": "web-asg"}],
             "timeout_s": 1800, "alarms": ["web-5xx"],
         }))
         .unwrap()
@@ -419,7 +428,7 @@ mod tests {
         Report {
             outcome,
             decided_by: "faultline run",
-            record: "/faultline/experiments/e1".into(),
+            record: "e1".into(),
             injected_at: rec().started_at,
             recovered_at: None,
             ttr_s,
@@ -455,7 +464,7 @@ mod tests {
             },
         );
         let now = r.started_at + chrono::Duration::seconds(5);
-        let conds = recovery::conditions(&r, &obs, None, now);
+        let conds = recovery::conditions(&r, &obs, now);
         assert_eq!(
             state_line(&r, &obs, &conds),
             "web-asg 3/4 healthy · alarm web-5xx ALARM · 0/2 conditions met"

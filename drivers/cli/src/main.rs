@@ -8,6 +8,7 @@
 //!   returns an exit code. `status` / `history` read the experiment records the monkey and the
 //!   recovery timer keep.
 //! - [`layer`]: `layer set | show | clear`, the Lambda layer's configuration per function.
+//! - [`migrate`]: `migrate-records`, SSM-parameter records (format 1) into the records table.
 //! - [`follow`]: `run`'s live view of the recovery, read-only: it observes what the recovery
 //!   timer observes (`faultline_core::observe`) and decides with the same
 //!   `faultline_core::recovery::decide`, but closes and publishes nothing (that stays the
@@ -24,6 +25,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod commands;
 mod follow;
 mod layer;
+mod migrate;
 
 /// The exit codes, as `--help` shows them.
 const EXIT_CODES: &str = "\
@@ -41,8 +43,8 @@ With --output json every command prints one JSON document on stdout (errors too:
 
 /// faultline: guarded fault injection for AWS.
 ///
-/// Reads the same FAULTLINE_* settings as the monkey function (kill-switch parameter, record
-/// prefix, opt-in tag, topic) and the usual AWS credentials and region.
+/// Reads the same FAULTLINE_* settings as the monkey function (kill-switch parameter, records
+/// table, opt-in tag, topic) and the usual AWS credentials and region.
 #[derive(Parser, Debug)]
 #[command(name = "faultline", version, after_help = EXIT_CODES)]
 struct Args {
@@ -125,8 +127,12 @@ enum Command {
     Halt,
     /// Allow experiments again: set the kill switch to true.
     Resume,
-    /// Open experiments: what was hit and what the recovery timer is waiting for.
-    Status,
+    /// Open experiments, newest first: what was hit and what the recovery timer waits for.
+    Status {
+        /// Show at most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
     /// The Lambda layer's fault configuration for one function (an SSM parameter the layer
     /// reads live; failure-lambda 1.x format plus `expires_at`).
     Layer {
@@ -138,6 +144,13 @@ enum Command {
         /// Show at most this many.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+    },
+    /// Move experiment records kept as SSM parameters (faultline before 0.3) into the records
+    /// table, then delete the parameters. Idempotent: run it again after an error.
+    MigrateRecords {
+        /// Where the old records are.
+        #[arg(long, default_value = "/faultline/experiments")]
+        prefix: String,
     },
 }
 
@@ -202,7 +215,7 @@ async fn dispatch(args: Args) -> anyhow::Result<ExitCode> {
         }
         Command::Halt => commands::switch(false, out).await,
         Command::Resume => commands::switch(true, out).await,
-        Command::Status => commands::records(false, usize::MAX, out).await,
+        Command::Status { limit } => commands::records(false, limit, out).await,
         Command::Layer {
             action: LayerCommand::Set(a),
         } => layer::set(a, out).await,
@@ -213,6 +226,7 @@ async fn dispatch(args: Args) -> anyhow::Result<ExitCode> {
             action: LayerCommand::Clear(a),
         } => layer::clear(a, out).await,
         Command::History { limit } => commands::records(true, limit, out).await,
+        Command::MigrateRecords { prefix } => migrate::run(&prefix, out).await,
     }
 }
 

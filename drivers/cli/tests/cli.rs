@@ -131,10 +131,7 @@ async fn plan_changes_nothing_and_names_the_refusing_guard() -> Result<()> {
     );
 
     assert_eq!(fleet.states().await?, before);
-    assert!(fleet
-        .params_under("/faultline/experiments")
-        .await?
-        .is_empty());
+    assert!(fleet.records().await?.is_empty());
     assert!(cli.moto.sns_messages(&topic).await?.is_empty());
     Ok(())
 }
@@ -159,10 +156,7 @@ async fn run_needs_yes_then_acts_and_follows_the_recovery_until_recovered() -> R
     assert_eq!(e["exit_code"], 2);
     assert!(e["error"].as_str().unwrap().contains("--yes"), "{e}");
     assert_eq!(fleet.states().await?, before, "nothing changed");
-    assert!(fleet
-        .params_under("/faultline/experiments")
-        .await?
-        .is_empty());
+    assert!(fleet.records().await?.is_empty());
 
     let o = cli
         .run(&["run", "--yes", "--output", "json", "--poll", "200ms", spec])
@@ -198,11 +192,11 @@ async fn run_needs_yes_then_acts_and_follows_the_recovery_until_recovered() -> R
     assert_eq!(fleet.in_state(&now, "running").await?.len(), 4);
 
     // Read-only: the record stays open for the recovery timer, which alone closes it.
-    let records = fleet.params_under("/faultline/experiments").await?;
+    let records = fleet.records().await?;
     assert_eq!(records.len(), 1, "{records:?}");
-    let stored: Value = serde_json::from_str(records.values().next().unwrap())?;
-    assert_eq!(stored["status"], "open");
-    assert!(stored.get("closed").is_none());
+    let stored = records.values().next().unwrap();
+    assert_eq!(stored["state"], json!({"status": "open"}));
+    assert_eq!(stored["_item"]["open"], "open");
     Ok(())
 }
 
@@ -250,9 +244,9 @@ async fn run_reports_not_recovered_while_a_recovery_alarm_fires_and_closes_nothi
 
     // Following closed and published nothing: the record is open, the only message is the
     // round's own "injected".
-    let records = fleet.params_under("/faultline/experiments").await?;
+    let records = fleet.records().await?;
     assert_eq!(records.len(), 1, "{records:?}");
-    assert!(records.values().all(|v| v.contains(r#""status":"open""#)));
+    assert!(records.values().all(|v| v["state"]["status"] == "open"));
     let msgs = cli.moto.sns_messages(&topic).await?;
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0].attributes["event"], "injected");
@@ -304,10 +298,7 @@ async fn halt_makes_the_next_monkey_invocation_refuse_and_resume_lets_it_act() -
     assert_eq!(resp["refusals"][0]["guard"], "kill_switch", "{resp:#}");
     assert!(resp["results"].as_array().unwrap().is_empty());
     assert_eq!(fleet.states().await?, before, "no instance changed");
-    assert!(fleet
-        .params_under("/faultline/experiments")
-        .await?
-        .is_empty());
+    assert!(fleet.records().await?.is_empty());
     // The CLI's own round is refused by the same guard.
     let o = cli.run(&["run", "--yes", spec.to_str().unwrap()]).await?;
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -369,12 +360,12 @@ async fn json_output_is_one_document_for_every_command() -> Result<()> {
 
     let o = cli.run(&["status", "--output", "json"]).await?;
     assert_eq!(o.status.code(), Some(0));
-    assert_eq!(json_of(&o)?, json!([]));
+    assert_eq!(json_of(&o)?, json!({"records": [], "more": false}));
     let o = cli
         .run(&["history", "--output", "json", "--limit", "5"])
         .await?;
     assert_eq!(o.status.code(), Some(0));
-    assert_eq!(json_of(&o)?, json!([]));
+    assert_eq!(json_of(&o)?, json!({"records": [], "more": false}));
     let o = cli
         .run(&["layer", "show", "checkout", "--output", "json"])
         .await?;
@@ -408,13 +399,12 @@ async fn status_lists_open_experiments_and_history_the_closed_with_their_ttr() -
     let o = cli.run(&["run", "--yes", spec.to_str().unwrap()]).await?;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     // A closed record as the recovery timer leaves it.
-    let closed = json!({"v": 1, "id": "old-1", "experiment": "api-stop", "status": "closed",
-        "started_at": "2026-11-20T10:00:00Z", "action": "stop", "standalone": ["i-1"],
-        "timeout_s": 1800, "outcome": "recovered",
-        "closed": {"at": "2026-11-20T10:05:00Z", "recovered_at": "2026-11-20T10:02:31Z", "ttr_s": 151}});
-    fleet
-        .put_param("/faultline/experiments/old-1", &closed.to_string())
-        .await?;
+    let closed = json!({"v": 2, "id": "old-1", "experiment": "api-stop",
+        "started_at": "2026-11-20T10:00:00Z", "action": {"type": "stop"},
+        "targets": [{"id": "i-1"}], "timeout_s": 1800,
+        "state": {"status": "closed", "outcome": "recovered", "at": "2026-11-20T10:05:00Z",
+                  "recovered_at": "2026-11-20T10:02:31Z", "ttr_s": 151}});
+    fleet.put_record_text("old-1", &closed.to_string()).await?;
 
     let o = cli.run(&["status"]).await?;
     let out = text(&o);
@@ -437,7 +427,13 @@ async fn status_lists_open_experiments_and_history_the_closed_with_their_ttr() -
 
     let o = cli.run(&["history", "--output", "json"]).await?;
     let h: Value = serde_json::from_slice(&o.stdout)?;
-    assert_eq!(h[0]["closed"]["ttr_s"], 151);
+    assert_eq!(h["records"][0]["state"]["ttr_s"], 151, "{h:#}");
+    assert_eq!(h["more"], false);
+    let o = cli
+        .run(&["status", "--output", "json", "--limit", "1"])
+        .await?;
+    let h: Value = serde_json::from_slice(&o.stdout)?;
+    assert_eq!(h["records"].as_array().map(Vec::len), Some(1), "{h:#}");
     Ok(())
 }
 
@@ -724,9 +720,6 @@ async fn run_on_a_terminal_acts_on_nothing_when_a_shown_instance_changed_before_
         4,
         "nothing touched"
     );
-    assert!(fleet
-        .params_under("/faultline/experiments")
-        .await?
-        .is_empty());
+    assert!(fleet.records().await?.is_empty());
     Ok(())
 }

@@ -9,7 +9,7 @@
 //! - [`logging`]: one logging setup for the Lambda functions (Lambda's advanced logging controls).
 //! - [`guards`]: the round-level guards (kill switch, windows, probability, stop alarms), pure.
 //! - [`select`]: opt-in, health and blast radius: from inventory to chosen targets, pure.
-//! - [`record`]: the experiment record kept in SSM for the recovery timer.
+//! - [`record`]: the typed experiment record (DynamoDB, through `aws::records`).
 //! - [`outcome`]: what a round produced ([`outcome::RoundResult`], [`outcome::RoundOutcome`]).
 //! - [`message`]: SNS subjects and plain-text bodies.
 //! - [`recovery`]: recovered / not yet / timed out, time-to-recover from authoritative

@@ -22,8 +22,8 @@ pub async fn observe(aws: &Aws, records: &[&Record]) -> Result<Observation, AwsE
         .collect();
     let standalone: BTreeSet<String> = records
         .iter()
-        .filter(|r| matches!(r.action.as_str(), "stop" | "reboot"))
-        .flat_map(|r| r.standalone.iter().cloned())
+        .filter(|r| r.action.standalone_must_run())
+        .flat_map(|r| r.standalone().map(str::to_owned))
         .collect();
     let alarms: BTreeSet<String> = records
         .iter()

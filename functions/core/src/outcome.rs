@@ -106,7 +106,8 @@ pub struct RoundResult {
     pub results: Vec<TargetResult>,
     /// The guard that refused (at most one: the chain stops at the first).
     pub refusals: Vec<Refusal>,
-    /// The record's parameter name, when one was written (or found, for a duplicate).
+    /// The record's id (the execution id) in the records table, when one was written (or found,
+    /// for a duplicate).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record: Option<String>,
     /// SSM Run Command ids of an `agent` action (one per batch of at most 50 instances).

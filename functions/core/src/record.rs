@@ -1,5 +1,7 @@
-//! The experiment record: what the recovery timer needs, stored as compact JSON in one SSM
-//! parameter at `<prefix>/<execution id>`. Creating it is also the idempotency lock.
+//! The experiment record: one typed shape that the monkey creates, the recovery timer closes and
+//! the CLI lists. It is stored as one JSON document in a DynamoDB item (`aws::records`), whose
+//! conditional create on the execution id is the idempotency lock and whose conditional update on
+//! the state is the right to close it once.
 
 use std::collections::BTreeMap;
 
@@ -8,185 +10,515 @@ use serde::{Deserialize, Serialize};
 
 use crate::guards::{Guard, Refusal};
 
-/// SSM's limit for a standard-tier parameter value.
-pub const STANDARD_LIMIT: usize = 4096;
-/// SSM's limit for an advanced-tier parameter value.
-pub const ADVANCED_LIMIT: usize = 8192;
+/// The record format written by this code. Version 1 was the SSM-parameter record
+/// (`faultline records migrate` converts it).
+pub const VERSION: u32 = 2;
 
-/// Open until the recovery timer closes it.
+/// The largest record written: DynamoDB's item limit is 400 KB, and the item's key and index
+/// attributes take some of it. About 4,000 targets fit (each takes 60 to 100 bytes).
+pub const MAX_BYTES: usize = 350 * 1024;
+
+/// What the experiment did, with what is needed to watch or undo it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum RecordAction {
+    /// Terminated.
+    Terminate {
+        /// Through the Auto Scaling API (`TerminateInstanceInAutoScalingGroup`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        via_asg: bool,
+    },
+    /// Stopped.
+    Stop,
+    /// Rebooted.
+    Reboot,
+    /// An on-host agent fault.
+    Agent {
+        /// The fault's kind (`latency`, `cpu`, ...).
+        fault: String,
+        /// How long the fault lasts, seconds: the agent rolls it back by itself then, which is
+        /// one of the recovery conditions.
+        duration_s: u64,
+        /// SSM Run Command ids, one per batch of at most 50 instances.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        commands: Vec<String>,
+    },
+}
+
+impl RecordAction {
+    /// `terminate`, `stop`, `reboot`, `agent`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RecordAction::Terminate { .. } => "terminate",
+            RecordAction::Stop => "stop",
+            RecordAction::Reboot => "reboot",
+            RecordAction::Agent { .. } => "agent",
+        }
+    }
+
+    /// The action takes its targets out of service (terminate, stop): they never count toward
+    /// their group's recovered capacity.
+    pub fn takes_out_of_service(&self) -> bool {
+        match self {
+            RecordAction::Terminate { .. } | RecordAction::Stop => true,
+            RecordAction::Reboot | RecordAction::Agent { .. } => false,
+        }
+    }
+
+    /// Standalone targets must be `running` again to recover (stop, reboot).
+    pub fn standalone_must_run(&self) -> bool {
+        match self {
+            RecordAction::Stop | RecordAction::Reboot => true,
+            RecordAction::Terminate { .. } | RecordAction::Agent { .. } => false,
+        }
+    }
+
+    /// An agent fault's duration, seconds.
+    pub fn fault_duration_s(&self) -> Option<u64> {
+        match self {
+            RecordAction::Agent { duration_s, .. } => Some(*duration_s),
+            RecordAction::Terminate { .. } | RecordAction::Stop | RecordAction::Reboot => None,
+        }
+    }
+}
+
+/// One instance hit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordTarget {
+    /// Instance id.
+    pub id: String,
+    /// Its Auto Scaling group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Its Availability Zone, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+}
+
+/// A group hit, as it was at injection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordGroup {
+    /// `DesiredCapacity` at injection: recovery means this many healthy instances again.
+    pub desired: u32,
+}
+
+/// How an experiment ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Being watched.
+pub enum Outcome {
+    /// Every recovery condition held before the timeout.
+    Recovered,
+    /// The timeout passed first.
+    NotRecovered,
+    /// The action failed on every target: nothing to recover from.
+    Failed,
+}
+
+impl Outcome {
+    /// `recovered` / `not_recovered` / `failed` (the record and the SNS `outcome` attribute).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Recovered => "recovered",
+            Outcome::NotRecovered => "not_recovered",
+            Outcome::Failed => "failed",
+        }
+    }
+
+    /// `recovered` / `not-recovered` / `failed` (the SNS `event` attribute).
+    pub fn event(&self) -> &'static str {
+        match self {
+            Outcome::Recovered => "recovered",
+            Outcome::NotRecovered => "not-recovered",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// How a record was closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Closed {
+    /// Recovered, not, or failed.
+    pub outcome: Outcome,
+    /// When it was closed.
+    pub at: DateTime<Utc>,
+    /// When recovery happened (recovered only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered_at: Option<DateTime<Utc>>,
+    /// Time to recover, whole seconds (recovered only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttr_s: Option<i64>,
+    /// The TTR is an upper bound observed by a check, not from an authoritative timestamp.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub observed: bool,
+}
+
+/// What aborted an experiment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum AbortTrigger {
+    /// One of the experiment's stop alarms went to `ALARM` (seen by the recovery timer).
+    StopAlarm {
+        /// The alarm's name.
+        alarm: String,
+    },
+    /// `faultline halt`: the kill switch was turned off and every open experiment aborted.
+    Halt,
+    /// `faultline abort`.
+    Abort,
+}
+
+impl AbortTrigger {
+    /// `stop_alarm` / `halt` / `abort` (logs, the SNS `trigger` attribute).
+    pub fn name(&self) -> &'static str {
+        match self {
+            AbortTrigger::StopAlarm { .. } => "stop_alarm",
+            AbortTrigger::Halt => "halt",
+            AbortTrigger::Abort => "abort",
+        }
+    }
+
+    /// For a message: `web-5xx in ALARM`, `faultline halt`, `faultline abort`.
+    pub fn describe(&self) -> String {
+        match self {
+            AbortTrigger::StopAlarm { alarm } => format!("{alarm} in ALARM"),
+            AbortTrigger::Halt => "faultline halt".to_owned(),
+            AbortTrigger::Abort => "faultline abort".to_owned(),
+        }
+    }
+}
+
+/// What an abort did on one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolledBack {
+    /// Instance id.
+    pub id: String,
+    /// Rolled back (or nothing to undo), confirmed.
+    pub ok: bool,
+    /// The confirmation or the error (`Success`, `started`, `nothing to undo: terminated`, ...).
+    pub detail: String,
+}
+
+/// How a record was aborted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Aborted {
+    /// What aborted it.
+    pub trigger: AbortTrigger,
+    /// When the abort finished (the record changed).
+    pub at: DateTime<Utc>,
+    /// Per target: rolled back or not.
+    pub rolled_back: Vec<RolledBack>,
+    /// From the trigger (the alarm's state change, or the call) to the last rollback
+    /// confirmation, milliseconds.
+    pub time_to_safe_ms: i64,
+}
+
+impl Aborted {
+    /// Targets confirmed rolled back (or with nothing to undo).
+    pub fn ok(&self) -> usize {
+        self.rolled_back.iter().filter(|r| r.ok).count()
+    }
+}
+
+/// Where an experiment stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum State {
+    /// Being watched by the recovery timer.
     Open,
-    /// Closed with an outcome.
-    Closed,
+    /// Closed, once.
+    Closed(Closed),
+    /// Aborted, once: rolled back before it could close.
+    Aborted(Aborted),
+}
+
+impl State {
+    /// `open` / `closed` / `aborted`: the item's `state` attribute.
+    pub fn name(&self) -> &'static str {
+        match self {
+            State::Open => "open",
+            State::Closed(_) => "closed",
+            State::Aborted(_) => "aborted",
+        }
+    }
+
+    /// When it ended (closed or aborted); `None` while open. Ended records leave the open
+    /// index and expire.
+    pub fn ended_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            State::Open => None,
+            State::Closed(c) => Some(c.at),
+            State::Aborted(a) => Some(a.at),
+        }
+    }
 }
 
 /// One experiment's record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
-    /// Format version.
+    /// Format version ([`VERSION`]).
     pub v: u32,
     /// Execution id.
     pub id: String,
     /// Experiment name.
     pub experiment: String,
-    /// Open / closed.
-    pub status: Status,
     /// When the action was sent.
     pub started_at: DateTime<Utc>,
-    /// `terminate`, `stop` or `reboot`.
-    pub action: String,
-    /// Terminated through the Auto Scaling API.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub via_asg: bool,
-    /// Targets in groups, by group, with the group's desired capacity at injection.
+    /// What was done.
+    pub action: RecordAction,
+    /// The groups hit, with their desired capacity at injection.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub groups: BTreeMap<String, RecordGroup>,
-    /// Targets outside any group.
+    /// Every instance hit (the action succeeded on it).
+    pub targets: Vec<RecordTarget>,
+    /// Chosen targets the action failed on (not victims: the timer ignores them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub standalone: Vec<String>,
+    pub failed: Vec<String>,
     /// Recovery timeout, seconds.
     pub timeout_s: u64,
     /// Alarms that must be OK for recovery.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alarms: Vec<String>,
-    /// Chosen targets the action failed on (not victims: the timer ignores them).
+    /// The experiment's stop alarms (`guards.stop_alarms`): one in `ALARM` while the record is
+    /// open makes the recovery timer abort it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub failed: Vec<String>,
-    /// Set when closed: `recovered`, `not_recovered`, `failed`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
-    /// SSM Run Command ids of an `agent` action, one per batch of at most 50 instances.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub commands: Vec<String>,
-    /// An `agent` fault's duration in seconds: the agent rolls it back by itself then, which
-    /// is one of the recovery timer's conditions.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration_s: Option<u64>,
-}
-
-/// A group's part of a record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RecordGroup {
-    /// `DesiredCapacity` at injection.
-    pub desired: u32,
-    /// Instance ids hit in this group.
-    pub targets: Vec<String>,
-}
-
-/// A record encoded for SSM.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Encoded {
-    /// Compact JSON.
-    pub json: String,
-    /// Needs the advanced tier (over 4 KB).
-    pub advanced: bool,
+    pub stop_alarms: Vec<String>,
+    /// Open or closed.
+    pub state: State,
 }
 
 impl Record {
-    /// Encodes as compact JSON, choosing the standard tier when it fits and the advanced tier
-    /// only when needed; refuses (before anything is touched) a record too large for either.
-    pub fn encode(&self) -> Result<Encoded, Refusal> {
-        let json = serde_json::to_string(self).expect("a record always serialises");
+    /// Compact JSON: the one serialization of a record.
+    pub fn json(&self) -> String {
+        serde_json::to_string(self).expect("a record always serialises")
+    }
+
+    /// [`Record::json`], refused (before anything is touched) when too large for one item.
+    pub fn encode(&self) -> Result<String, Refusal> {
+        let json = self.json();
         match json.len() {
-            n if n <= STANDARD_LIMIT => Ok(Encoded {
-                json,
-                advanced: false,
-            }),
-            n if n <= ADVANCED_LIMIT => Ok(Encoded {
-                json,
-                advanced: true,
-            }),
+            n if n <= MAX_BYTES => Ok(json),
             n => Err(Refusal::new(
                 Guard::RecordTooLarge,
                 format!(
-                    "the experiment record would be {n} bytes, over SSM's {ADVANCED_LIMIT}: lower \
-                     guards.max_targets (about 300 targets fit) or split the experiment"
+                    "the experiment record would be {n} bytes, over the {MAX_BYTES} a record may \
+                     take: lower guards.max_targets (about 4,000 targets fit) or split the \
+                     experiment"
                 ),
             )),
         }
     }
 
-    /// Every instance hit (groups and standalone), minus the failed ones.
-    pub fn victims(&self) -> impl Iterator<Item = &str> {
-        self.groups
-            .values()
-            .flat_map(|g| g.targets.iter())
-            .chain(self.standalone.iter())
-            .map(String::as_str)
+    /// Parses a stored record, naming the field of a bad value (`started_at: input contains
+    /// invalid characters`).
+    pub fn parse(text: &str) -> Result<Record, String> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize::<_, Record>(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            match inner.classify() {
+                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                    format!("not JSON: {inner}")
+                }
+                _ => format!("{path}: {inner}"),
+            }
+        })
     }
-}
 
-/// The parameter name of a record.
-pub fn parameter_name(prefix: &str, id: &str) -> String {
-    format!("{}/{id}", prefix.trim_end_matches('/'))
+    /// Still being watched.
+    pub fn is_open(&self) -> bool {
+        matches!(self.state, State::Open)
+    }
+
+    /// How it closed, once closed.
+    pub fn closed(&self) -> Option<&Closed> {
+        match &self.state {
+            State::Open | State::Aborted(_) => None,
+            State::Closed(c) => Some(c),
+        }
+    }
+
+    /// How it was aborted, once aborted.
+    pub fn aborted(&self) -> Option<&Aborted> {
+        match &self.state {
+            State::Open | State::Closed(_) => None,
+            State::Aborted(a) => Some(a),
+        }
+    }
+
+    /// Every instance hit (the failed ones are not targets).
+    pub fn victims(&self) -> impl Iterator<Item = &str> {
+        self.targets.iter().map(|t| t.id.as_str())
+    }
+
+    /// The instances hit in `group`.
+    pub fn targets_in<'a>(&'a self, group: &'a str) -> impl Iterator<Item = &'a str> {
+        self.targets
+            .iter()
+            .filter(move |t| t.group.as_deref() == Some(group))
+            .map(|t| t.id.as_str())
+    }
+
+    /// The instances hit outside any group.
+    pub fn standalone(&self) -> impl Iterator<Item = &str> {
+        self.targets
+            .iter()
+            .filter(|t| t.group.is_none())
+            .map(|t| t.id.as_str())
+    }
+
+    /// Drops the targets the action failed on (they are not victims) and the groups left
+    /// without one, and lists them in `failed`.
+    pub fn exclude_failed(&mut self, failed: Vec<String>) {
+        self.targets.retain(|t| !failed.contains(&t.id));
+        let hit: std::collections::BTreeSet<&str> = self
+            .targets
+            .iter()
+            .filter_map(|t| t.group.as_deref())
+            .collect();
+        self.groups.retain(|g, _| hit.contains(g.as_str()));
+        self.failed = failed;
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn record(n: usize) -> Record {
+    pub(crate) fn record(n: usize) -> Record {
         Record {
-            v: 1,
+            v: VERSION,
             id: "e1".into(),
             experiment: "web".into(),
-            status: Status::Open,
             started_at: DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
                 .unwrap()
                 .with_timezone(&Utc),
-            action: "terminate".into(),
-            via_asg: false,
-            groups: BTreeMap::from([(
-                "web-asg".to_owned(),
-                RecordGroup {
-                    desired: 3,
-                    targets: (0..n).map(|i| format!("i-{i:017x}")).collect(),
-                },
-            )]),
-            standalone: vec![],
+            action: RecordAction::Terminate { via_asg: false },
+            groups: BTreeMap::from([("web-asg".to_owned(), RecordGroup { desired: 3 })]),
+            targets: (0..n)
+                .map(|i| RecordTarget {
+                    id: format!("i-{i:017x}"),
+                    group: Some("web-asg".into()),
+                    zone: Some("us-east-1a".into()),
+                })
+                .collect(),
+            failed: vec![],
             timeout_s: 1800,
             alarms: vec![],
-            failed: vec![],
-            outcome: None,
-            commands: vec![],
-            duration_s: None,
+            stop_alarms: vec![],
+            state: State::Open,
         }
     }
 
     #[test]
-    fn round_trips_compactly() {
-        let r = record(2);
-        let e = r.encode().unwrap();
-        assert!(!e.advanced);
-        assert!(!e.json.contains(' '));
-        assert!(!e.json.contains("via_asg"));
-        let back: Record = serde_json::from_str(&e.json).unwrap();
-        assert_eq!(back, r);
-        assert_eq!(back.victims().count(), 2);
+    fn round_trips_compactly_with_typed_action_and_state() {
+        let mut r = record(2);
+        let json = r.encode().unwrap();
+        assert!(!json.contains(' '));
+        assert!(!json.contains("via_asg"));
+        assert!(json.contains(r#""action":{"type":"terminate"}"#), "{json}");
+        assert!(json.contains(r#""state":{"status":"open"}"#), "{json}");
+        assert_eq!(Record::parse(&json).unwrap(), r);
+        assert_eq!(r.victims().count(), 2);
+        r.state = State::Closed(Closed {
+            outcome: Outcome::Recovered,
+            at: r.started_at,
+            recovered_at: Some(r.started_at),
+            ttr_s: Some(0),
+            observed: false,
+        });
+        r.action = RecordAction::Agent {
+            fault: "latency".into(),
+            duration_s: 60,
+            commands: vec!["c1".into()],
+        };
+        let json = r.encode().unwrap();
+        assert!(
+            json.contains(r#""state":{"status":"closed","outcome":"recovered""#),
+            "{json}"
+        );
+        assert_eq!(Record::parse(&json).unwrap(), r);
+        assert_eq!(r.action.fault_duration_s(), Some(60));
     }
 
     #[test]
-    fn picks_the_tier_by_size_and_refuses_what_cannot_fit() {
-        assert!(!record(150).encode().unwrap().advanced);
-        assert!(record(300).encode().unwrap().advanced);
+    fn an_aborted_record_round_trips_and_has_ended() {
+        let mut r = record(1);
+        r.stop_alarms = vec!["web-5xx".into()];
+        r.state = State::Aborted(Aborted {
+            trigger: AbortTrigger::StopAlarm {
+                alarm: "web-5xx".into(),
+            },
+            at: r.started_at,
+            rolled_back: vec![RolledBack {
+                id: "i-1".into(),
+                ok: true,
+                detail: "Success".into(),
+            }],
+            time_to_safe_ms: 3200,
+        });
+        let json = r.encode().unwrap();
+        assert!(
+            json.contains(
+                r#""state":{"status":"aborted","trigger":{"by":"stop_alarm","alarm":"web-5xx"}"#
+            ),
+            "{json}"
+        );
+        assert_eq!(Record::parse(&json).unwrap(), r);
+        assert_eq!(r.state.name(), "aborted");
+        assert_eq!(r.state.ended_at(), Some(r.started_at));
+        assert!(!r.is_open() && r.closed().is_none());
+        assert_eq!(r.aborted().unwrap().ok(), 1);
+        // Records written before stop alarms were recorded still parse.
+        let old = record(1).encode().unwrap();
+        assert!(!old.contains("stop_alarms"));
+        assert!(Record::parse(&old).unwrap().stop_alarms.is_empty());
+    }
+
+    #[test]
+    fn a_thousand_targets_fit_and_what_cannot_fit_is_refused() {
+        assert!(record(1_000).encode().is_ok());
+        assert!(record(4_000).encode().is_ok());
         assert_eq!(
-            record(500).encode().unwrap_err().guard,
+            record(10_000).encode().unwrap_err().guard,
             Guard::RecordTooLarge
         );
     }
 
     #[test]
-    fn parameter_names() {
-        assert_eq!(
-            parameter_name("/faultline/experiments/", "x"),
-            "/faultline/experiments/x"
+    fn bad_values_name_their_field() {
+        let json = record(1)
+            .encode()
+            .unwrap()
+            .replace("2026-11-23", "yesterday");
+        let e = Record::parse(&json).unwrap_err();
+        assert!(e.starts_with("started_at: "), "{e}");
+        let json = record(1)
+            .encode()
+            .unwrap()
+            .replace(r#""type":"terminate""#, r#""type":"explode""#);
+        let e = Record::parse(&json).unwrap_err();
+        assert!(
+            e.starts_with("action.type: unknown variant `explode`"),
+            "{e}"
         );
-        assert_eq!(
-            parameter_name("/faultline/experiments", "x"),
-            "/faultline/experiments/x"
+        assert!(Record::parse("{").unwrap_err().starts_with("not JSON"));
+    }
+
+    #[test]
+    fn failed_targets_are_no_victims() {
+        let mut r = record(2);
+        r.targets.push(RecordTarget {
+            id: "i-solo".into(),
+            group: None,
+            zone: None,
+        });
+        let all_in_group: Vec<String> = r.targets_in("web-asg").map(str::to_owned).collect();
+        r.exclude_failed(all_in_group.clone());
+        assert_eq!(r.failed, all_in_group);
+        assert!(
+            r.groups.is_empty(),
+            "a group with no target left is dropped"
         );
+        assert_eq!(r.standalone().collect::<Vec<_>>(), ["i-solo"]);
     }
 }

@@ -25,12 +25,15 @@ use tracing::{info, warn};
 
 use crate::act;
 use crate::aws::autoscaling::{self, GroupQuery};
+use crate::aws::records::{Created, Records};
 use crate::aws::{cloudwatch, ec2, sns, ssm, Aws, AwsError};
 use crate::clock::Clock;
 use crate::guards::{self, Guard, Refusal};
 use crate::message;
 use crate::outcome::{ms, RoundError, RoundOutcome, RoundResult, TargetResult, Timings};
-use crate::record::{self, Record, RecordGroup, Status};
+use crate::record::{
+    Closed, Outcome, Record, RecordAction, RecordGroup, RecordTarget, State, VERSION,
+};
 use crate::select::{self, Inventory, Plan, Target};
 use crate::settings::Settings;
 use crate::spec::{Action, Invocation, Resource};
@@ -371,11 +374,10 @@ pub async fn execute(
         Ok(e) => e,
         Err(r) => return Ok(cx.refuse(r).await),
     };
-    let name = record::parameter_name(&settings.record_prefix, inv.execution_id.as_str());
+    let records = Records::new(&aws.dynamodb, &settings.records);
+    let name = rec.id.clone();
     cx.result.record = Some(name.clone());
-    if ssm::put(&aws.ssm, &name, &encoded.json, encoded.advanced, false).await?
-        == ssm::Created::AlreadyExists
-    {
+    if records.create(&rec, encoded).await? == Created::AlreadyExists {
         info!(experiment = %exp.name, record = %name, decision = "duplicate",
               "this execution id already has a record: a redelivery; nothing done");
         cx.result.outcome = RoundOutcome::Duplicate;
@@ -413,24 +415,25 @@ pub async fn execute(
 
     // 10. A failed target is no victim: rewrite the record so the timer does not wait for it.
     // An agent action also records its command ids.
-    rec.commands = cx.result.commands.clone();
-    if !failed.is_empty() || !rec.commands.is_empty() {
-        let failed_ids: Vec<String> = failed.iter().map(|r| r.instance_id.clone()).collect();
-        for g in rec.groups.values_mut() {
-            g.targets.retain(|id| !failed_ids.contains(id));
-        }
-        rec.groups.retain(|_, g| !g.targets.is_empty());
-        rec.standalone.retain(|id| !failed_ids.contains(id));
-        rec.failed = failed_ids;
+    if let RecordAction::Agent { commands, .. } = &mut rec.action {
+        commands.clone_from(&cx.result.commands);
+    }
+    if !failed.is_empty() || !cx.result.commands.is_empty() {
+        rec.exclude_failed(failed.iter().map(|r| r.instance_id.clone()).collect());
         if cx.result.outcome == RoundOutcome::Failed {
-            rec.status = Status::Closed;
-            rec.outcome = Some("failed".to_owned());
+            rec.state = State::Closed(Closed {
+                outcome: Outcome::Failed,
+                at: clock.now(),
+                recovered_at: None,
+                ttr_s: None,
+                observed: false,
+            });
         }
         // Command ids make the record a little larger; if that no longer fits, keep the record
         // written before acting rather than fail after the action (never panic here).
         match rec.encode() {
-            Ok(enc) => {
-                if let Err(e) = ssm::put(&aws.ssm, &name, &enc.json, enc.advanced, true).await {
+            Ok(json) => {
+                if let Err(e) = records.update(&rec, json, &State::Open).await {
                     warn!(experiment = %exp.name, error = %e, "could not rewrite the record with the failed targets");
                 }
             }
@@ -493,46 +496,46 @@ async fn inventory(
 fn new_record(inv: &Invocation, plan: &Plan, now: DateTime<Utc>) -> Record {
     let exp = &inv.experiment;
     let mut groups: BTreeMap<String, RecordGroup> = BTreeMap::new();
-    let mut standalone = Vec::new();
     for t in &plan.chosen {
-        match &t.asg {
-            Some(name) => {
-                let desired = plan
-                    .groups
-                    .iter()
-                    .find(|g| &g.name == name)
-                    .map(|g| g.desired)
-                    .unwrap_or(0);
-                groups
-                    .entry(name.clone())
-                    .or_insert_with(|| RecordGroup {
-                        desired,
-                        targets: vec![],
-                    })
-                    .targets
-                    .push(t.instance_id.clone());
-            }
-            None => standalone.push(t.instance_id.clone()),
+        if let Some(name) = &t.asg {
+            let desired = plan
+                .groups
+                .iter()
+                .find(|g| &g.name == name)
+                .map(|g| g.desired)
+                .unwrap_or(0);
+            groups.insert(name.clone(), RecordGroup { desired });
         }
     }
     Record {
-        v: 1,
+        v: VERSION,
         id: inv.execution_id.to_string(),
         experiment: exp.name.clone(),
-        status: Status::Open,
         started_at: now,
-        action: exp.action.name().to_owned(),
-        via_asg: matches!(exp.action, Action::Terminate { via_asg: true }),
+        action: match &exp.action {
+            Action::Terminate { via_asg } => RecordAction::Terminate { via_asg: *via_asg },
+            Action::Stop => RecordAction::Stop,
+            Action::Reboot => RecordAction::Reboot,
+            Action::Agent(agent) => RecordAction::Agent {
+                fault: agent.fault.kind().name().to_owned(),
+                duration_s: agent.duration.as_secs(),
+                commands: vec![],
+            },
+        },
         groups,
-        standalone,
+        targets: plan
+            .chosen
+            .iter()
+            .map(|t| RecordTarget {
+                id: t.instance_id.clone(),
+                group: t.asg.clone(),
+                zone: t.zone.clone(),
+            })
+            .collect(),
+        failed: vec![],
         timeout_s: exp.recovery.timeout.as_secs(),
         alarms: exp.recovery.alarms.clone(),
-        failed: vec![],
-        outcome: None,
-        commands: vec![],
-        duration_s: match &exp.action {
-            Action::Agent(agent) => Some(agent.duration.as_secs()),
-            _ => None,
-        },
+        stop_alarms: exp.guards.stop_alarms.clone(),
+        state: State::Open,
     }
 }

@@ -11,8 +11,8 @@ pub struct Settings {
     pub opt_in: OptIn,
     /// Kill-switch parameter (`FAULTLINE_KILL_SWITCH_PARAM`, default `/faultline/enabled`).
     pub kill_switch_param: String,
-    /// Record prefix (`FAULTLINE_RECORD_PREFIX`, default `/faultline/experiments`).
-    pub record_prefix: String,
+    /// Where experiment records live.
+    pub records: RecordStore,
     /// SNS topic (`FAULTLINE_TOPIC_ARN`); without it nothing is published.
     pub topic_arn: Option<String>,
     /// The faultline SSM document that runs faultline-agent (`agent` actions); default
@@ -26,7 +26,7 @@ impl Default for Settings {
         Self {
             opt_in: OptIn::default(),
             kill_switch_param: "/faultline/enabled".to_owned(),
-            record_prefix: "/faultline/experiments".to_owned(),
+            records: RecordStore::default(),
             topic_arn: None,
             agent_document: "faultline-agent".to_owned(),
         }
@@ -39,8 +39,10 @@ pub mod vars {
     pub const OPT_IN_TAG: &str = "FAULTLINE_OPT_IN_TAG";
     /// The kill-switch parameter name.
     pub const KILL_SWITCH_PARAM: &str = "FAULTLINE_KILL_SWITCH_PARAM";
-    /// The prefix under which experiment records are kept.
-    pub const RECORD_PREFIX: &str = "FAULTLINE_RECORD_PREFIX";
+    /// The DynamoDB table of experiment records.
+    pub const RECORDS_TABLE: &str = "FAULTLINE_RECORDS_TABLE";
+    /// Days a closed record is kept before DynamoDB's TTL deletes it.
+    pub const RECORD_RETENTION_DAYS: &str = "FAULTLINE_RECORD_RETENTION_DAYS";
     /// The SNS topic to publish to.
     pub const TOPIC_ARN: &str = "FAULTLINE_TOPIC_ARN";
     /// The SSM document that runs faultline-agent (`agent` actions).
@@ -61,14 +63,10 @@ pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings
         }
         s.opt_in = OptIn { key };
     }
-    for (var, slot) in [
-        (vars::KILL_SWITCH_PARAM, &mut s.kill_switch_param),
-        (vars::RECORD_PREFIX, &mut s.record_prefix),
-    ] {
-        if let Some(v) = get(var) {
-            *slot = ssm_path(var, v)?;
-        }
+    if let Some(v) = get(vars::KILL_SWITCH_PARAM) {
+        s.kill_switch_param = ssm_path(vars::KILL_SWITCH_PARAM, v)?;
     }
+    s.records = record_store(&get)?;
     if let Some(arn) = get(vars::TOPIC_ARN) {
         s.topic_arn = Some(topic_arn(vars::TOPIC_ARN, arn)?);
     }
@@ -89,6 +87,61 @@ pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings
         s.agent_document = doc;
     }
     Ok(s)
+}
+
+/// Where the experiment records live: the DynamoDB table and how long closed records are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordStore {
+    /// Table name (`FAULTLINE_RECORDS_TABLE`, default `faultline-experiments`).
+    pub table: String,
+    /// Days a closed record is kept (`FAULTLINE_RECORD_RETENTION_DAYS`, default 90): its
+    /// `expires_at`, which DynamoDB's TTL acts on.
+    pub retention_days: u32,
+}
+
+impl Default for RecordStore {
+    fn default() -> Self {
+        Self {
+            table: "faultline-experiments".to_owned(),
+            retention_days: 90,
+        }
+    }
+}
+
+/// Reads [`RecordStore`] from a variable lookup; shared by every function that reads or
+/// writes records.
+pub fn record_store(get: &impl Fn(&str) -> Option<String>) -> Result<RecordStore, String> {
+    let mut r = RecordStore::default();
+    if let Some(t) = get(vars::RECORDS_TABLE) {
+        // DynamoDB table names: 3 to 255 of letters, digits, '_', '-', '.' (or an ARN).
+        let name = t.rsplit('/').next().unwrap_or(&t);
+        if name.len() < 3
+            || t.len() > 1024
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return Err(format!(
+                "{}={t:?} is not a DynamoDB table name or ARN",
+                vars::RECORDS_TABLE
+            ));
+        }
+        r.table = t;
+    }
+    if let Some(v) = get(vars::RECORD_RETENTION_DAYS) {
+        r.retention_days = v
+            .trim()
+            .parse()
+            .ok()
+            .filter(|d| (1..=3650).contains(d))
+            .ok_or_else(|| {
+                format!(
+                    "{}={v:?}: expected a whole number of days from 1 to 3650, e.g. 90",
+                    vars::RECORD_RETENTION_DAYS
+                )
+            })?;
+    }
+    Ok(r)
 }
 
 /// Checks the value of `var` is an SSM parameter path (starts with '/'); shared by every
@@ -143,6 +196,18 @@ mod tests {
         assert_eq!(s.opt_in.key, "chaos");
         assert_eq!(s.kill_switch_param, "/x/enabled");
         assert!(s.topic_arn.is_some());
+        let s = from(&[
+            (vars::RECORDS_TABLE, "chaos-experiments"),
+            (vars::RECORD_RETENTION_DAYS, "30"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.records,
+            RecordStore {
+                table: "chaos-experiments".into(),
+                retention_days: 30
+            }
+        );
         let s = from(&[(vars::AGENT_DOCUMENT, "faultline-agent-prod")]).unwrap();
         assert_eq!(s.agent_document, "faultline-agent-prod");
         // The agent's location is no setting any more: an old deployment's variable is ignored,
@@ -161,9 +226,16 @@ mod tests {
 
     #[test]
     fn rejects_bad_values() {
-        assert!(from(&[(vars::RECORD_PREFIX, "faultline")])
+        assert!(from(&[(vars::KILL_SWITCH_PARAM, "faultline")])
             .unwrap_err()
             .contains("must start with '/'"));
+        assert!(from(&[(vars::RECORDS_TABLE, "a b")])
+            .unwrap_err()
+            .starts_with("FAULTLINE_RECORDS_TABLE="));
+        for days in ["0", "3651", "ninety", "-1"] {
+            let e = from(&[(vars::RECORD_RETENTION_DAYS, days)]).unwrap_err();
+            assert!(e.starts_with("FAULTLINE_RECORD_RETENTION_DAYS="), "{e}");
+        }
         assert!(from(&[(vars::TOPIC_ARN, "faultline-topic")])
             .unwrap_err()
             .contains("not an SNS topic ARN"));

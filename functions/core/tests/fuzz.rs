@@ -7,7 +7,6 @@
 
 use chrono::{DateTime, Utc};
 use faultline_core::record::Record;
-use faultline_core::recovery::Stored;
 use faultline_core::spec::{Experiment, Invocation, SpecError};
 use faultline_fuzz::{arb_bytes, arb_json, config, near_valid};
 use proptest::prelude::*;
@@ -106,18 +105,20 @@ fn specs() -> Vec<Value> {
 }
 
 fn records() -> Vec<Value> {
-    let r = json!({"v": 1, "id": "e1", "experiment": "web", "status": "open",
-        "started_at": "2026-11-23T10:00:00Z", "action": "terminate",
-        "groups": {"web-asg": {"desired": 3, "targets": ["i-0123456789abcdef0"]}},
-        "standalone": ["i-0fedcba9876543210"], "timeout_s": 1800, "alarms": ["web-5xx"],
-        "failed": ["i-1"], "commands": ["c-1"], "duration_s": 300});
+    let r = json!({"v": 2, "id": "e1", "experiment": "web", "state": {"status": "open"},
+        "started_at": "2026-11-23T10:00:00Z",
+        "action": {"type": "agent", "fault": "latency", "duration_s": 300, "commands": ["c-1"]},
+        "groups": {"web-asg": {"desired": 3}},
+        "targets": [{"id": "i-0123456789abcdef0", "group": "web-asg", "zone": "us-east-1a"},
+                    {"id": "i-0fedcba9876543210"}],
+        "timeout_s": 1800, "alarms": ["web-5xx"], "failed": ["i-1"]});
     let mut closed = r.clone();
-    closed["status"] = json!("closed");
-    closed["outcome"] = json!("recovered");
-    closed["closed"] = json!({"at": "2026-11-23T10:05:00Z",
-        "recovered_at": "2026-11-23T10:04:00Z", "ttr_s": 240, "observed": true});
+    closed["action"] = json!({"type": "terminate", "via_asg": true});
+    closed["state"] = json!({"status": "closed", "outcome": "recovered",
+        "at": "2026-11-23T10:05:00Z", "recovered_at": "2026-11-23T10:04:00Z", "ttr_s": 240,
+        "observed": true});
     for doc in [&r, &closed] {
-        serde_json::from_value::<Stored>(doc.clone()).expect("seed records are valid");
+        Record::parse(&doc.to_string()).expect("seed records are valid");
     }
     vec![r, closed]
 }
@@ -213,34 +214,33 @@ proptest! {
     #[test]
     fn records_never_panic(bytes in arb_bytes(records())) {
         let _ = serde_json::from_slice::<Record>(&bytes);
-        let _ = serde_json::from_slice::<Stored>(&bytes);
         record_error_names_the_field::<Record>(&bytes)?;
-        stored_error_names_the_field(&bytes)?;
+        parse_error_names_the_field(&bytes)?;
     }
 
     #[test]
     fn near_valid_records_never_panic_and_name_the_field(v in near_valid(records(), WORDS)) {
         let bytes = v.to_string().into_bytes();
-        if let Ok(s) = serde_json::from_slice::<Stored>(&bytes) {
+        if let Ok(r) = serde_json::from_slice::<Record>(&bytes) {
             // What parses re-encodes (the timer writes it back) without panicking.
-            let _ = s.record.encode();
-            let _ = s.record.victims().count();
-            let _ = serde_json::to_string(&s).expect("a parsed record serialises");
+            let _ = r.encode();
+            let _ = r.victims().count();
+            let _ = r.json();
         }
         record_error_names_the_field::<Record>(&bytes)?;
-        stored_error_names_the_field(&bytes)?;
+        parse_error_names_the_field(&bytes)?;
     }
 }
 
-/// `Stored::parse` (what the timer and `faultline status` read) names the field of a bad value
+/// `Record::parse` (what the timer and `faultline status` read) names the field of a bad value
 /// in an object: its message starts with a path other than `.`, or names the member in
 /// backticks (`missing field `id``).
-fn stored_error_names_the_field(bytes: &[u8]) -> Result<(), TestCaseError> {
+fn parse_error_names_the_field(bytes: &[u8]) -> Result<(), TestCaseError> {
     let text = String::from_utf8_lossy(bytes);
     if !serde_json::from_str::<Value>(&text).is_ok_and(|v| v.is_object()) {
         return Ok(());
     }
-    if let Err(msg) = Stored::parse(&text) {
+    if let Err(msg) = Record::parse(&text) {
         prop_assert!(
             !msg.starts_with(".:") || msg.contains('`'),
             "stored-record rejection without a field: {msg}"

@@ -1,21 +1,21 @@
-//! One run of the recovery timer: load the records, observe once for all open ones, decide,
-//! close each decided record exactly once, prune old closed records.
+//! One run of the recovery timer: read the open records (one query of the sparse open index),
+//! observe once for all of them, decide, and close each decided record exactly once.
 //!
-//! Exactly once: before publishing, a run creates `<record>/closed` with `Overwrite=false`.
-//! Only the run that creates it publishes and closes; a concurrent run (an event and the
-//! backstop at the same moment) finds it there and leaves the record alone. Records are read
-//! with `Recursive=false`, so these markers never look like records.
+//! Exactly once: closing is a conditional update of the record from `open` to `closed`. Only
+//! the run whose update succeeds publishes; a concurrent run (an event and the backstop at the
+//! same moment) finds the state changed and leaves the record alone. If publishing fails, the
+//! record is opened again (conditionally), so the next run publishes it. Closed records carry
+//! `expires_at`; DynamoDB's TTL deletes them after the retention period.
 
 use aws_sdk_cloudwatch::types::StandardUnit;
 use chrono::{DateTime, Utc};
 use faultline_core::aws::cloudwatch::{self, Datum};
-use faultline_core::aws::{sns, ssm, Aws, AwsError};
+use faultline_core::aws::records::Records;
+use faultline_core::aws::{sns, Aws, AwsError};
 use faultline_core::clock::{Clock, SystemClock};
 use faultline_core::observe;
-use faultline_core::record::{Record, Status, ADVANCED_LIMIT, STANDARD_LIMIT};
-use faultline_core::recovery::{
-    self, Closed, Closing, Decision, Launch, Observation, Outcome, Stored,
-};
+use faultline_core::record::{Record, State};
+use faultline_core::recovery::{self, Closing, Decision, Launch, Observation, Outcome};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
 use serde_json::Value;
@@ -80,12 +80,10 @@ pub struct RunReport {
     pub pending: Vec<String>,
     /// Ids another run is closing or has closed.
     pub closed_elsewhere: Vec<String>,
-    /// Parameters that are not valid records.
+    /// Ids of items that are not valid records.
     pub malformed: Vec<String>,
     /// Per-record failures (`id: what`).
     pub errors: Vec<String>,
-    /// Old closed records deleted.
-    pub pruned: usize,
 }
 
 /// The timer: its clients and settings, built once per container.
@@ -93,17 +91,6 @@ pub struct Timer {
     aws: Aws,
     settings: TimerConfig,
     clock: Box<dyn Clock>,
-}
-
-struct Open {
-    name: String,
-    stored: Stored,
-    duration_s: Option<u64>,
-}
-
-/// The marker whose creation is the right to close a record.
-pub fn lock_name(record_param: &str) -> String {
-    format!("{record_param}/closed")
 }
 
 impl Timer {
@@ -117,13 +104,16 @@ impl Timer {
     }
 
     /// Warms the clients during init (billed at full CPU, not to the first invocation):
-    /// resolves credentials and opens the TLS connection with one cheap read under the record
-    /// prefix. A failure only warns: the first invocation retries.
+    /// resolves credentials and opens the TLS connection with one cheap read of the records
+    /// table. A failure only warns: the first invocation retries.
     pub async fn warm(&self) {
-        let probe = format!("{}/warm-up", self.settings.record_prefix);
-        if let Err(e) = ssm::get(&self.aws.ssm, &probe).await {
+        if let Err(e) = self.records().get("warm-up").await {
             warn!(error = %e, "warm-up read failed; the first invocation will retry");
         }
+    }
+
+    fn records(&self) -> Records<'_> {
+        Records::new(&self.aws.dynamodb, &self.settings.records)
     }
 
     /// The same with another clock (tests).
@@ -152,37 +142,21 @@ impl Timer {
         report.trigger = trigger.kind();
         info!(trigger = trigger.kind(), event = ?trigger, "recovery timer run");
 
-        let prefix = &self.settings.record_prefix;
-        let params = ssm::list_under(&self.aws.ssm, prefix).await?;
-        let mut open = Vec::new();
-        let mut closed: Vec<(String, DateTime<Utc>)> = Vec::new();
-        for (name, value) in params {
-            match parse_record(&value) {
-                Ok((stored, duration_s)) => match stored.record.status {
-                    Status::Open => open.push(Open {
-                        name,
-                        stored,
-                        duration_s,
-                    }),
-                    Status::Closed => closed.push((name, stored.record.started_at)),
-                },
-                Err(e) => {
-                    error!(record = %name, error = %e, decision = "malformed_record",
-                           "not a valid experiment record; skipped. Fix or delete the parameter");
-                    report.malformed.push(name);
-                }
-            }
+        let page = self.records().open().await?;
+        for m in page.malformed {
+            error!(record = %m.id, error = %m.reason, decision = "malformed_record",
+                   "not a valid experiment record; skipped. Fix or delete the item");
+            report.malformed.push(m.id);
         }
+        let open: Vec<Record> = page.records.into_iter().filter(Record::is_open).collect();
         report.open = open.len();
         if !open.is_empty() {
             let now = self.clock.now();
             let obs = self.observe(&open, &trigger).await?;
             for rec in &open {
-                self.evaluate(rec, &obs, now, &mut report, &mut closed)
-                    .await;
+                self.evaluate(rec, &obs, now, &mut report).await;
             }
         }
-        self.prune(closed, &mut report).await;
         info!(
             trigger = report.trigger,
             open = report.open,
@@ -198,8 +172,8 @@ impl Timer {
 
     /// What [`observe::observe`] sees for the open records, plus the launch this run was
     /// triggered by (its `EndTime` is evidence the scaling activities may not show yet).
-    async fn observe(&self, open: &[Open], trigger: &Trigger) -> Result<Observation, AwsError> {
-        let records: Vec<&Record> = open.iter().map(|o| &o.stored.record).collect();
+    async fn observe(&self, open: &[Record], trigger: &Trigger) -> Result<Observation, AwsError> {
+        let records: Vec<&Record> = open.iter().collect();
         let mut obs = observe::observe(&self.aws, &records).await?;
         if let Trigger::Launch {
             group,
@@ -219,14 +193,12 @@ impl Timer {
 
     async fn evaluate(
         &self,
-        rec: &Open,
+        r: &Record,
         obs: &Observation,
         now: DateTime<Utc>,
         report: &mut RunReport,
-        closed: &mut Vec<(String, DateTime<Utc>)>,
     ) {
-        let r = &rec.stored.record;
-        let decision = recovery::decide(r, obs, rec.duration_s, now);
+        let decision = recovery::decide(r, obs, now);
         let conditions = match &decision {
             Decision::Pending { conditions, .. } => conditions,
             Decision::Close(c) => &c.conditions,
@@ -249,11 +221,8 @@ impl Timer {
                       decision = "pending", "not recovered yet");
                 report.pending.push(r.id.clone());
             }
-            Decision::Close(c) => match self.close(rec, &c).await {
-                Ok(Some(done)) => {
-                    closed.push((rec.name.clone(), r.started_at));
-                    report.closed.push(done);
-                }
+            Decision::Close(c) => match self.close(r, &c).await {
+                Ok(Some(done)) => report.closed.push(done),
                 Ok(None) => report.closed_elsewhere.push(r.id.clone()),
                 Err(e) => {
                     error!(experiment = %r.experiment, id = %r.id, error = %e, "closing failed; the next run retries");
@@ -263,18 +232,19 @@ impl Timer {
         }
     }
 
-    /// Closes one record: lock, publish, metrics, record. `None` when another run holds the
-    /// lock.
-    async fn close(&self, rec: &Open, c: &Closing) -> Result<Option<ClosedReport>, AwsError> {
-        let r = &rec.stored.record;
+    /// Closes one record: the conditional update (the right to publish), then the message and
+    /// the metrics. `None` when another run closed it first.
+    async fn close(&self, r: &Record, c: &Closing) -> Result<Option<ClosedReport>, AwsError> {
         let summary = c.closed();
-        let lock = lock_name(&rec.name);
-        let lock_value =
-            serde_json::json!({"outcome": c.outcome.name(), "closed": summary}).to_string();
-        if ssm::put(&self.aws.ssm, &lock, &lock_value, false, false).await?
-            == ssm::Created::AlreadyExists
+        let mut closed = r.clone();
+        closed.state = State::Closed(summary.clone());
+        if !self
+            .records()
+            .update(&closed, closed.json(), &State::Open)
+            .await?
         {
-            self.finish_stale(rec, &lock, c.now).await?;
+            info!(experiment = %r.experiment, id = %r.id, decision = "closed_elsewhere",
+                  "another run closed this record; left alone");
             return Ok(None);
         }
         let msg = recovery::message(r, c);
@@ -294,10 +264,13 @@ impl Timer {
                     Ok(id) => message_id = Some(id),
                     Err(e) => {
                         // Give the close back, so the next run publishes it.
-                        if let Err(e2) =
-                            ssm::delete(&self.aws.ssm, std::slice::from_ref(&lock)).await
-                        {
-                            error!(id = %r.id, error = %e2, "cannot release the close marker; delete it by hand to retry");
+                        match self.records().update(r, r.json(), &closed.state).await {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                error!(id = %r.id, "the record changed since it was closed; not reopened")
+                            }
+                            Err(e2) => error!(id = %r.id, error = %e2,
+                                              "cannot reopen the record; its message was not sent"),
                         }
                         return Err(e);
                     }
@@ -312,6 +285,7 @@ impl Timer {
             name: match c.outcome {
                 Outcome::Recovered => "Recovered",
                 Outcome::NotRecovered => "NotRecovered",
+                Outcome::Failed => "Failed",
             },
             value: 1.0,
             unit: StandardUnit::Count,
@@ -330,8 +304,6 @@ impl Timer {
         {
             error!(experiment = %r.experiment, error = %e, "the message went out but the metrics did not");
         }
-        self.write_closed(rec, c.outcome.name(), summary.clone())
-            .await?;
         info!(experiment = %r.experiment, id = %r.id, outcome = c.outcome.name(),
               ttr_s = summary.ttr_s, observed = summary.observed,
               message_id = message_id.as_deref().unwrap_or(""), decision = "closed", "{}", msg.subject);
@@ -344,106 +316,6 @@ impl Timer {
             message_id,
         }))
     }
-
-    async fn write_closed(
-        &self,
-        rec: &Open,
-        outcome: &str,
-        closed: Closed,
-    ) -> Result<(), AwsError> {
-        let mut stored = rec.stored.clone();
-        stored.record.status = Status::Closed;
-        stored.record.outcome = Some(outcome.to_owned());
-        stored.closed = Some(closed);
-        let json = serde_json::to_string(&stored).expect("a record always serialises");
-        if json.len() > ADVANCED_LIMIT {
-            warn!(id = %rec.stored.record.id, bytes = json.len(),
-                  "closed record too large to rewrite; the close marker stands");
-            return Ok(());
-        }
-        ssm::put(
-            &self.aws.ssm,
-            &rec.name,
-            &json,
-            json.len() > STANDARD_LIMIT,
-            true,
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// Another run holds the close marker. Normally it is finishing right now; but a marker
-    /// older than [`STALE_MARKER`] on a record still open means that run died after claiming
-    /// the close (its message may or may not have gone out). Finish the close from the marker
-    /// without publishing again: at most one message, and the record does not stay open forever.
-    async fn finish_stale(
-        &self,
-        rec: &Open,
-        lock: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), AwsError> {
-        let r = &rec.stored.record;
-        let marker = ssm::get(&self.aws.ssm, lock)
-            .await?
-            .and_then(|v| serde_json::from_str::<Marker>(&v).ok());
-        match marker {
-            Some(m) if now - m.closed.at > STALE_MARKER => {
-                warn!(experiment = %r.experiment, id = %r.id, outcome = %m.outcome, marked_at = %m.closed.at,
-                      decision = "finished_stale_close",
-                      "a run claimed this close and did not finish; closing the record from its marker without publishing again");
-                self.write_closed(rec, &m.outcome, m.closed).await
-            }
-            _ => {
-                info!(experiment = %r.experiment, id = %r.id, decision = "closed_elsewhere",
-                      "another run is closing this record; left alone");
-                Ok(())
-            }
-        }
-    }
-
-    /// Keeps the newest `retain_closed` closed records; deletes the rest and their markers.
-    async fn prune(&self, mut closed: Vec<(String, DateTime<Utc>)>, report: &mut RunReport) {
-        if closed.len() <= self.settings.retain_closed {
-            return;
-        }
-        closed.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
-        let old: Vec<String> = closed
-            .split_off(self.settings.retain_closed)
-            .into_iter()
-            .flat_map(|(n, _)| [lock_name(&n), n])
-            .collect();
-        match ssm::delete(&self.aws.ssm, &old).await {
-            Ok(()) => {
-                report.pruned = old.len() / 2;
-                info!(
-                    pruned = report.pruned,
-                    retain = self.settings.retain_closed,
-                    "old closed records deleted"
-                );
-            }
-            Err(e) => warn!(error = %e, "cannot delete old closed records"),
-        }
-    }
-}
-
-/// How long a close marker may sit on an open record before it counts as abandoned.
-pub const STALE_MARKER: chrono::Duration = chrono::Duration::minutes(5);
-
-/// The close marker's value.
-#[derive(Debug, serde::Deserialize)]
-struct Marker {
-    outcome: String,
-    closed: Closed,
-}
-
-/// A record and, for agent faults, the fault's duration.
-fn parse_record(value: &str) -> Result<(Stored, Option<u64>), String> {
-    let stored = Stored::parse(value).map_err(|e| match e.starts_with("not JSON") {
-        true => e,
-        false => format!("not a record: {e}"),
-    })?;
-    let duration_s = stored.record.duration_s;
-    Ok((stored, duration_s))
 }
 
 #[cfg(test)]
@@ -451,27 +323,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn malformed_records_say_why() {
-        assert!(parse_record("{").unwrap_err().starts_with("not JSON"));
-        let e = parse_record(r#"{"v":1,"id":"x"}"#).unwrap_err();
-        assert!(e.contains("missing field"), "{e}");
-        // A bad value names its field, through the flattened record too.
-        let e = parse_record(r#"{"v":"x","id":"x"}"#).unwrap_err();
-        assert!(e.starts_with("not a record: v: invalid type"), "{e}");
-    }
-
-    #[test]
-    fn locks_sit_below_their_record() {
-        assert_eq!(
-            lock_name("/faultline/experiments/e1"),
-            "/faultline/experiments/e1/closed"
-        );
-    }
-
-    #[test]
     fn lambda_errors_have_stable_types() {
         let d: Diagnostic = TimerError::Aws(AwsError {
-            operation: "GetParametersByPath",
+            operation: "Query",
             detail: "boom".into(),
         })
         .into();

@@ -7,8 +7,8 @@
 //!
 //! - [`config`]: the function's environment variables, read once into [`config::TimerConfig`].
 //! - [`event`]: what triggered the run, parsed from the EventBridge shapes.
-//! - [`handler`]: load records → observe → decide → close (lock, publish, metrics, record) →
-//!   prune, and its error type with stable `error_type`s.
+//! - [`handler`]: open records (one query) → observe → decide → close (conditional update,
+//!   publish, metrics), and its error type with stable `error_type`s.
 
 pub mod config;
 pub mod event;

@@ -26,26 +26,46 @@ pub fn free_bytes(dir: &Path) -> std::io::Result<u64> {
     Ok(st.f_bavail as u64 * st.f_frsize as u64)
 }
 
+/// The prefix of every `diskspace` file's name (the rest is a time stamp).
+pub const DISKSPACE_PREFIX: &str = ".faultline-diskspace-";
+
 /// Writes `mb` MiB of zeros to a new file in `dir`, never more than the file system has
-/// free. Blocking: call it from `spawn_blocking`. Returns the bytes written.
-pub fn fill_disk(dir: &Path, mb: u64) -> std::io::Result<u64> {
+/// free. Blocking: call it from `spawn_blocking`. Returns the file and the bytes written; a
+/// file that could not be written whole is removed.
+pub fn fill_disk(dir: &Path, mb: u64) -> std::io::Result<(PathBuf, u64)> {
     let want = mb.saturating_mul(1 << 20);
     let n = want.min(free_bytes(dir)?);
     let nanos = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()
         .as_nanos();
-    let path = dir.join(format!(".faultline-diskspace-{nanos}"));
-    let mut f = std::fs::File::create(&path)?;
-    let chunk = vec![0u8; 1 << 20];
-    let mut left = n;
-    while left > 0 {
-        let k = left.min(chunk.len() as u64) as usize;
-        f.write_all(&chunk[..k])?;
-        left -= k as u64;
+    let path = dir.join(format!("{DISKSPACE_PREFIX}{nanos}"));
+    let written = (|| {
+        let mut f = std::fs::File::create(&path)?;
+        let chunk = vec![0u8; 1 << 20];
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(chunk.len() as u64) as usize;
+            f.write_all(&chunk[..k])?;
+            left -= k as u64;
+        }
+        f.sync_all()
+    })();
+    match written {
+        Ok(()) => Ok((path, n)),
+        Err(e) => {
+            let _ = std::fs::remove_file(&path);
+            Err(e)
+        }
     }
-    f.sync_all()?;
-    Ok(n)
+}
+
+/// Removes `path`; one that is already gone is fine.
+pub fn remove_file(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// The deny-list file path in `dir`.
@@ -57,10 +77,7 @@ pub fn denylist_path(dir: &Path) -> PathBuf {
 pub fn set_denylist(dir: &Path, patterns: Option<&[String]>) -> std::io::Result<()> {
     let path = denylist_path(dir);
     match patterns {
-        None => match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        },
+        None => remove_file(&path),
         Some(ps) => {
             let tmp = dir.join(format!("{DENYLIST_FILE}.{}", std::process::id()));
             std::fs::write(&tmp, ps.join("\n") + "\n")?;
@@ -173,7 +190,12 @@ mod tests {
     fn disk_fill_and_denylist_file() {
         let dir = std::env::temp_dir().join(format!("faultline-effects-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        assert_eq!(fill_disk(&dir, 2).unwrap(), 2 << 20);
+        let (file, n) = fill_disk(&dir, 2).unwrap();
+        assert_eq!(n, 2 << 20);
+        assert_eq!(std::fs::metadata(&file).unwrap().len(), 2 << 20);
+        remove_file(&file).unwrap();
+        remove_file(&file).unwrap();
+        assert!(!file.exists());
         set_denylist(&dir, Some(&["^a$".into(), "b".into()])).unwrap();
         assert_eq!(
             std::fs::read_to_string(denylist_path(&dir)).unwrap(),

@@ -10,7 +10,9 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 use crate::effects;
-use crate::live::{LiveConfig, SsmSource};
+use crate::killswitch;
+use crate::live::{Cadence, LiveConfig, SsmSource};
+use crate::residue::{self, Residue};
 
 /// Environment variables the layer reads.
 pub mod vars {
@@ -18,8 +20,12 @@ pub mod vars {
     pub const FAILURE_INJECTION_PARAM: &str = "FAILURE_INJECTION_PARAM";
     /// The same, faultline's name (wins when both are set).
     pub const CONFIG_PARAM: &str = "FAULTLINE_CONFIG_PARAM";
-    /// Seconds between background refreshes (default 60).
+    /// Seconds between background refreshes while no fault is active (default 60).
     pub const CACHE_TTL: &str = "FAULTLINE_CACHE_TTL";
+    /// Seconds between background refreshes while a fault is active (default 5).
+    pub const ACTIVE_REFRESH: &str = "FAULTLINE_ACTIVE_REFRESH";
+    /// The kill switch parameter (default `/faultline/enabled`), the monkey's and the CLI's.
+    pub const KILL_SWITCH_PARAM: &str = "FAULTLINE_KILL_SWITCH_PARAM";
     /// How long the very first invocation may wait for the config, ms (default 1000).
     pub const FETCH_TIMEOUT_MS: &str = "FAULTLINE_FETCH_TIMEOUT_MS";
     /// Where `diskspace` writes and the deny-list file lives (default `/tmp`).
@@ -33,8 +39,12 @@ pub mod vars {
 pub struct EngineSettings {
     /// The SSM parameter name; `None`: no faults at all.
     pub param: Option<String>,
-    /// Refresh interval.
+    /// The kill switch parameter name.
+    pub kill_switch_param: String,
+    /// Refresh interval while no fault is active.
     pub ttl: Duration,
+    /// Refresh interval while a fault is active.
+    pub active_refresh: Duration,
     /// First-invocation wait.
     pub fetch_timeout: Duration,
     /// Temp directory.
@@ -47,7 +57,9 @@ impl Default for EngineSettings {
     fn default() -> Self {
         EngineSettings {
             param: None,
+            kill_switch_param: killswitch::DEFAULT_PARAM.to_owned(),
             ttl: Duration::from_secs(60),
+            active_refresh: Duration::from_secs(5),
             fetch_timeout: Duration::from_millis(1_000),
             tmp_dir: PathBuf::from("/tmp"),
             seed: None,
@@ -67,11 +79,26 @@ impl EngineSettings {
             param: get(vars::CONFIG_PARAM).or_else(|| get(vars::FAILURE_INJECTION_PARAM)),
             ..EngineSettings::default()
         };
-        if let Some(v) = get(vars::CACHE_TTL) {
-            s.ttl = Duration::from_secs(
-                v.parse()
-                    .map_err(|_| format!("{}={v:?}: expected whole seconds", vars::CACHE_TTL))?,
-            );
+        if let Some(v) = get(vars::KILL_SWITCH_PARAM) {
+            if v.chars().any(char::is_whitespace) {
+                return Err(format!(
+                    "{}={v:?}: expected an SSM parameter name such as {}",
+                    vars::KILL_SWITCH_PARAM,
+                    killswitch::DEFAULT_PARAM
+                ));
+            }
+            s.kill_switch_param = v;
+        }
+        for (var, slot) in [
+            (vars::CACHE_TTL, &mut s.ttl),
+            (vars::ACTIVE_REFRESH, &mut s.active_refresh),
+        ] {
+            if let Some(v) = get(var) {
+                *slot = match v.parse::<u64>() {
+                    Ok(n) if n >= 1 => Duration::from_secs(n),
+                    _ => return Err(format!("{var}={v:?}: expected whole seconds, at least 1")),
+                };
+            }
         }
         if let Some(v) = get(vars::FETCH_TIMEOUT_MS) {
             s.fetch_timeout =
@@ -135,36 +162,46 @@ pub struct Engine {
     live: LiveConfig,
     clock: Arc<dyn EngineClock>,
     rng: Mutex<StdRng>,
-    tmp_dir: PathBuf,
-    denylist_on: Mutex<Option<Vec<String>>>,
+    residue: Arc<Residue>,
 }
 
 impl Engine {
-    /// An engine over `live`, with an injected clock and RNG seed.
+    /// An engine over `live`, with an injected clock and RNG seed. Inside a runtime it also
+    /// starts the janitor that removes `diskspace` files as soon as their fault is no longer in
+    /// force (see [`crate::residue`]).
     pub fn new(
         live: LiveConfig,
         clock: Arc<dyn EngineClock>,
         seed: u64,
         tmp_dir: PathBuf,
     ) -> Engine {
+        let residue = Arc::new(Residue::new(tmp_dir));
+        residue::spawn_janitor(Arc::downgrade(&residue), live.updates(), clock.clone());
         Engine {
             live,
             clock,
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
-            tmp_dir,
-            denylist_on: Mutex::new(None),
+            residue,
         }
     }
 
-    /// The production engine: config from SSM (`sdk` built once by the caller), system clock,
-    /// seed from `settings` or the time. Starts the first fetch; call inside a runtime.
+    /// The production engine: config and kill switch from SSM (`sdk` built once by the
+    /// caller), system clock, seed from `settings` or the time. Starts the background reads;
+    /// call inside a runtime.
     pub fn from_settings(settings: &EngineSettings, sdk: Option<&aws_sdk_ssm::Client>) -> Engine {
         let live = match (&settings.param, sdk) {
             (Some(name), Some(client)) => {
                 let l = LiveConfig::new(
-                    Box::new(SsmSource::new(client.clone(), name.clone())),
-                    settings.ttl,
-                    settings.fetch_timeout,
+                    Box::new(SsmSource::new(
+                        client.clone(),
+                        name.clone(),
+                        settings.kill_switch_param.clone(),
+                    )),
+                    Cadence {
+                        idle: settings.ttl,
+                        active: settings.active_refresh,
+                        first_wait: settings.fetch_timeout,
+                    },
                 );
                 l.start();
                 l
@@ -203,12 +240,20 @@ impl Engine {
         self.clock.now()
     }
 
+    /// How many `diskspace` files the engine keeps now (removed when their fault goes).
+    pub fn diskspace_files(&self) -> usize {
+        self.residue.disk_files()
+    }
+
     /// Runs the pre-handler faults for one invocation and says what to do next. Never fails:
     /// an effect that cannot be applied is logged and skipped.
     pub async fn before(&self, event: EventRef<'_>, deadline: SystemTime) -> Injection {
         let config = self.live.get().await;
+        let now = self.clock.now();
+        // The backstop for the janitor: nothing a fault no longer in force wrote survives
+        // into a handler.
+        let disk_fault = self.residue.settle(&config, now.into());
         if config.is_empty() {
-            self.set_denylist(None);
             return Injection::Run { corruption: None };
         }
         let parsed;
@@ -220,7 +265,6 @@ impl Engine {
             }
             EventRef::Raw(_) => &Value::Null,
         };
-        let now = self.clock.now();
         let plan = {
             let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
             config.plan(event, now.into(), &mut *rng)
@@ -245,21 +289,24 @@ impl Engine {
             tokio::time::sleep(d).await;
         }
         if let Some(mb) = plan.diskspace_mb {
-            let dir = self.tmp_dir.clone();
+            let dir = self.residue.tmp_dir().to_owned();
             match tokio::task::spawn_blocking(move || effects::fill_disk(&dir, mb)).await {
-                Ok(Ok(n)) => info!(
-                    source = "faultline",
-                    mode = "diskspace",
-                    bytes = n,
-                    "inject"
-                ),
+                Ok(Ok((file, n))) => {
+                    info!(
+                        source = "faultline",
+                        mode = "diskspace",
+                        bytes = n,
+                        "inject"
+                    );
+                    self.residue.record(file, &disk_fault);
+                }
                 Ok(Err(e)) => {
                     warn!(source = "faultline", mode = "diskspace", error = %e, "skipped")
                 }
                 Err(e) => warn!(source = "faultline", mode = "diskspace", error = %e, "skipped"),
             }
         }
-        self.set_denylist(plan.denylist);
+        self.residue.set_denylist(plan.denylist);
         if let Some(code) = plan.statuscode {
             info!(
                 source = "faultline",
@@ -277,23 +324,6 @@ impl Engine {
             corruption: plan.corruption,
         }
     }
-
-    /// Writes or removes the deny-list file, only when it changes (no syscalls in steady state).
-    fn set_denylist(&self, patterns: Option<Vec<String>>) {
-        let mut on = self.denylist_on.lock().unwrap_or_else(|e| e.into_inner());
-        if *on == patterns {
-            return;
-        }
-        match effects::set_denylist(&self.tmp_dir, patterns.as_deref()) {
-            Ok(()) => {
-                if let Some(p) = &patterns {
-                    info!(source = "faultline", mode = "denylist", patterns = ?p, "inject");
-                }
-                *on = patterns;
-            }
-            Err(e) => warn!(source = "faultline", mode = "denylist", error = %e, "skipped"),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -308,6 +338,8 @@ mod tests {
             ("FAULTLINE_CACHE_TTL", "5"),
             ("FAULTLINE_FETCH_TIMEOUT_MS", "250"),
             ("FAULTLINE_SEED", "42"),
+            ("FAULTLINE_ACTIVE_REFRESH", "2"),
+            ("FAULTLINE_KILL_SWITCH_PARAM", "/x/enabled"),
         ]
         .into();
         let s = EngineSettings::from_lookup(|k| m.get(k).map(|v| v.to_string())).unwrap();
@@ -315,6 +347,20 @@ mod tests {
         assert_eq!(s.ttl, Duration::from_secs(5));
         assert_eq!(s.fetch_timeout, Duration::from_millis(250));
         assert_eq!(s.seed, Some(42));
+        assert_eq!(s.active_refresh, Duration::from_secs(2));
+        assert_eq!(s.kill_switch_param, "/x/enabled");
+        let d = EngineSettings::default();
+        assert_eq!(d.kill_switch_param, "/faultline/enabled");
+        assert_eq!(d.active_refresh, Duration::from_secs(5));
+        for (var, bad) in [
+            ("FAULTLINE_ACTIVE_REFRESH", "0"),
+            ("FAULTLINE_ACTIVE_REFRESH", "0.5"),
+            ("FAULTLINE_CACHE_TTL", "0"),
+            ("FAULTLINE_KILL_SWITCH_PARAM", "/a b"),
+        ] {
+            let e = EngineSettings::from_lookup(|k| (k == var).then(|| bad.into())).unwrap_err();
+            assert!(e.contains(var), "{e}");
+        }
         assert_eq!(
             EngineSettings::from_lookup(|_| None).unwrap(),
             EngineSettings::default()

@@ -10,9 +10,14 @@
 //!   run one way: `config` -> `pattern`.
 //! - [`plan`]: which faults apply to one invocation, as a [`plan::InvocationPlan`] (pure; clock
 //!   reading and RNG passed in).
-//! - [`live`]: the configuration cache: first fetch at start, background refresh after the
-//!   TTL, fail open with one log line per problem.
+//! - [`killswitch`]: the kill switch, read as the monkey reads it: only `true` lets faults
+//!   through.
+//! - [`live`]: the configuration cache: config and kill switch in one `GetParameters` read at
+//!   start, then a background task re-reads every few seconds while a fault is active (every
+//!   TTL otherwise); fail open (config) and fail safe (kill switch), one log line per problem.
 //! - [`effects`]: disk fill, deny-list file, deadline arithmetic, injected responses, corruption.
+//! - `residue`: the `diskspace` files (and the deny-list file), removed as soon as their fault
+//!   is no longer in force, by a janitor task and before every invocation.
 //! - [`engine`]: [`engine::Engine`], which runs a plan before the handler and says what to do
 //!   next ([`engine::Injection`]).
 //!
@@ -23,10 +28,13 @@
 pub mod config;
 pub mod effects;
 pub mod engine;
+pub mod killswitch;
 pub mod live;
 pub mod pattern;
 pub mod plan;
+mod residue;
 
 pub use config::{ConfigError, FaultConfig};
 pub use engine::{Engine, EngineClock, EngineSettings, EventRef, Injection, SystemEngineClock};
-pub use live::{LiveConfig, Source, SsmSource, StaticSource};
+pub use killswitch::Halt;
+pub use live::{Cadence, Fetched, LiveConfig, MemorySource, Source, SsmSource};

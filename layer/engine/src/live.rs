@@ -1,85 +1,158 @@
-//! The live configuration: fetched once at start, served from memory, refreshed in the
-//! background after the TTL. Only the very first invocation may wait for a fetch, and at most
-//! the fetch timeout. Every problem (missing, malformed, invalid, unreachable) means "no
-//! faults", logged once per kind of problem rather than once per refresh.
+//! The live configuration: the fault config and the kill switch, read together in one request
+//! (`GetParameters`), served from memory, refreshed by one background task. Only the very
+//! first invocation may wait for a read, and at most the fetch timeout; no invocation ever
+//! waits for a refresh.
+//!
+//! The background task reads every [`Cadence::active`] while a fault is active (so a halt, a
+//! clear or a new config takes effect within seconds) and every [`Cadence::idle`] otherwise.
+//! A kill switch that is not `true` empties the config ([`crate::killswitch`]); every other
+//! problem (missing, malformed, invalid, unreachable) means "no faults" too. Each is logged
+//! once per kind, not once per refresh.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use aws_smithy_types::error::display::DisplayErrorContext;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::config::{ConfigError, FaultConfig};
+use crate::killswitch::{self, HaltKind};
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Where the configuration text comes from.
-pub trait Source: Send + Sync + 'static {
-    /// The document, `Ok(None)` when it does not exist, `Err` when it cannot be read.
-    fn fetch(&self) -> BoxFuture<'_, Result<Option<String>, String>>;
-    /// What to call it in logs (e.g. `ssm:/app/faults`).
-    fn describe(&self) -> String;
+/// What one read returns: both parameters, from one request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fetched {
+    /// The config document; `None` when it does not exist.
+    pub config: Option<String>,
+    /// The kill switch's value; `None` when it does not exist.
+    pub kill_switch: Option<String>,
 }
 
-/// A fixed document: for tests and for functions that embed their configuration.
-pub struct StaticSource(pub Option<String>);
+/// Where the configuration and the kill switch come from.
+pub trait Source: Send + Sync + 'static {
+    /// Both values in one request; `Err` when they cannot be read.
+    fn fetch(&self) -> BoxFuture<'_, Result<Fetched, String>>;
+    /// What to call the config in logs (e.g. `ssm:/app/faults`).
+    fn describe(&self) -> String;
+    /// The kill switch's name, for logs.
+    fn kill_switch(&self) -> String;
+}
 
-impl Source for StaticSource {
-    fn fetch(&self) -> BoxFuture<'_, Result<Option<String>, String>> {
-        let v = self.0.clone();
-        Box::pin(async move { Ok(v) })
+/// Values held in memory, changeable by whoever holds a clone: for tests, and for functions
+/// that embed their configuration.
+#[derive(Clone)]
+pub struct MemorySource(Arc<Mutex<Result<Fetched, String>>>);
+
+impl MemorySource {
+    /// `config` (`None`: missing) with the kill switch `true`.
+    pub fn armed(config: Option<&str>) -> MemorySource {
+        MemorySource::new(config, Some("true"))
+    }
+
+    /// `config` and `kill_switch` (`None`: missing).
+    pub fn new(config: Option<&str>, kill_switch: Option<&str>) -> MemorySource {
+        MemorySource(Arc::new(Mutex::new(Ok(Fetched {
+            config: config.map(str::to_owned),
+            kill_switch: kill_switch.map(str::to_owned),
+        }))))
+    }
+
+    /// Replaces the config (`None`: deleted).
+    pub fn set_config(&self, config: Option<&str>) {
+        self.update(|f| f.config = config.map(str::to_owned));
+    }
+
+    /// Replaces the kill switch (`None`: deleted).
+    pub fn set_kill_switch(&self, value: Option<&str>) {
+        self.update(|f| f.kill_switch = value.map(str::to_owned));
+    }
+
+    /// Makes every read fail with `error` until a value is set again.
+    pub fn set_unreadable(&self, error: &str) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Err(error.to_owned());
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Fetched)) {
+        let mut cell = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut now = cell.clone().unwrap_or_default();
+        f(&mut now);
+        *cell = Ok(now);
+    }
+}
+
+impl Source for MemorySource {
+    fn fetch(&self) -> BoxFuture<'_, Result<Fetched, String>> {
+        let v = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Box::pin(async move { v })
     }
     fn describe(&self) -> String {
-        "static".into()
+        "memory".into()
+    }
+    fn kill_switch(&self) -> String {
+        "memory:kill-switch".into()
     }
 }
 
-/// The SSM parameter failure-lambda uses (`FAILURE_INJECTION_PARAM`).
+/// The SSM parameters: failure-lambda's config (`FAILURE_INJECTION_PARAM`) and faultline's
+/// kill switch (`FAULTLINE_KILL_SWITCH_PARAM`), read with one `GetParameters` call.
 pub struct SsmSource {
     client: aws_sdk_ssm::Client,
-    name: String,
+    config: String,
+    kill_switch: String,
 }
 
 impl SsmSource {
-    /// Reads parameter `name` with `client`.
-    pub fn new(client: aws_sdk_ssm::Client, name: impl Into<String>) -> Self {
+    /// Reads parameters `config` and `kill_switch` with `client`.
+    pub fn new(
+        client: aws_sdk_ssm::Client,
+        config: impl Into<String>,
+        kill_switch: impl Into<String>,
+    ) -> Self {
         SsmSource {
             client,
-            name: name.into(),
+            config: config.into(),
+            kill_switch: kill_switch.into(),
         }
     }
 }
 
 impl Source for SsmSource {
-    fn fetch(&self) -> BoxFuture<'_, Result<Option<String>, String>> {
+    fn fetch(&self) -> BoxFuture<'_, Result<Fetched, String>> {
         Box::pin(async move {
-            use aws_sdk_ssm::operation::get_parameter::GetParameterError;
-            match self
+            let out = self
                 .client
-                .get_parameter()
-                .name(&self.name)
+                .get_parameters()
+                .names(&self.config)
+                .names(&self.kill_switch)
                 .with_decryption(true)
                 .send()
                 .await
-            {
-                Ok(out) => Ok(out.parameter.and_then(|p| p.value)),
-                Err(e) => {
-                    match e.into_service_error() {
-                        GetParameterError::ParameterNotFound(_) => Ok(None),
-                        other => Err(aws_smithy_types::error::display::DisplayErrorContext(other)
-                            .to_string()),
-                    }
-                }
-            }
+                .map_err(|e| DisplayErrorContext(e.into_service_error()).to_string())?;
+            // A name that does not exist comes back in `InvalidParameters`, not as an error.
+            let value_of = |name: &str| {
+                out.parameters()
+                    .iter()
+                    .find(|p| p.name() == Some(name) || p.arn() == Some(name))
+                    .and_then(|p| p.value().map(str::to_owned))
+            };
+            Ok(Fetched {
+                config: value_of(&self.config),
+                kill_switch: value_of(&self.kill_switch),
+            })
         })
     }
     fn describe(&self) -> String {
-        format!("ssm:{}", self.name)
+        format!("ssm:{}", self.config)
+    }
+    fn kill_switch(&self) -> String {
+        format!("ssm:{}", self.kill_switch)
     }
 }
 
@@ -88,7 +161,7 @@ impl Source for SsmSource {
 pub enum Problem {
     /// The parameter does not exist.
     Missing,
-    /// The parameter could not be read in time.
+    /// The parameters could not be read in time.
     Unreachable,
     /// Not JSON / not an object.
     Malformed,
@@ -98,24 +171,55 @@ pub enum Problem {
     Invalid,
 }
 
+/// How often the background task reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cadence {
+    /// Between reads while no fault is active (none configured, expired, halted, failed).
+    pub idle: Duration,
+    /// Between reads while a fault is active (never slower than `idle`).
+    pub active: Duration,
+    /// How long the very first invocation may wait for the first read.
+    pub first_wait: Duration,
+}
+
+impl Cadence {
+    /// The wait after a read that produced `config`.
+    pub fn after(&self, config: &FaultConfig) -> Duration {
+        if config.is_empty() || config.expired(chrono::Utc::now()) {
+            self.idle
+        } else {
+            self.active.min(self.idle)
+        }
+    }
+}
+
+/// One read's result as served to invocations.
 #[derive(Clone)]
 struct Snapshot {
     config: Arc<FaultConfig>,
     fetched_at: Option<Instant>,
 }
 
+/// What a read concluded, to log each change once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    Loaded(Vec<&'static str>),
+    Halted(HaltKind),
+    Failed(Problem),
+}
+
 struct Inner {
     source: Box<dyn Source>,
-    ttl: Duration,
-    first_wait: Duration,
+    cadence: Cadence,
     fetch_timeout: Duration,
     tx: watch::Sender<Snapshot>,
-    refreshing: AtomicBool,
+    started: AtomicBool,
     /// Set by the first invocation that found no config yet: only that one may wait.
     first_waited: AtomicBool,
-    last: Mutex<Option<Result<Vec<&'static str>, Problem>>>,
+    last: Mutex<Option<Outcome>>,
     fetches: AtomicUsize,
     problems_logged: AtomicUsize,
+    halts_logged: AtomicUsize,
 }
 
 /// The shared, background-refreshed configuration.
@@ -124,10 +228,25 @@ pub struct LiveConfig {
     inner: Arc<Inner>,
 }
 
+/// Every configuration a [`LiveConfig`] serves, as each read lands (for the engine's cleanup).
+pub struct Updates(watch::Receiver<Snapshot>);
+
+impl Updates {
+    /// The configuration served now (marks it seen).
+    pub fn current(&mut self) -> Arc<FaultConfig> {
+        self.0.borrow_and_update().config.clone()
+    }
+
+    /// Waits for the next read; `false` once the [`LiveConfig`] is gone.
+    pub async fn changed(&mut self) -> bool {
+        self.0.changed().await.is_ok()
+    }
+}
+
 impl LiveConfig {
-    /// Serves `source`'s document for `ttl` between refreshes; the first invocation waits at
-    /// most `first_wait`. Call [`LiveConfig::start`] inside a runtime to fetch at once.
-    pub fn new(source: Box<dyn Source>, ttl: Duration, first_wait: Duration) -> LiveConfig {
+    /// Serves `source`'s values, read at `cadence`. Call [`LiveConfig::start`] inside a
+    /// runtime to read at once; otherwise the first [`LiveConfig::get`] starts the reads.
+    pub fn new(source: Box<dyn Source>, cadence: Cadence) -> LiveConfig {
         let (tx, _) = watch::channel(Snapshot {
             config: Arc::new(FaultConfig::default()),
             fetched_at: None,
@@ -135,26 +254,30 @@ impl LiveConfig {
         LiveConfig {
             inner: Arc::new(Inner {
                 source,
-                ttl,
-                first_wait,
-                fetch_timeout: first_wait.max(Duration::from_secs(5)),
+                cadence,
+                fetch_timeout: cadence.first_wait.max(Duration::from_secs(5)),
                 tx,
-                refreshing: AtomicBool::new(false),
+                started: AtomicBool::new(false),
                 first_waited: AtomicBool::new(false),
                 last: Mutex::new(None),
                 fetches: AtomicUsize::new(0),
                 problems_logged: AtomicUsize::new(0),
+                halts_logged: AtomicUsize::new(0),
             }),
         }
     }
 
-    /// A configuration that never injects anything and never fetches.
+    /// A configuration that never injects anything and never reads.
     pub fn disabled() -> LiveConfig {
         let live = LiveConfig::new(
-            Box::new(StaticSource(Some("{}".into()))),
-            Duration::MAX,
-            Duration::ZERO,
+            Box::new(MemorySource::armed(Some("{}"))),
+            Cadence {
+                idle: Duration::MAX,
+                active: Duration::MAX,
+                first_wait: Duration::ZERO,
+            },
         );
+        live.inner.started.store(true, Ordering::Release);
         live.inner.tx.send_replace(Snapshot {
             config: Arc::new(FaultConfig::default()),
             fetched_at: Some(Instant::now()),
@@ -162,60 +285,64 @@ impl LiveConfig {
         live
     }
 
-    /// Starts the first fetch in the background (during init, before any invocation).
+    /// Starts the background reads (the first one at once, during init, before any
+    /// invocation). Idempotent; the task ends when the last clone is dropped.
     pub fn start(&self) {
-        self.spawn_refresh();
+        if self.inner.started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let rx = self.inner.tx.subscribe();
+        tokio::spawn(refresher(Arc::downgrade(&self.inner), rx));
     }
 
-    /// The configuration to use now. Never waits, except for the very first load.
+    /// Each configuration served from now on, as it lands.
+    pub fn updates(&self) -> Updates {
+        Updates(self.inner.tx.subscribe())
+    }
+
+    /// The configuration to use now. Never reads and never waits, except for the very first
+    /// load.
     pub async fn get(&self) -> Arc<FaultConfig> {
         let snap = self.inner.tx.borrow().clone();
-        match snap.fetched_at {
-            Some(at) => {
-                if at.elapsed() >= self.inner.ttl {
-                    self.spawn_refresh();
-                }
-                snap.config
-            }
-            None => {
-                self.spawn_refresh();
-                if self.inner.first_waited.swap(true, Ordering::AcqRel) {
-                    // Only the very first invocation waits; later ones run untouched until
-                    // the pending fetch lands.
-                    self.inner.report(
-                        Err(Problem::Unreachable),
-                        &format!(
-                            "config {} not loaded yet; invocations run without faults until it is",
-                            self.inner.source.describe()
-                        ),
-                    );
-                    return Arc::new(FaultConfig::default());
-                }
-                let mut rx = self.inner.tx.subscribe();
-                let waited = tokio::time::timeout(
-                    self.inner.first_wait,
-                    rx.wait_for(|s| s.fetched_at.is_some()),
-                )
-                .await;
-                match waited {
-                    Ok(Ok(s)) => s.config.clone(),
-                    _ => {
-                        self.inner.report(
-                            Err(Problem::Unreachable),
-                            &format!(
-                                "config {} not loaded within {:?}; this invocation runs without faults",
-                                self.inner.source.describe(),
-                                self.inner.first_wait
-                            ),
-                        );
-                        Arc::new(FaultConfig::default())
-                    }
-                }
+        if snap.fetched_at.is_some() {
+            return snap.config;
+        }
+        self.start();
+        if self.inner.first_waited.swap(true, Ordering::AcqRel) {
+            // Only the very first invocation waits; later ones run untouched until the
+            // pending read lands.
+            self.inner.report(
+                Outcome::Failed(Problem::Unreachable),
+                &format!(
+                    "config {} not loaded yet; invocations run without faults until it is",
+                    self.inner.source.describe()
+                ),
+            );
+            return Arc::new(FaultConfig::default());
+        }
+        let mut rx = self.inner.tx.subscribe();
+        let waited = tokio::time::timeout(
+            self.inner.cadence.first_wait,
+            rx.wait_for(|s| s.fetched_at.is_some()),
+        )
+        .await;
+        match waited {
+            Ok(Ok(s)) => s.config.clone(),
+            _ => {
+                self.inner.report(
+                    Outcome::Failed(Problem::Unreachable),
+                    &format!(
+                        "config {} not loaded within {:?}; this invocation runs without faults",
+                        self.inner.source.describe(),
+                        self.inner.cadence.first_wait
+                    ),
+                );
+                Arc::new(FaultConfig::default())
             }
         }
     }
 
-    /// How many fetches have started (tests check that steady state makes none).
+    /// How many reads have started (tests check that invocations make none).
     pub fn fetches(&self) -> usize {
         self.inner.fetches.load(Ordering::Relaxed)
     }
@@ -225,69 +352,131 @@ impl LiveConfig {
         self.inner.problems_logged.load(Ordering::Relaxed)
     }
 
-    fn spawn_refresh(&self) {
-        if self.inner.refreshing.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let inner = self.inner.clone();
-        tokio::spawn(async move {
-            inner.fetches.fetch_add(1, Ordering::Relaxed);
-            let fetched = tokio::time::timeout(inner.fetch_timeout, inner.source.fetch()).await;
-            let src = inner.source.describe();
-            let config = match fetched {
-                Err(_) => inner.fail(
-                    Problem::Unreachable,
-                    &format!(
-                        "config {src} unreachable: no answer within {:?}",
-                        inner.fetch_timeout
-                    ),
-                ),
-                Ok(Err(e)) => inner.fail(
-                    Problem::Unreachable,
-                    &format!("config {src} unreachable: {e}"),
-                ),
-                Ok(Ok(None)) => {
-                    inner.fail(Problem::Missing, &format!("config {src} does not exist"))
-                }
-                Ok(Ok(Some(text))) => match FaultConfig::parse(&text) {
-                    Ok(c) => {
-                        inner.report(Ok(c.mode_names()), &format!("config {src} loaded"));
-                        c
-                    }
-                    Err(e) => {
-                        let p = match e {
-                            ConfigError::Malformed(_) => Problem::Malformed,
-                            ConfigError::UnknownMode(_) => Problem::UnknownMode,
-                            ConfigError::Invalid { .. } => Problem::Invalid,
-                        };
-                        inner.fail(p, &format!("config {src} rejected: {e}"))
-                    }
-                },
+    /// How many kill-switch lines have been logged.
+    pub fn halts_logged(&self) -> usize {
+        self.inner.halts_logged.load(Ordering::Relaxed)
+    }
+}
+
+/// The background task: reads when the last read is due (by the cadence of what it
+/// returned), then waits again. Ends when the [`LiveConfig`] is dropped.
+async fn refresher(inner: Weak<Inner>, mut rx: watch::Receiver<Snapshot>) {
+    loop {
+        let due = {
+            let Some(strong) = inner.upgrade() else {
+                return;
             };
-            inner.tx.send_replace(Snapshot {
-                config: Arc::new(config),
-                fetched_at: Some(Instant::now()),
-            });
-            inner.refreshing.store(false, Ordering::Release);
-        });
+            let snap = rx.borrow_and_update().clone();
+            match snap.fetched_at {
+                None => Some(Instant::now()),
+                Some(at) => at.checked_add(strong.cadence.after(&snap.config)),
+            }
+        };
+        let woke = match due {
+            Some(due) => tokio::select! {
+                _ = tokio::time::sleep_until(due) => true,
+                changed = rx.changed() => if changed.is_err() { return } else { false },
+            },
+            None => match rx.changed().await {
+                Ok(()) => false,
+                Err(_) => return,
+            },
+        };
+        if !woke {
+            // Another value landed: recompute when the next read is due.
+            continue;
+        }
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        strong.refresh().await;
     }
 }
 
 impl Inner {
+    /// One read: both parameters, then the snapshot every invocation sees.
+    async fn refresh(&self) {
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        let fetched = tokio::time::timeout(self.fetch_timeout, self.source.fetch()).await;
+        let config = self.judge(fetched);
+        self.tx.send_replace(Snapshot {
+            config: Arc::new(config),
+            fetched_at: Some(Instant::now()),
+        });
+    }
+
+    /// What a read means: the kill switch first (fail safe), then the config (fail open).
+    fn judge(
+        &self,
+        fetched: Result<Result<Fetched, String>, tokio::time::error::Elapsed>,
+    ) -> FaultConfig {
+        let src = self.source.describe();
+        let switch = self.source.kill_switch();
+        let fetched = match fetched {
+            Err(_) => {
+                return self.fail(
+                    Problem::Unreachable,
+                    &format!(
+                        "config {src} and kill switch {switch} unreachable: no answer within {:?}",
+                        self.fetch_timeout
+                    ),
+                )
+            }
+            Ok(Err(e)) => {
+                return self.fail(
+                    Problem::Unreachable,
+                    &format!(
+                        "config {src} and kill switch {switch} unreadable (the function's role \
+                         needs ssm:GetParameters on both): {e}"
+                    ),
+                )
+            }
+            Ok(Ok(f)) => f,
+        };
+        if let Err(halt) = killswitch::check(&switch, fetched.kill_switch.as_deref()) {
+            self.report(Outcome::Halted(halt.kind()), &halt.to_string());
+            return FaultConfig::default();
+        }
+        let Some(text) = fetched.config else {
+            return self.fail(Problem::Missing, &format!("config {src} does not exist"));
+        };
+        match FaultConfig::parse(&text) {
+            Ok(c) => {
+                self.report(
+                    Outcome::Loaded(c.mode_names()),
+                    &format!("config {src} loaded"),
+                );
+                c
+            }
+            Err(e) => {
+                let p = match e {
+                    ConfigError::Malformed(_) => Problem::Malformed,
+                    ConfigError::UnknownMode(_) => Problem::UnknownMode,
+                    ConfigError::Invalid { .. } => Problem::Invalid,
+                };
+                self.fail(p, &format!("config {src} rejected: {e}"))
+            }
+        }
+    }
+
     fn fail(&self, p: Problem, msg: &str) -> FaultConfig {
-        self.report(Err(p), msg);
+        self.report(Outcome::Failed(p), msg);
         FaultConfig::default()
     }
 
     /// Logs a state change: one line when the outcome differs from the previous one.
-    fn report(&self, outcome: Result<Vec<&'static str>, Problem>, msg: &str) {
+    fn report(&self, outcome: Outcome, msg: &str) {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         if last.as_ref() == Some(&outcome) {
             return;
         }
         match &outcome {
-            Ok(modes) => info!(source = "faultline", enabled_modes = ?modes, "{msg}"),
-            Err(p) => {
+            Outcome::Loaded(modes) => info!(source = "faultline", enabled_modes = ?modes, "{msg}"),
+            Outcome::Halted(kind) => {
+                self.halts_logged.fetch_add(1, Ordering::Relaxed);
+                warn!(source = "faultline", halt = ?kind, "kill switch: no faults injected: {msg}");
+            }
+            Outcome::Failed(p) => {
                 self.problems_logged.fetch_add(1, Ordering::Relaxed);
                 warn!(source = "faultline", problem = ?p, "fail open: no faults injected: {msg}");
             }
@@ -300,63 +489,112 @@ impl Inner {
 mod tests {
     use super::*;
 
-    type Cell = Arc<Mutex<Result<Option<String>, String>>>;
+    const EXCEPTION: &str = r#"{"exception": {"enabled": true}}"#;
 
-    /// A source whose document the test changes.
-    struct Shared(Cell, Duration);
+    /// A source whose values the test changes, answering after `delay`.
+    struct Slow(MemorySource, Duration);
 
-    impl Source for Shared {
-        fn fetch(&self) -> BoxFuture<'_, Result<Option<String>, String>> {
-            let v = self.0.lock().unwrap().clone();
+    impl Source for Slow {
+        fn fetch(&self) -> BoxFuture<'_, Result<Fetched, String>> {
             let delay = self.1;
             Box::pin(async move {
                 tokio::time::sleep(delay).await;
-                v
+                self.0.fetch().await
             })
         }
         fn describe(&self) -> String {
             "test".into()
         }
+        fn kill_switch(&self) -> String {
+            "test-switch".into()
+        }
     }
 
-    fn live(doc: &str, delay: Duration) -> (LiveConfig, Cell) {
-        let cell = Arc::new(Mutex::new(Ok(Some(doc.to_owned()))));
-        let l = LiveConfig::new(
-            Box::new(Shared(cell.clone(), delay)),
-            Duration::from_secs(60),
-            Duration::from_millis(200),
-        );
-        (l, cell)
+    fn cadence(idle: u64, active: u64, first_wait_ms: u64) -> Cadence {
+        Cadence {
+            idle: Duration::from_secs(idle),
+            active: Duration::from_secs(active),
+            first_wait: Duration::from_millis(first_wait_ms),
+        }
+    }
+
+    fn live(doc: &str, delay: Duration) -> (LiveConfig, MemorySource) {
+        let mem = MemorySource::armed(Some(doc));
+        let l = LiveConfig::new(Box::new(Slow(mem.clone(), delay)), cadence(60, 5, 200));
+        (l, mem)
+    }
+
+    /// Lets the background task run to `at` from the start of `t0`.
+    async fn at(t0: Instant, secs: f64) {
+        tokio::time::sleep_until(t0 + Duration::from_secs_f64(secs)).await;
     }
 
     #[tokio::test(start_paused = true)]
-    async fn refreshes_after_the_ttl_in_the_background() {
-        let (l, cell) = live(r#"{"exception": {"enabled": true}}"#, Duration::ZERO);
+    async fn refreshes_in_the_background_at_the_active_or_idle_cadence() {
+        let t0 = Instant::now();
+        let (l, mem) = live(EXCEPTION, Duration::ZERO);
         assert_eq!(l.get().await.mode_names(), ["exception"]);
-        *cell.lock().unwrap() = Ok(Some(r#"{"latency": {"enabled": true}}"#.into()));
+        mem.set_config(Some(r#"{"latency": {"enabled": true}}"#));
         for _ in 0..100 {
-            assert_eq!(
-                l.get().await.mode_names(),
-                ["exception"],
-                "cached within the TTL"
-            );
+            assert_eq!(l.get().await.mode_names(), ["exception"], "cached");
         }
-        assert_eq!(l.fetches(), 1, "no fetch per invocation in steady state");
-        tokio::time::advance(Duration::from_secs(61)).await;
-        // The stale value is served while the refresh runs; the next call sees the new one.
-        assert_eq!(l.get().await.mode_names(), ["exception"]);
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(1)).await;
-        assert_eq!(l.get().await.mode_names(), ["latency"]);
+        assert_eq!(l.fetches(), 1, "no read per invocation");
+        // A fault is active: the next read is 5 s after the first, with no invocation.
+        at(t0, 5.1).await;
         assert_eq!(l.fetches(), 2);
+        assert_eq!(l.get().await.mode_names(), ["latency"]);
+        // No fault any more: back to the idle cadence (60 s) after one more active read.
+        mem.set_config(Some("{}"));
+        at(t0, 10.1).await;
+        assert_eq!(l.fetches(), 3);
+        assert!(l.get().await.is_empty());
+        at(t0, 69.9).await;
+        assert_eq!(l.fetches(), 3, "idle: no read before 60 s");
+        at(t0, 70.1).await;
+        assert_eq!(l.fetches(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_halt_empties_the_config_at_the_next_active_read() {
+        let t0 = Instant::now();
+        let (l, mem) = live(EXCEPTION, Duration::ZERO);
+        assert_eq!(l.get().await.mode_names(), ["exception"]);
+        mem.set_kill_switch(Some("false"));
+        at(t0, 5.1).await;
+        assert!(l.get().await.is_empty(), "halted, yet a fault is served");
+        assert_eq!(l.halts_logged(), 1);
+        // Halted is idle: the next reads come at the idle cadence, and log nothing new.
+        at(t0, 125.1).await;
+        assert_eq!(l.fetches(), 4);
+        assert_eq!(l.halts_logged(), 1);
+        mem.set_kill_switch(Some("true"));
+        at(t0, 185.1).await;
+        assert_eq!(l.get().await.mode_names(), ["exception"], "resumed");
+        assert_eq!(l.problems_logged(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_missing_or_invalid_kill_switch_injects_nothing_with_one_line_each() {
+        for (switch, kind) in [
+            (None, HaltKind::Missing),
+            (Some("flase"), HaltKind::Invalid),
+            (Some(" False "), HaltKind::Off),
+        ] {
+            let mem = MemorySource::new(Some(EXCEPTION), switch);
+            let l = LiveConfig::new(Box::new(mem), cadence(1, 1, 200));
+            for _ in 0..5 {
+                assert!(l.get().await.is_empty(), "{switch:?}");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            assert!(l.fetches() >= 5);
+            assert_eq!(l.halts_logged(), 1, "{kind:?}");
+            assert_eq!(*l.inner.last.lock().unwrap(), Some(Outcome::Halted(kind)));
+        }
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_first_invocation_waits_at_most_the_fetch_timeout() {
-        let (l, _) = live(
-            r#"{"exception": {"enabled": true}}"#,
-            Duration::from_secs(3),
-        );
+        let (l, _) = live(EXCEPTION, Duration::from_secs(3));
         let t = Instant::now();
         assert!(l.get().await.is_empty());
         assert_eq!(t.elapsed(), Duration::from_millis(200));
@@ -369,21 +607,20 @@ mod tests {
     struct Silent;
 
     impl Source for Silent {
-        fn fetch(&self) -> BoxFuture<'_, Result<Option<String>, String>> {
+        fn fetch(&self) -> BoxFuture<'_, Result<Fetched, String>> {
             Box::pin(std::future::pending())
         }
         fn describe(&self) -> String {
             "silent".into()
         }
+        fn kill_switch(&self) -> String {
+            "silent-switch".into()
+        }
     }
 
     #[tokio::test(start_paused = true)]
     async fn only_the_first_invocation_waits_for_a_pending_first_fetch() {
-        let l = LiveConfig::new(
-            Box::new(Silent),
-            Duration::from_secs(60),
-            Duration::from_millis(1000),
-        );
+        let l = LiveConfig::new(Box::new(Silent), cadence(60, 5, 1000));
         l.start();
         let t = Instant::now();
         assert!(l.get().await.is_empty());
@@ -403,30 +640,45 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn problems_fail_open_with_one_log_line_each() {
-        for (doc, n) in [
-            (Ok(Some("{nope".to_owned())), 1),
-            (Ok(Some(r#"{"meteor": {"enabled": true}}"#.to_owned())), 1),
+        let unreadable = MemorySource::armed(None);
+        unreadable.set_unreadable("connection refused");
+        for (mem, n) in [
+            (MemorySource::armed(Some("{nope")), 1),
             (
-                Ok(Some(
-                    r#"{"denylist": {"enabled": true, "deny_list": ["(a+)+$"]}}"#.to_owned(),
+                MemorySource::armed(Some(r#"{"meteor": {"enabled": true}}"#)),
+                1,
+            ),
+            (
+                MemorySource::armed(Some(
+                    r#"{"denylist": {"enabled": true, "deny_list": ["(a+)+$"]}}"#,
                 )),
                 1,
             ),
-            (Err("connection refused".to_owned()), 1),
-            (Ok(None), 1),
+            (unreadable, 1),
+            (MemorySource::armed(None), 1),
         ] {
-            let cell = Arc::new(Mutex::new(doc));
-            let l = LiveConfig::new(
-                Box::new(Shared(cell, Duration::ZERO)),
-                Duration::from_secs(1),
-                Duration::from_millis(200),
-            );
+            let l = LiveConfig::new(Box::new(mem), cadence(1, 1, 200));
             for _ in 0..5 {
                 assert!(l.get().await.is_empty());
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
             assert!(l.fetches() >= 5);
             assert_eq!(l.problems_logged(), n);
+            assert_eq!(l.halts_logged(), 0);
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_reads_stop_when_the_config_is_dropped() {
+        let mem = MemorySource::armed(Some(EXCEPTION));
+        let l = LiveConfig::new(Box::new(Slow(mem, Duration::ZERO)), cadence(60, 1, 200));
+        l.get().await;
+        let weak = Arc::downgrade(&l.inner);
+        drop(l);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(
+            weak.upgrade().is_none(),
+            "the background task keeps it alive"
+        );
     }
 }

@@ -36,6 +36,9 @@ async fn main() -> Result<()> {
         r#"{"latency": {"enabled": false}, "exception": {"enabled": false}}"#,
     )
     .await?;
+    // The kill switch as Terraform creates it, so the proxy runs its usual path (config
+    // loaded, no fault enabled) rather than the halted one.
+    moto.put_param("/faultline/enabled", "true").await?;
     let env = ext_env(moto.env(), "/faultline/bench", 60);
     let mut direct = Chain::start(Opts {
         func: Func::Noop,

@@ -2,7 +2,7 @@
 //! (lambda_runtime) or Python (awslambdaric) function started through the layer's wrappers,
 //! with the fault config in a private moto's SSM. Each test measures the fault's effect.
 //!
-//! Long by design: seventeen scenarios share one Chain; a split would only add test binaries.
+//! Long by design: eighteen scenarios share one Chain; a split would only add test binaries.
 
 mod common;
 
@@ -13,6 +13,8 @@ use common::{ext_env, free_port, marker, Chain, Func, Moto, Opts};
 use serde_json::{json, Value};
 
 const PARAM: &str = "/faultline/layer-test";
+/// The kill switch's default name.
+const KILL_SWITCH: &str = "/faultline/enabled";
 
 /// A moto with `config` in the parameter, and a proxied chain for `func` reading it.
 async fn chain_with(func: Func, config: &str, ttl: u64) -> Result<(Moto, Chain)> {
@@ -27,6 +29,8 @@ async fn chain_with_env(
 ) -> Result<(Moto, Chain)> {
     let moto = Moto::start().await?;
     moto.put_param(PARAM, config).await?;
+    // The kill switch, as Terraform creates it: faults run.
+    moto.put_param(KILL_SWITCH, "true").await?;
     let mut env = ext_env(moto.env(), PARAM, ttl);
     env.extend(extra);
     let chain = Chain::start(Opts::proxied(func, env)).await?;
@@ -489,4 +493,27 @@ async fn unreachable_ssm_fails_open_with_one_log_line() -> Result<()> {
     .collect();
     let c = Chain::start(Opts::proxied(Func::Rust, env)).await?;
     fails_open_with_one_log_line(c).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_kill_switch_injects_nothing_with_one_log_line() -> Result<()> {
+    // Fail safe, as the monkey: no kill switch means halted, whatever the config says.
+    let moto = Moto::start().await?;
+    moto.put_param(PARAM, r#"{"exception": {"enabled": true}}"#)
+        .await?;
+    let mut c = Chain::start(Opts::proxied(Func::Rust, ext_env(moto.env(), PARAM, 1))).await?;
+    for i in 0..3 {
+        let m = marker(&c, &format!("ran-{i}"));
+        let (s, v) = c.invoke(&json!({"marker": m, "i": i})).await?;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["event"]["i"], i, "{v}");
+        assert!(m.exists());
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+    }
+    let lines = c.log_lines("kill switch: no faults injected");
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    for what_to_do in [KILL_SWITCH, "does not exist", "faultline resume"] {
+        assert!(lines[0].contains(what_to_do), "{}", lines[0]);
+    }
+    Ok(())
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use faultline_extension::{serve, Proxy};
-use faultline_layer_engine::{Engine, LiveConfig, StaticSource, SystemEngineClock};
+use faultline_layer_engine::{Cadence, Engine, LiveConfig, MemorySource, SystemEngineClock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -164,9 +164,12 @@ async fn proxy_with(
     config: &str,
 ) -> Result<(String, tokio::sync::oneshot::Sender<()>, Arc<Proxy>)> {
     let live = LiveConfig::new(
-        Box::new(StaticSource(Some(config.into()))),
-        Duration::from_secs(60),
-        Duration::from_secs(1),
+        Box::new(MemorySource::armed(Some(config))),
+        Cadence {
+            idle: Duration::from_secs(60),
+            active: Duration::from_secs(5),
+            first_wait: Duration::from_secs(1),
+        },
     );
     let engine = Arc::new(Engine::new(
         live,

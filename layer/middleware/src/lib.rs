@@ -13,7 +13,8 @@
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), Error> {
-//!     // Reads FAILURE_INJECTION_PARAM / FAULTLINE_CONFIG_PARAM and friends once, at init.
+//!     // Reads FAILURE_INJECTION_PARAM / FAULTLINE_CONFIG_PARAM, FAULTLINE_KILL_SWITCH_PARAM
+//!     // and friends once, at init; faults run only while the kill switch is `true`.
 //!     let faults = FaultLayer::from_env().await;
 //!     lambda_runtime::run(faults.layer(service_fn(handler))).await
 //! }
@@ -50,8 +51,9 @@ impl FaultLayer {
         FaultLayer { engine }
     }
 
-    /// The production layer: settings from the environment, config from SSM (client built
-    /// once here), first fetch started at once. Bad settings fail open with one log line.
+    /// The production layer: settings from the environment, config and kill switch from SSM
+    /// (client built once here, both read in one request), background reads started at once.
+    /// Bad settings fail open with one log line.
     pub async fn from_env() -> FaultLayer {
         let settings = EngineSettings::from_lookup(|k| std::env::var(k).ok()).unwrap_or_else(|e| {
             eprintln!("faultline: fail open: no faults injected: {e}");

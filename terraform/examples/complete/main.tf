@@ -30,6 +30,9 @@ module "faultline" {
   log_retention_days      = 365
   advanced_logging        = var.advanced_logging
 
+  record_retention_days       = 90
+  records_deletion_protection = var.records_deletion_protection
+
   experiments = {
     web-terminate = {
       schedule    = "cron(0 10 ? * MON-FRI *)"

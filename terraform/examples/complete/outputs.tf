@@ -13,6 +13,16 @@ output "function_environments" {
   value       = module.faultline.function_environments
 }
 
+output "records_table_name" {
+  description = "The experiment records table (DynamoDB)."
+  value       = module.faultline.records_table_name
+}
+
+output "records_table_arn" {
+  description = "ARN of the experiment records table."
+  value       = module.faultline.records_table_arn
+}
+
 output "schedule_arns" {
   description = "The experiments' schedules."
   value       = module.faultline.schedule_arns

@@ -57,3 +57,9 @@ variable "advanced_logging" {
   type        = bool
   default     = true
 }
+
+variable "records_deletion_protection" {
+  description = "Deletion protection on the experiment records table; set false and apply before `terraform destroy`."
+  type        = bool
+  default     = true
+}

@@ -126,6 +126,8 @@ resource "aws_lambda_function" "app" {
     variables = {
       AWS_LAMBDA_EXEC_WRAPPER = "/opt/faultline-wrapper"
       FAILURE_INJECTION_PARAM = local.config_param
+      # `faultline halt` stops this function's faults too, within the layer's refresh (5 s).
+      FAULTLINE_KILL_SWITCH_PARAM = module.faultline.kill_switch_parameter
     }
   }
 }

@@ -70,6 +70,7 @@ async fn collect(
                             id: i.instance_id()?.to_owned(),
                             lifecycle: i.lifecycle_state()?.as_str().to_owned(),
                             healthy: i.health_status() == Some("Healthy"),
+                            zone: i.availability_zone().map(str::to_owned),
                         })
                     })
                     .collect(),

@@ -42,6 +42,10 @@ pub async fn running_with_tags(
                         .and_then(|s| s.name())
                         .map(|n| n.as_str().to_owned())
                         .unwrap_or_default(),
+                    zone: i
+                        .placement()
+                        .and_then(|p| p.availability_zone())
+                        .map(str::to_owned),
                     tags: i
                         .tags()
                         .iter()

@@ -3,12 +3,14 @@
 //! All clients come from one `SdkConfig` and share a [`CallCounter`], so a round can report
 //! how many HTTP requests it made. Errors are printed with `DisplayErrorContext`.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::error::display::DisplayErrorContext;
@@ -17,6 +19,7 @@ pub mod autoscaling;
 pub mod cloudwatch;
 pub mod ec2;
 pub mod instances;
+pub mod records;
 pub mod sns;
 pub mod ssm;
 
@@ -39,14 +42,31 @@ impl AwsError {
     }
 }
 
-/// Counts the HTTP requests (attempts, retries included) that the clients send.
+/// Counts the HTTP requests (attempts, retries included) that the clients send, in all and
+/// per operation.
 #[derive(Debug, Clone, Default)]
-pub struct CallCounter(Arc<AtomicU64>);
+pub struct CallCounter {
+    total: Arc<AtomicU64>,
+    by_operation: Arc<Mutex<BTreeMap<String, u64>>>,
+}
 
 impl CallCounter {
     /// Requests sent so far.
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// Requests sent so far per operation (`Query`, `UpdateItem`, ...).
+    pub fn by_operation(&self) -> BTreeMap<String, u64> {
+        self.by_operation
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default()
+    }
+
+    /// Requests sent so far for one operation.
+    pub fn of(&self, operation: &str) -> u64 {
+        self.by_operation().get(operation).copied().unwrap_or(0)
     }
 }
 
@@ -59,9 +79,12 @@ impl Intercept for CallCounter {
         &self,
         _context: &BeforeTransmitInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.total.fetch_add(1, Ordering::Relaxed);
+        if let (Some(m), Ok(mut counts)) = (cfg.load::<Metadata>(), self.by_operation.lock()) {
+            *counts.entry(m.name().to_owned()).or_default() += 1;
+        }
         Ok(())
     }
 }
@@ -73,8 +96,10 @@ pub struct Aws {
     pub ec2: aws_sdk_ec2::Client,
     /// Auto Scaling.
     pub autoscaling: aws_sdk_autoscaling::Client,
-    /// SSM (kill switch, experiment records).
+    /// SSM (kill switch, Run Command).
     pub ssm: aws_sdk_ssm::Client,
+    /// DynamoDB (experiment records, through [`records::Records`]).
+    pub dynamodb: aws_sdk_dynamodb::Client,
     /// SNS.
     pub sns: aws_sdk_sns::Client,
     /// CloudWatch (alarms).
@@ -100,6 +125,11 @@ impl Aws {
             ),
             ssm: aws_sdk_ssm::Client::from_conf(
                 aws_sdk_ssm::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(conf)
                     .interceptor(calls.clone())
                     .build(),
             ),

@@ -2,12 +2,10 @@
 //! the record stays open ([`Decision::Pending`]) or closes, recovered or not ([`Closing`]).
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
 
-use crate::record::Record;
+use crate::record::{Closed, Outcome, Record};
 use crate::recovery::duration::short_duration;
 use crate::recovery::observation::{GroupObs, Observation};
-use crate::recovery::stored::Closed;
 
 /// Where a met alarm condition's time comes from.
 pub const ALARM_DETAIL: &str = "alarm state-change timestamp";
@@ -27,34 +25,6 @@ pub struct Condition {
     pub at: Option<DateTime<Utc>>,
     /// Where `at` comes from, or why it is not met.
     pub detail: String,
-}
-
-/// How a record closes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Every condition held before the timeout.
-    Recovered,
-    /// The timeout passed first.
-    NotRecovered,
-}
-
-impl Outcome {
-    /// `recovered` / `not_recovered` (the record's outcome and the SNS `outcome` attribute).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Outcome::Recovered => "recovered",
-            Outcome::NotRecovered => "not_recovered",
-        }
-    }
-
-    /// `recovered` / `not-recovered` (the SNS `event` attribute).
-    pub fn event(&self) -> &'static str {
-        match self {
-            Outcome::Recovered => "recovered",
-            Outcome::NotRecovered => "not-recovered",
-        }
-    }
 }
 
 /// A closing decision.
@@ -78,6 +48,7 @@ impl Closing {
     /// What is stored in the record.
     pub fn closed(&self) -> Closed {
         Closed {
+            outcome: self.outcome,
             at: self.now,
             recovered_at: self.recovered_at,
             ttr_s: self.ttr.map(|d| d.num_seconds()),
@@ -100,14 +71,10 @@ pub enum Decision {
     Close(Closing),
 }
 
-fn is_victim_excluding(action: &str) -> bool {
-    matches!(action, "terminate" | "stop")
-}
-
 /// The members of a group that count toward `rec`'s recovery: healthy `InService`, minus the
 /// record's victims when its action takes them out of service (terminate, stop).
 pub fn counted_healthy<'a>(rec: &Record, seen: &'a GroupObs) -> Vec<&'a String> {
-    let victims: std::collections::BTreeSet<&str> = if is_victim_excluding(&rec.action) {
+    let victims: std::collections::BTreeSet<&str> = if rec.action.takes_out_of_service() {
         rec.victims().collect()
     } else {
         Default::default()
@@ -118,14 +85,8 @@ pub fn counted_healthy<'a>(rec: &Record, seen: &'a GroupObs) -> Vec<&'a String> 
         .collect()
 }
 
-/// The conditions of `rec` against `obs` at `now`. `duration_s` is an agent fault's duration,
-/// when the record carries one.
-pub fn conditions(
-    rec: &Record,
-    obs: &Observation,
-    duration_s: Option<u64>,
-    now: DateTime<Utc>,
-) -> Vec<Condition> {
+/// The conditions of `rec` against `obs` at `now`.
+pub fn conditions(rec: &Record, obs: &Observation, now: DateTime<Utc>) -> Vec<Condition> {
     let mut out = Vec::new();
     let start = rec.started_at;
     for (name, g) in &rec.groups {
@@ -172,8 +133,8 @@ pub fn conditions(
             detail,
         });
     }
-    if matches!(rec.action.as_str(), "stop" | "reboot") {
-        for id in &rec.standalone {
+    if rec.action.standalone_must_run() {
+        for id in rec.standalone() {
             let what = format!("{id} running again");
             let c = match obs.instances.get(id) {
                 None => Condition {
@@ -206,7 +167,7 @@ pub fn conditions(
             out.push(c);
         }
     }
-    if let Some(d) = duration_s {
+    if let Some(d) = rec.action.fault_duration_s() {
         let end = start + Duration::seconds(d as i64);
         out.push(Condition {
             what: format!("the fault's {} ended", short_duration(d as i64)),
@@ -263,13 +224,8 @@ impl Condition {
 }
 
 /// Decides what to do with an open record at `now`.
-pub fn decide(
-    rec: &Record,
-    obs: &Observation,
-    duration_s: Option<u64>,
-    now: DateTime<Utc>,
-) -> Decision {
-    let conds = conditions(rec, obs, duration_s, now);
+pub fn decide(rec: &Record, obs: &Observation, now: DateTime<Utc>) -> Decision {
+    let conds = conditions(rec, obs, now);
     let deadline = rec.started_at + Duration::seconds(rec.timeout_s as i64);
     let all_met = conds.iter().all(|c| c.met);
     if all_met {

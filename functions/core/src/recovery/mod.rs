@@ -17,30 +17,28 @@
 //!
 //! # Layout
 //!
-//! Everything public is re-exported here (`recovery::decide`, `recovery::Stored`, ...).
+//! Everything public is re-exported here (`recovery::decide`, `recovery::Closing`, ...). The
+//! record, its state and its [`Outcome`] live in `crate::record`.
 //!
-//! - `stored.rs`: [`Stored`] and [`Closed`], the record as the timer keeps it in SSM.
 //! - `observation.rs`: [`Observation`] and its parts, what the timer saw in AWS.
 //! - `decision.rs`: [`conditions`] and [`decide`], the pure decision ([`Decision`], [`Closing`]).
 //! - `report.rs`: [`message`], the closing SNS message.
 //! - `duration.rs`: [`short_duration`], durations written for people.
 //!
-//! Imports run one way: `report` → `decision` → `observation`, `stored`; both → `duration`.
+//! Imports run one way: `report` → `decision` → `observation`; both → `duration`.
 
 mod decision;
 mod duration;
 mod observation;
 mod report;
-mod stored;
 
 #[cfg(test)]
 mod tests;
 
 pub use self::decision::{
-    conditions, counted_healthy, decide, Closing, Condition, Decision, Outcome, ALARM_DETAIL,
-    CLAMPED,
+    conditions, counted_healthy, decide, Closing, Condition, Decision, ALARM_DETAIL, CLAMPED,
 };
 pub use self::duration::short_duration;
 pub use self::observation::{AlarmObs, GroupObs, InstanceObs, Launch, Observation};
 pub use self::report::message;
-pub use self::stored::{Closed, Stored};
+pub use crate::record::{Closed, Outcome};

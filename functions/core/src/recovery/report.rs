@@ -6,8 +6,8 @@ use std::fmt::Write;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::message::{subject_line, Message};
-use crate::record::Record;
-use crate::recovery::decision::{Closing, Condition, Outcome};
+use crate::record::{Outcome, Record};
+use crate::recovery::decision::{Closing, Condition};
 use crate::recovery::duration::short_duration;
 
 fn hms(t: DateTime<Utc>) -> String {
@@ -52,7 +52,7 @@ pub fn message(rec: &Record, c: &Closing) -> Message {
     };
     let _ = writeln!(b);
     let _ = writeln!(b, "Experiment:       {} (id {})", rec.experiment, rec.id);
-    let _ = writeln!(b, "Action:           {}", rec.action);
+    let _ = writeln!(b, "Action:           {}", rec.action.name());
     let _ = writeln!(
         b,
         "Injected:         {}",
@@ -76,17 +76,17 @@ pub fn message(rec: &Record, c: &Closing) -> Message {
         }
     }
 
-    let victims: Vec<(&str, &str)> = rec
-        .groups
-        .iter()
-        .flat_map(|(g, rg)| rg.targets.iter().map(move |t| (t.as_str(), g.as_str())))
-        .chain(rec.standalone.iter().map(|t| (t.as_str(), "(standalone)")))
-        .collect();
-    if !victims.is_empty() {
+    if !rec.targets.is_empty() {
         let _ = writeln!(b);
         let _ = writeln!(b, "Targets:");
-        for (id, g) in victims {
-            let _ = writeln!(b, "  {id:<20} {g}");
+        for t in &rec.targets {
+            let _ = writeln!(
+                b,
+                "  {:<20} {:<24} {}",
+                t.id,
+                t.group.as_deref().unwrap_or("(standalone)"),
+                t.zone.as_deref().unwrap_or("")
+            );
         }
     }
 
@@ -96,7 +96,7 @@ pub fn message(rec: &Record, c: &Closing) -> Message {
         b,
         "  {}  injected: {} {} instance(s)",
         hms(rec.started_at),
-        rec.action,
+        rec.action.name(),
         rec.victims().count()
     );
     let mut met: Vec<&Condition> = c.conditions.iter().filter(|x| x.met).collect();

@@ -16,6 +16,9 @@ pub struct Target {
     /// Its Auto Scaling group, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub asg: Option<String>,
+    /// Its Availability Zone, when the inventory knew it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
 }
 
 /// The blast-radius view of one group.
@@ -88,6 +91,7 @@ pub(super) fn eligibility(exp: &Experiment, opt_in: &OptIn, inv: &Inventory) -> 
                         eligible.push(Target {
                             instance_id: m.id.clone(),
                             asg: Some(g.name.clone()),
+                            zone: m.zone.clone(),
                         });
                     } else {
                         exclude("not healthy and InService", 1);
@@ -113,6 +117,7 @@ pub(super) fn eligibility(exp: &Experiment, opt_in: &OptIn, inv: &Inventory) -> 
                     None => eligible.push(Target {
                         instance_id: i.id.clone(),
                         asg: None,
+                        zone: i.zone.clone(),
                     }),
                     Some(name) => match groups.get(name) {
                         // A member whose group we could not see gets no protection: leave it.
@@ -122,6 +127,7 @@ pub(super) fn eligibility(exp: &Experiment, opt_in: &OptIn, inv: &Inventory) -> 
                                 eligible.push(Target {
                                     instance_id: i.id.clone(),
                                     asg: Some(name.to_owned()),
+                                    zone: i.zone.clone(),
                                 });
                             } else {
                                 exclude("not healthy and InService", 1);

@@ -38,6 +38,8 @@ pub struct Instance {
     pub id: String,
     /// `running`, `stopped`, ...
     pub state: String,
+    /// Its Availability Zone.
+    pub zone: Option<String>,
     /// All its tags.
     pub tags: BTreeMap<String, String>,
 }
@@ -73,6 +75,8 @@ pub struct Member {
     pub lifecycle: String,
     /// `HealthStatus` is `Healthy`.
     pub healthy: bool,
+    /// Its Availability Zone.
+    pub zone: Option<String>,
 }
 
 impl Member {

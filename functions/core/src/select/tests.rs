@@ -57,6 +57,7 @@ fn group(name: &str, min: u32, desired: u32, healthy: u32, unhealthy: u32, opt_i
             id: format!("i-{name}-{i:03}"),
             lifecycle: "InService".into(),
             healthy: i < healthy,
+            zone: None,
         });
     }
     Group {
@@ -140,22 +141,26 @@ fn ec2_members_of_groups_keep_their_groups_protection() {
         .map(|m| Instance {
             id: m.id.clone(),
             state: "running".into(),
+            zone: None,
             tags: tags(true, "web", Some("web")),
         })
         .collect();
     instances.push(Instance {
         id: "i-solo".into(),
         state: "running".into(),
+        zone: None,
         tags: tags(true, "web", None),
     });
     instances.push(Instance {
         id: "i-stopped".into(),
         state: "stopped".into(),
+        zone: None,
         tags: tags(true, "web", None),
     });
     instances.push(Instance {
         id: "i-other-app".into(),
         state: "running".into(),
+        zone: None,
         tags: tags(true, "api", None),
     });
     let inv = Inventory {
@@ -239,6 +244,7 @@ fn arb_inventory() -> impl Strategy<Value = Inventory> {
                     instances.push(Instance {
                         id: m.id.clone(),
                         state: "running".into(),
+                        zone: None,
                         tags: tags(
                             g.tags.contains_key("faultline:enabled"),
                             "web",
@@ -251,6 +257,7 @@ fn arb_inventory() -> impl Strategy<Value = Inventory> {
                 instances.push(Instance {
                     id: format!("i-solo-{i:03}"),
                     state: if running { "running" } else { "stopped" }.into(),
+                    zone: None,
                     tags: tags(opt_in, if web { "web" } else { "api" }, None),
                 });
             }

@@ -55,7 +55,7 @@ pub struct FaultConfig {
 }
 
 /// One enabled fault.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LayerFault {
     /// What it does.
     pub kind: LayerFaultKind,
@@ -137,7 +137,7 @@ impl LayerFaultKind {
 }
 
 /// A condition on an event field.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Match {
     /// Dot-separated path into the event, split.
     pub path: Vec<String>,
@@ -156,6 +156,22 @@ pub enum MatchOp {
     StartsWith(String),
     /// The value matches a (linear-time) regular expression.
     Regex(regex_lite::Regex),
+}
+
+/// Two regexes are the same condition when their patterns are.
+impl PartialEq for MatchOp {
+    fn eq(&self, other: &MatchOp) -> bool {
+        match (self, other) {
+            (MatchOp::Eq(a), MatchOp::Eq(b)) | (MatchOp::StartsWith(a), MatchOp::StartsWith(b)) => {
+                a == b
+            }
+            (MatchOp::Exists, MatchOp::Exists) => true,
+            (MatchOp::Regex(a), MatchOp::Regex(b)) => a.as_str() == b.as_str(),
+            (MatchOp::Eq(_) | MatchOp::Exists | MatchOp::StartsWith(_) | MatchOp::Regex(_), _) => {
+                false
+            }
+        }
+    }
 }
 
 impl Match {
