@@ -14,9 +14,11 @@ Talks to the private moto server through boto3 (AWS_ENDPOINT_URL must point at i
                                        AMIs for every instance it launches)
   bench-fleet.py table NAME            create the experiment records' DynamoDB table (as
                                        terraform/records.tf declares it)
-  bench-fleet.py verify FILE PERCENT   check that exactly PERCENT % of each recorded group is
-                                       terminated and no other instance is; prints one line,
-                                       exits 3 when not
+  bench-fleet.py verify FILE PERCENT [TABLE]
+                                       check that exactly PERCENT % of each recorded group is
+                                       terminated and no other instance is, and (with TABLE)
+                                       that the one experiment record lists exactly those
+                                       targets; prints one line, exits 3 when not
 
 Seeding: one launch template, then one CreateAutoScalingGroup per group with
 DesiredCapacity=GROUP (moto launches the members synchronously inside that call: one request
@@ -114,7 +116,19 @@ def snapshot(path):
     print(f"before: groups={len(members)} in_service={n}", file=sys.stderr)
 
 
-def verify(path, percent):
+def record_targets(table):
+    """The target ids of the one record in `table` (None when there is not exactly one)."""
+    items = []
+    for page in boto3.client("dynamodb", config=CFG).get_paginator("scan").paginate(TableName=table):
+        items += page["Items"]
+    if len(items) != 1:
+        return None
+    rec = json.loads(items[0]["record"]["S"])
+    return {(t.get("id") or t.get("instance_id")) if isinstance(t, dict) else t
+            for t in rec.get("targets", [])}
+
+
+def verify(path, percent, table=None):
     ec2, _ = clients()
     with open(path) as f:
         members = json.load(f)
@@ -125,9 +139,14 @@ def verify(path, percent):
     all_term = len(gone)
     wrong = sum(1 for name in members if per_group[name] != expected[name])
     ok = wrong == 0 and all_term == term
+    rec = ""
+    if table:
+        recorded = record_targets(table)
+        ok = ok and recorded == gone
+        rec = f" record_targets={'none' if recorded is None else len(recorded)}"
     print(f"after: groups={len(members)} terminated={term} "
           f"expected={sum(expected.values())} groups_wrong={wrong} "
-          f"all_ec2_terminated={all_term} ok={ok}")
+          f"all_ec2_terminated={all_term}{rec} ok={ok}")
     return 0 if ok else 3
 
 
@@ -159,7 +178,7 @@ def main(argv):
     elif cmd == "table":
         table(argv[2])
     elif cmd == "verify":
-        return verify(argv[2], int(argv[3]))
+        return verify(argv[2], int(argv[3]), argv[4] if len(argv) > 4 else None)
     else:
         raise SystemExit(__doc__)
     return 0
