@@ -20,7 +20,7 @@ help:
 	@echo "make lint   cargo fmt --check and clippy -D warnings"
 	@echo "make layer  build the failure-injection Lambda layer zip (target/layer/)"
 	@echo "make package [ARCH=arm64|x86_64] [AGENT_ARCH=...]  build what terraform/ deploys into dist/<arch>/"
-	@echo "make bench  one round over a 1,000-instance fleet, side by side with Chaos Toolkit"
+	@echo "make bench  one round per fleet size (1,000 to 10,000 instances; SIZES=...), side by side with Chaos Toolkit"
 
 deps:
 	@scripts/system-deps

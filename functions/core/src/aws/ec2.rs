@@ -1,6 +1,7 @@
 //! EC2: the instance inventory and the terminate / stop / reboot calls.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 
 use aws_sdk_ec2::types::Filter;
 
@@ -76,9 +77,19 @@ pub type Outcomes = Vec<(String, Result<Option<String>, String>)>;
 /// protection, already gone), so a failed batch is retried one id at a time to find the
 /// culprits and let the rest proceed.
 pub async fn act(client: &aws_sdk_ec2::Client, action: Ec2Action, ids: &[String]) -> Outcomes {
+    act_with(action, ids, |batch| call(client, action, batch)).await
+}
+
+/// The batching and the search for culprits of [`act`], apart from the calls (`call` sends one
+/// batch), so that both can be tested without AWS.
+async fn act_with<'a, F, Fut>(action: Ec2Action, ids: &'a [String], call: F) -> Outcomes
+where
+    F: Fn(&'a [String]) -> Fut,
+    Fut: Future<Output = Result<HashMap<String, String>, String>>,
+{
     let mut out = Vec::with_capacity(ids.len());
     for batch in ids.chunks(BATCH) {
-        match call(client, action, batch).await {
+        match call(batch).await {
             Ok(states) => out.extend(
                 batch
                     .iter()
@@ -90,10 +101,7 @@ pub async fn act(client: &aws_sdk_ec2::Client, action: Ec2Action, ids: &[String]
                     "batch failed; retrying one instance at a time");
                 for id in batch {
                     let one = std::slice::from_ref(id);
-                    out.push((
-                        id.clone(),
-                        call(client, action, one).await.map(|s| s.get(id).cloned()),
-                    ));
+                    out.push((id.clone(), call(one).await.map(|s| s.get(id).cloned())));
                 }
             }
         }
@@ -188,4 +196,66 @@ async fn call(
             Some((c.instance_id?, state))
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    fn ids(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("i-{i:05}")).collect()
+    }
+
+    /// Runs `act_with` over `ids` against a fake EC2 that refuses any batch holding one of
+    /// `bad`; returns the outcomes and the size of every call made.
+    async fn run(ids: &[String], bad: &[&str]) -> (Outcomes, Vec<usize>) {
+        let calls = RefCell::new(Vec::new());
+        let out = act_with(Ec2Action::Terminate, ids, |batch: &[String]| {
+            calls.borrow_mut().push(batch.len());
+            let res = match batch.iter().find(|id| bad.contains(&id.as_str())) {
+                Some(id) => Err(format!("OperationNotPermitted: {id}")),
+                None => Ok(batch
+                    .iter()
+                    .map(|id| (id.clone(), "shutting-down".to_owned()))
+                    .collect()),
+            };
+            async move { res }
+        })
+        .await;
+        (out, calls.into_inner())
+    }
+
+    #[tokio::test]
+    async fn ten_thousand_ids_go_in_batches_of_at_most_a_thousand() {
+        let all = ids(10_000);
+        let (out, calls) = run(&all[..2_500], &[]).await;
+        assert_eq!(calls, vec![1000, 1000, 500]);
+        assert_eq!(out.len(), 2_500);
+        assert!(out
+            .iter()
+            .zip(&all)
+            .all(|((id, r), want)| id == want
+                && r.as_ref().unwrap().as_deref() == Some("shutting-down")));
+        let (out, calls) = run(&all, &[]).await;
+        assert_eq!(calls, vec![1000; 10]);
+        assert_eq!(out.len(), 10_000);
+    }
+
+    #[tokio::test]
+    async fn one_bad_id_fails_alone_and_the_rest_of_its_batch_proceeds() {
+        let all = ids(1_500);
+        let (out, calls) = run(&all, &["i-01200"]).await;
+        // The first batch passes; the second fails whole and is retried one id at a time.
+        assert_eq!(calls.len(), 2 + 500);
+        assert!(calls.iter().all(|&n| n <= BATCH));
+        assert_eq!(out.len(), 1_500);
+        let failed: Vec<&str> = out
+            .iter()
+            .filter(|(_, r)| r.is_err())
+            .map(|(id, _)| id.as_str())
+            .collect();
+        assert_eq!(failed, vec!["i-01200"]);
+    }
 }
