@@ -46,6 +46,9 @@ pub enum Verdict {
     NotRecovered,
     /// The timeout passed without one successful observation (`error` says why).
     Unobserved,
+    /// The experiment was aborted (a stop alarm, `faultline abort`, `faultline halt`) and
+    /// rolled back (`aborted` says how).
+    Aborted,
 }
 
 /// One recovery condition as last evaluated.
@@ -78,7 +81,8 @@ impl From<&Condition> for ConditionDoc {
 pub struct Report {
     /// Recovered, not recovered, or never observed.
     pub outcome: Verdict,
-    /// `faultline run` (this process decided) or `recovery timer` (it closed the record first).
+    /// `faultline run` (this process decided), `recovery timer` (it closed the record first)
+    /// or `abort` (the record was aborted).
     pub decided_by: &'static str,
     /// The record's id (the execution id) in the records table.
     pub record: String,
@@ -101,6 +105,10 @@ pub struct Report {
     /// The last observation error, if observing failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Aborted: why, and the rollback (`web-5xx in ALARM; rolled back on 4 of 4 targets in
+    /// 3.2 s`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<String>,
 }
 
 impl Report {
@@ -126,12 +134,15 @@ impl Report {
                 "NOT recovered within {within}: could not observe ({})",
                 self.error.as_deref().unwrap_or("unknown error")
             ),
+            (Verdict::Aborted, _) => {
+                format!("ABORTED: {}", self.aborted.as_deref().unwrap_or("rolled back"))
+            }
         }
     }
 
     fn text(&self) -> String {
         let mut s = self.headline();
-        if self.outcome != Verdict::Recovered {
+        if matches!(self.outcome, Verdict::NotRecovered | Verdict::Unobserved) {
             for c in self.conditions.iter().filter(|c| !c.met) {
                 s.push_str(&format!("\n  still not met: {}: {}", c.what, c.detail));
             }
@@ -254,14 +265,29 @@ pub async fn follow(
             Ok(Step::Closed(r)) => {
                 progress.clear();
                 let closed = r.closed();
+                let aborted = r.aborted().map(|a| {
+                    format!(
+                        "{}; rolled back on {} of {} targets in {:.1} s",
+                        a.trigger.describe(),
+                        a.ok(),
+                        a.rolled_back.len(),
+                        a.time_to_safe_ms as f64 / 1000.0
+                    )
+                });
                 let report = Report {
-                    outcome: match closed.map(|c| c.outcome) {
-                        Some(Outcome::Recovered) => Verdict::Recovered,
-                        Some(Outcome::NotRecovered | Outcome::Failed) | None => {
+                    outcome: match (closed.map(|c| c.outcome), &aborted) {
+                        (_, Some(_)) => Verdict::Aborted,
+                        (Some(Outcome::Recovered), None) => Verdict::Recovered,
+                        (Some(Outcome::NotRecovered | Outcome::Failed) | None, None) => {
                             Verdict::NotRecovered
                         }
                     },
-                    decided_by: "recovery timer",
+                    decided_by: if aborted.is_some() {
+                        "abort"
+                    } else {
+                        "recovery timer"
+                    },
+                    aborted,
                     record: record.to_owned(),
                     injected_at: r.started_at,
                     recovered_at: closed.and_then(|c| c.recovered_at),
@@ -302,6 +328,7 @@ pub async fn follow(
                             record_timeout_s: rec.timeout_s,
                             conditions: c.conditions.iter().map(ConditionDoc::from).collect(),
                             error: None,
+                            aborted: None,
                         };
                         return finish(report, out);
                     }
@@ -356,6 +383,7 @@ pub async fn follow(
                 record_timeout_s: record_timeout.as_secs(),
                 conditions,
                 error,
+                aborted: None,
             };
             return finish(report, out);
         }
@@ -442,7 +470,26 @@ mod tests {
                 detail: "3 of 4 healthy InService".into(),
             }],
             error: None,
+            aborted: None,
         }
+    }
+
+    #[test]
+    fn an_aborted_experiment_says_so() {
+        let mut r = report(Verdict::Aborted, None, false);
+        r.decided_by = "abort";
+        r.aborted = Some("web-5xx in ALARM; rolled back on 4 of 4 targets in 3.2 s".into());
+        assert_eq!(
+            r.headline(),
+            "ABORTED: web-5xx in ALARM; rolled back on 4 of 4 targets in 3.2 s"
+        );
+        assert_eq!(
+            r.text(),
+            r.headline(),
+            "no \"the record stays open\" once aborted"
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["outcome"], "aborted");
     }
 
     #[test]
