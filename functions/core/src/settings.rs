@@ -79,20 +79,22 @@ pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings
 /// Checks `FAULTLINE_AGENT_DOCUMENT` (the monkey's and the recovery timer's): an SSM document
 /// name or ARN.
 pub fn agent_document(doc: String) -> Result<String, String> {
-    // SSM document names: 3 to 128 of letters, digits, '_', '-', '.' (or an ARN).
-    let name = doc.rsplit('/').next().unwrap_or(&doc);
+    aws_name(vars::AGENT_DOCUMENT, doc, "an SSM document")
+}
+
+/// Checks the value of `var` is the name (or ARN) of `what`: SSM document and DynamoDB table
+/// names are both 3 or more of letters, digits, '_', '-', '.'.
+fn aws_name(var: &str, v: String, what: &str) -> Result<String, String> {
+    let name = v.rsplit('/').next().unwrap_or(&v);
     if name.len() < 3
-        || doc.len() > 1024
+        || v.len() > 1024
         || !name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
     {
-        return Err(format!(
-            "{}={doc:?} is not an SSM document name or ARN",
-            vars::AGENT_DOCUMENT
-        ));
+        return Err(format!("{var}={v:?} is not {what} name or ARN"));
     }
-    Ok(doc)
+    Ok(v)
 }
 
 /// Where the experiment records live: the DynamoDB table and how long closed records are kept.
@@ -119,20 +121,7 @@ impl Default for RecordStore {
 pub fn record_store(get: &impl Fn(&str) -> Option<String>) -> Result<RecordStore, String> {
     let mut r = RecordStore::default();
     if let Some(t) = get(vars::RECORDS_TABLE) {
-        // DynamoDB table names: 3 to 255 of letters, digits, '_', '-', '.' (or an ARN).
-        let name = t.rsplit('/').next().unwrap_or(&t);
-        if name.len() < 3
-            || t.len() > 1024
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-        {
-            return Err(format!(
-                "{}={t:?} is not a DynamoDB table name or ARN",
-                vars::RECORDS_TABLE
-            ));
-        }
-        r.table = t;
+        r.table = aws_name(vars::RECORDS_TABLE, t, "a DynamoDB table")?;
     }
     if let Some(v) = get(vars::RECORD_RETENTION_DAYS) {
         r.retention_days = v
