@@ -22,41 +22,6 @@ use common::*;
 
 const SHORT: Duration = Duration::from_millis(300);
 
-/// The three network faults the cancel tests cover, as `inject` arguments.
-fn fault(kind: &str, iface: &str, duration: &str) -> Vec<String> {
-    let mut a: Vec<String> = match kind {
-        "blackhole" => vec!["blackhole".into(), "--to".into(), B_IP.into()],
-        "loss" => vec!["loss".into(), "--percent".into(), "50".into()],
-        "bandwidth" => vec!["bandwidth".into(), "--rate".into(), "10mbit".into()],
-        other => panic!("no such fault in these tests: {other}"),
-    };
-    a.insert(0, "inject".into());
-    a.extend(["--interface".into(), iface.into()]);
-    a.extend(["--duration".into(), duration.into()]);
-    a
-}
-
-/// Whether `ns` still holds anything a fault adds: a faultline nftables table or a root htb
-/// qdisc on `iface`. Runs `nft` and `tc` from a thread inside the namespace (cheaper than
-/// `ip netns exec`, so the polling is fine-grained).
-fn rules_left_here(iface: &str) -> bool {
-    let nft = Command::new("nft")
-        .args(["list", "tables"])
-        .output()
-        .unwrap();
-    let tc = Command::new("tc")
-        .args(["qdisc", "show", "dev", iface, "root"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&nft.stdout).contains("faultline_")
-        || String::from_utf8_lossy(&tc.stdout).contains("htb")
-}
-
-fn rules_left(ns: &str, iface: &str) -> bool {
-    let iface = iface.to_owned();
-    in_ns(ns, move || rules_left_here(&iface))
-}
-
 /// Sends `sig` to process group `pgid` from inside `ns`, then polls until no rule is left;
 /// returns how long that took, or `None` after `deadline`.
 fn kill_and_time(
@@ -132,20 +97,6 @@ fn cancel_once(n: &NetPair, kind: &str) -> Duration {
     assert_eq!(last["event"], "rolled_back", "{last}");
     assert_eq!(last["reason"], "inject_died", "{last}");
     took
-}
-
-fn last_line_for(events: &str, id: &str) -> String {
-    events
-        .lines()
-        .rev()
-        .find(|l| l.contains(&format!("\"id\":\"{id}\"")))
-        .unwrap_or_else(|| panic!("no event for {id} in {events}"))
-        .to_owned()
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 fn cancel_repeatedly(tag: &str, kind: &str, reps: usize) -> Vec<Duration> {

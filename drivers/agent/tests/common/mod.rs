@@ -434,3 +434,55 @@ pub fn alive(pid: i64) -> bool {
         })
         .unwrap_or(false)
 }
+
+/// The three network faults the cancel and abort tests cover, as `inject` arguments.
+pub fn fault(kind: &str, iface: &str, duration: &str) -> Vec<String> {
+    let mut a: Vec<String> = match kind {
+        "blackhole" => vec!["blackhole".into(), "--to".into(), B_IP.into()],
+        "loss" => vec!["loss".into(), "--percent".into(), "50".into()],
+        "bandwidth" => vec!["bandwidth".into(), "--rate".into(), "10mbit".into()],
+        other => panic!("no such fault in these tests: {other}"),
+    };
+    a.insert(0, "inject".into());
+    a.extend(["--interface".into(), iface.into()]);
+    a.extend(["--duration".into(), duration.into()]);
+    a
+}
+
+/// Whether `ns` still holds anything a fault adds: a faultline nftables table or a root htb
+/// qdisc on `iface`. Runs `nft` and `tc` from a thread inside the namespace (cheaper than
+/// `ip netns exec`, so the polling is fine-grained).
+pub fn rules_left_here(iface: &str) -> bool {
+    let nft = Command::new("nft")
+        .args(["list", "tables"])
+        .output()
+        .unwrap();
+    let tc = Command::new("tc")
+        .args(["qdisc", "show", "dev", iface, "root"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&nft.stdout).contains("faultline_")
+        || String::from_utf8_lossy(&tc.stdout).contains("htb")
+}
+
+/// [`rules_left_here`] in namespace `ns`.
+pub fn rules_left(ns: &str, iface: &str) -> bool {
+    let iface = iface.to_owned();
+    in_ns(ns, move || rules_left_here(&iface))
+}
+
+/// The last line of `events.jsonl` about fault `id`.
+pub fn last_line_for(events: &str, id: &str) -> String {
+    events
+        .lines()
+        .rev()
+        .find(|l| l.contains(&format!("\"id\":\"{id}\"")))
+        .unwrap_or_else(|| panic!("no event for {id} in {events}"))
+        .to_owned()
+}
+
+/// The median of `v` (the upper one for an even count).
+pub fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
