@@ -34,9 +34,13 @@ impl Moto {
     /// Starts moto_server with extra environment, e.g. `MOTO_IAM_LOAD_MANAGED_POLICIES=true`
     /// so that AWS managed policies exist (Terraform examples attach them).
     pub async fn start_with(env: &[(&str, &str)]) -> Result<Moto> {
-        let bin = tool("moto_server")?;
+        // moto_server with DynamoDB's conditional writes made atomic, as in AWS (moto checks
+        // and writes without a lock on its request threads): scripts/moto-server.py.
+        let bin = tool("python")?;
+        let script = crate::paths::workspace_root().join("scripts/moto-server.py");
         let port = free_port();
         let mut child = Command::new(&bin)
+            .arg(&script)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .envs(env.iter().copied())
             .stdout(Stdio::null())
