@@ -414,3 +414,51 @@ async fn the_recovery_timer_aborts_an_experiment_whose_stop_alarm_fires() -> Res
     assert_eq!(e.aborted_messages().await?.len(), 1);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_with_restart_after_is_started_again_by_the_timer_at_that_time_once() -> Result<()> {
+    let e = env().await?;
+    e.fleet.instances(4, &[OPT_IN, ("app", "web")]).await?;
+    let chosen = e
+        .inject("stop-2", json!({"type": "stop", "restart_after": "10m"}), 2)
+        .await?;
+    assert!(e.fleet.in_state(&chosen, "running").await?.is_empty());
+    let injected = e.stored("stop-2").await?.started_at;
+    let timer_at = |minutes: i64| {
+        Timer::new(
+            Aws::new(&e.conf),
+            TimerConfig {
+                topic_arn: Some(e.topic.clone()),
+                ..TimerConfig::default()
+            },
+        )
+        .with_clock(Box::new(faultline_core::clock::FixedClock(
+            injected + chrono::Duration::minutes(minutes),
+        )))
+    };
+
+    // Not yet: the instances stay stopped.
+    let r = timer_at(9).run(&json!({})).await?;
+    assert!(r.restarted.is_empty(), "{r:#?}");
+    assert!(e.fleet.in_state(&chosen, "running").await?.is_empty());
+
+    // Past restart_after: started again, and the record says when.
+    let r = timer_at(10).run(&json!({})).await?;
+    assert_eq!(r.restarted, ["stop-2"], "{r:#?}");
+    assert_eq!(e.fleet.in_state(&chosen, "running").await?.len(), 2);
+    let rec = e.stored("stop-2").await?;
+    match rec.action {
+        faultline_core::record::RecordAction::Stop {
+            restart_after_s,
+            restarted_at,
+        } => {
+            assert_eq!(restart_after_s, Some(600));
+            assert_eq!(restarted_at, Some(injected + chrono::Duration::minutes(10)));
+        }
+        other => panic!("a stop record, not {other:?}"),
+    }
+    // Once: a later run does not start them again.
+    let r = timer_at(11).run(&json!({})).await?;
+    assert!(r.restarted.is_empty(), "{r:#?}");
+    Ok(())
+}

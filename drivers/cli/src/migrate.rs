@@ -90,7 +90,10 @@ fn convert(old: V1, marker: Option<V1Marker>) -> Result<Record, String> {
         "terminate" => RecordAction::Terminate {
             via_asg: old.via_asg,
         },
-        "stop" => RecordAction::Stop,
+        "stop" => RecordAction::Stop {
+            restart_after_s: None,
+            restarted_at: None,
+        },
         "reboot" => RecordAction::Reboot,
         "agent" => RecordAction::Agent {
             fault: "(not recorded before 0.3)".to_owned(),

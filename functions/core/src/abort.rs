@@ -168,7 +168,7 @@ async fn roll_back(aws: &Aws, cfg: &AbortConfig, rec: &Record) -> (Vec<RolledBac
     let ids: Vec<String> = rec.victims().map(str::to_owned).collect();
     match &rec.action {
         RecordAction::Agent { .. } => agent_rollback(aws, cfg, rec, &ids).await,
-        RecordAction::Stop => {
+        RecordAction::Stop { .. } => {
             let started = ec2::start(&aws.ec2, &ids).await;
             let at = Utc::now();
             let out = started
@@ -317,7 +317,7 @@ pub fn message(rec: &Record, a: &Aborted) -> Message {
     let n = a.rolled_back.len();
     let secs = a.time_to_safe_ms as f64 / 1000.0;
     let what = match &rec.action {
-        RecordAction::Agent { .. } | RecordAction::Stop => {
+        RecordAction::Agent { .. } | RecordAction::Stop { .. } => {
             format!("rolled back on {} of {n} hosts in {secs:.1} s", a.ok())
         }
         RecordAction::Terminate { .. } | RecordAction::Reboot => {
@@ -361,7 +361,7 @@ pub fn message(rec: &Record, a: &Aborted) -> Message {
             match &rec.action {
                 RecordAction::Agent { .. } =>
                     "run `sudo faultline-agent rollback --all` there (the fault also ends by itself at its deadline)",
-                RecordAction::Stop => "start them (`aws ec2 start-instances --instance-ids ...`)",
+                RecordAction::Stop { .. } => "start them (`aws ec2 start-instances --instance-ids ...`)",
                 RecordAction::Terminate { .. } | RecordAction::Reboot => "nothing to do",
             }
         );

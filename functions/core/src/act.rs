@@ -53,7 +53,7 @@ pub async fn act(aws: &Aws, action: Action, chosen: &[Target]) -> Vec<TargetResu
         other => {
             let ec2_action = match other {
                 Action::Terminate { .. } => Ec2Action::Terminate,
-                Action::Stop => Ec2Action::Stop,
+                Action::Stop { .. } => Ec2Action::Stop,
                 Action::Reboot => Ec2Action::Reboot,
                 // Sent through SSM by `send_agent`, never here.
                 Action::Agent(_) => return vec![],

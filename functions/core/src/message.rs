@@ -115,7 +115,7 @@ pub fn injected(r: &RoundResult, exp: &Experiment, settings: &Settings) -> Messa
         Action::Terminate { via_asg: false } => {
             "terminate through the EC2 API (groups must notice by themselves)".to_owned()
         }
-        Action::Stop => "stop".to_owned(),
+        Action::Stop { .. } => "stop".to_owned(),
         Action::Reboot => "reboot".to_owned(),
         Action::Agent(a) => format!(
             "{} {} for {} with faultline-agent (SSM document {}); it rolls itself back",

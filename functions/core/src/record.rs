@@ -29,7 +29,14 @@ pub enum RecordAction {
         via_asg: bool,
     },
     /// Stopped.
-    Stop,
+    Stop {
+        /// Start the instances again this long after the injection (the recovery timer does).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        restart_after_s: Option<u64>,
+        /// When the recovery timer started them again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        restarted_at: Option<DateTime<Utc>>,
+    },
     /// Rebooted.
     Reboot,
     /// An on-host agent fault.
@@ -50,7 +57,7 @@ impl RecordAction {
     pub fn name(&self) -> &'static str {
         match self {
             RecordAction::Terminate { .. } => "terminate",
-            RecordAction::Stop => "stop",
+            RecordAction::Stop { .. } => "stop",
             RecordAction::Reboot => "reboot",
             RecordAction::Agent { .. } => "agent",
         }
@@ -60,7 +67,7 @@ impl RecordAction {
     /// their group's recovered capacity.
     pub fn takes_out_of_service(&self) -> bool {
         match self {
-            RecordAction::Terminate { .. } | RecordAction::Stop => true,
+            RecordAction::Terminate { .. } | RecordAction::Stop { .. } => true,
             RecordAction::Reboot | RecordAction::Agent { .. } => false,
         }
     }
@@ -68,8 +75,22 @@ impl RecordAction {
     /// Standalone targets must be `running` again to recover (stop, reboot).
     pub fn standalone_must_run(&self) -> bool {
         match self {
-            RecordAction::Stop | RecordAction::Reboot => true,
+            RecordAction::Stop { .. } | RecordAction::Reboot => true,
             RecordAction::Terminate { .. } | RecordAction::Agent { .. } => false,
+        }
+    }
+
+    /// When a stop's instances are due to start again, if they are and have not been yet.
+    pub fn restart_due(&self, started_at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            RecordAction::Stop {
+                restart_after_s: Some(s),
+                restarted_at: None,
+            } => Some(started_at + chrono::Duration::seconds(*s as i64)),
+            RecordAction::Stop { .. }
+            | RecordAction::Terminate { .. }
+            | RecordAction::Reboot
+            | RecordAction::Agent { .. } => None,
         }
     }
 
@@ -77,7 +98,9 @@ impl RecordAction {
     pub fn fault_duration_s(&self) -> Option<u64> {
         match self {
             RecordAction::Agent { duration_s, .. } => Some(*duration_s),
-            RecordAction::Terminate { .. } | RecordAction::Stop | RecordAction::Reboot => None,
+            RecordAction::Terminate { .. } | RecordAction::Stop { .. } | RecordAction::Reboot => {
+                None
+            }
         }
     }
 }

@@ -514,7 +514,10 @@ fn new_record(inv: &Invocation, plan: &Plan, now: DateTime<Utc>) -> Record {
         started_at: now,
         action: match &exp.action {
             Action::Terminate { via_asg } => RecordAction::Terminate { via_asg: *via_asg },
-            Action::Stop => RecordAction::Stop,
+            Action::Stop { restart_after } => RecordAction::Stop {
+                restart_after_s: restart_after.map(|d| d.as_secs()),
+                restarted_at: None,
+            },
             Action::Reboot => RecordAction::Reboot,
             Action::Agent(agent) => RecordAction::Agent {
                 fault: agent.fault.kind().name().to_owned(),

@@ -14,10 +14,10 @@ use chrono::{DateTime, Utc};
 use faultline_core::abort::{self, Abort, AbortConfig};
 use faultline_core::aws::cloudwatch::{self, Datum};
 use faultline_core::aws::records::Records;
-use faultline_core::aws::{sns, Aws, AwsError};
+use faultline_core::aws::{ec2, sns, Aws, AwsError};
 use faultline_core::clock::{Clock, SystemClock};
 use faultline_core::observe;
-use faultline_core::record::{AbortTrigger, Record, State};
+use faultline_core::record::{AbortTrigger, Record, RecordAction, State};
 use faultline_core::recovery::{self, Closing, Decision, Launch, Observation, Outcome};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
@@ -101,6 +101,8 @@ pub struct RunReport {
     pub closed: Vec<ClosedReport>,
     /// Records this run aborted (a stop alarm in `ALARM`).
     pub aborted: Vec<AbortedReport>,
+    /// Ids of stop experiments whose instances this run started again (`restart_after`).
+    pub restarted: Vec<String>,
     /// Ids still waiting.
     pub pending: Vec<String>,
     /// Ids another run is closing or has closed.
@@ -183,7 +185,10 @@ impl Timer {
                     Some((alarm, at)) => {
                         self.abort(rec, alarm, at.unwrap_or(now), &mut report).await
                     }
-                    None => self.evaluate(rec, &obs, now, &mut report).await,
+                    None => {
+                        let rec = self.restart_if_due(rec, now, &mut report).await;
+                        self.evaluate(&rec, &obs, now, &mut report).await
+                    }
                 }
             }
         }
@@ -199,6 +204,57 @@ impl Timer {
             "recovery timer run finished"
         );
         Ok(report)
+    }
+
+    /// A stop with `restart_after` that is due: start its instances, and record when (once:
+    /// the update is conditional on the record still being open). Returns the record as it now
+    /// stands; on a failure the record is unchanged and the next run tries again.
+    async fn restart_if_due(
+        &self,
+        r: &Record,
+        now: DateTime<Utc>,
+        report: &mut RunReport,
+    ) -> Record {
+        let due = match r.action.restart_due(r.started_at) {
+            Some(due) if due <= now => due,
+            Some(_) | None => return r.clone(),
+        };
+        let ids: Vec<String> = r.victims().map(str::to_owned).collect();
+        let failed: Vec<String> = ec2::start(&self.aws.ec2, &ids)
+            .await
+            .into_iter()
+            .filter_map(|(id, res)| res.err().map(|e| format!("{id}: {e}")))
+            .collect();
+        if !failed.is_empty() {
+            error!(experiment = %r.experiment, id = %r.id, failed = ?failed, decision = "restart_failed",
+                   "could not start every stopped instance again; the next run retries");
+            report
+                .errors
+                .push(format!("{}: restart: {}", r.id, failed.join("; ")));
+            return r.clone();
+        }
+        let mut restarted = r.clone();
+        if let RecordAction::Stop { restarted_at, .. } = &mut restarted.action {
+            *restarted_at = Some(now);
+        }
+        match self
+            .records()
+            .update(&restarted, restarted.json(), &State::Open)
+            .await
+        {
+            Ok(true) => {
+                info!(experiment = %r.experiment, id = %r.id, due = %due, instances = ids.len(),
+                      decision = "restarted", "restart_after passed: the stopped instances are started again");
+                report.restarted.push(r.id.clone());
+                restarted
+            }
+            Ok(false) => r.clone(),
+            Err(e) => {
+                error!(id = %r.id, error = %e, "started the instances but could not record it; the next run starts them again (harmless)");
+                report.errors.push(format!("{}: {e}", r.id));
+                r.clone()
+            }
+        }
     }
 
     fn abort_config(&self) -> AbortConfig {

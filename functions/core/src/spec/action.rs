@@ -14,8 +14,12 @@ pub enum Action {
         /// Use `TerminateInstanceInAutoScalingGroup` (ShouldDecrementDesiredCapacity=false).
         via_asg: bool,
     },
-    /// Stop (the instance can be started again).
-    Stop,
+    /// Stop (the instance can be started again); with `restart_after`, the recovery timer
+    /// starts the instances again that long after the injection (an abort starts them at once).
+    Stop {
+        /// When to start them again; `None`: never (recovery waits for something else to).
+        restart_after: Option<Duration>,
+    },
     /// Reboot.
     Reboot,
     /// Run a fault on the instance with faultline-agent, through SSM Run Command.
@@ -53,7 +57,7 @@ impl Action {
     pub fn name(&self) -> &'static str {
         match self {
             Action::Terminate { .. } => "terminate",
-            Action::Stop => "stop",
+            Action::Stop { .. } => "stop",
             Action::Reboot => "reboot",
             Action::Agent(_) => "agent",
         }
@@ -63,7 +67,7 @@ impl Action {
     pub fn past_tense(&self) -> &'static str {
         match self {
             Action::Terminate { .. } => "terminated",
-            Action::Stop => "stopped",
+            Action::Stop { .. } => "stopped",
             Action::Reboot => "rebooted",
             Action::Agent(_) => "sent",
         }

@@ -79,7 +79,10 @@ pub(super) enum RawAction {
         #[serde(default)]
         via_asg: bool,
     },
-    Stop {},
+    Stop {
+        #[serde(default)]
+        restart_after: Option<String>,
+    },
     Reboot {},
     Agent {
         fault: String,

@@ -183,6 +183,18 @@ fn rejects_other_bad_values() {
             "action.via_asg",
         ),
         (r#""action": {"type": "stop", "force": true}"#, "action"),
+        (
+            r#""action": {"type": "stop", "restart_after": "later"}"#,
+            "action.restart_after",
+        ),
+        (
+            r#""action": {"type": "stop", "restart_after": "5s"}"#,
+            "action.restart_after",
+        ),
+        (
+            r#""action": {"type": "stop", "restart_after": "45m"}"#,
+            "action.restart_after",
+        ),
         (r#""selection": {"mode": "all", "value": 3}"#, "selection"),
         (
             r#""targets": {"resource": "ec2-instance", "asg_names": ["a"]}"#,

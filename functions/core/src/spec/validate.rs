@@ -114,7 +114,11 @@ pub(super) fn validate(raw: RawExperiment, p: &str) -> Result<Experiment, SpecEr
             }
             Action::Terminate { via_asg }
         }
-        RawAction::Stop {} => Action::Stop,
+        RawAction::Stop { restart_after } => Action::Stop {
+            restart_after: restart_after
+                .map(|t| span(&at("action.restart_after"), &t, "10m", 60, 24 * 3600))
+                .transpose()?,
+        },
         RawAction::Reboot {} => Action::Reboot,
         RawAction::Agent {
             fault,
@@ -165,22 +169,24 @@ pub(super) fn validate(raw: RawExperiment, p: &str) -> Result<Experiment, SpecEr
     // Recovery.
     let timeout = match raw.recovery.timeout {
         None => DEFAULT_RECOVERY_TIMEOUT,
-        Some(t) => {
-            let d = humantime::parse_duration(&t).map_err(|e| {
-                SpecError::new(
-                    at("recovery.timeout"),
-                    format!("{t:?} is not a duration like \"30m\" or \"1h 30m\" ({e})"),
-                )
-            })?;
-            if d < Duration::from_secs(60) || d > Duration::from_secs(7 * 24 * 3600) {
-                return Err(SpecError::new(
-                    at("recovery.timeout"),
-                    format!("{t:?} is out of range: use between 1m and 7d"),
-                ));
-            }
-            d
-        }
+        Some(t) => span(&at("recovery.timeout"), &t, "30m", 60, 7 * 24 * 3600)?,
     };
+    if let Action::Stop {
+        restart_after: Some(r),
+    } = &action
+    {
+        if *r >= timeout {
+            return Err(SpecError::new(
+                at("action.restart_after"),
+                format!(
+                    "{} is not before the recovery timeout ({}): the experiment would time out \
+                     before the instances start again; shorten it or raise recovery.timeout",
+                    humantime::format_duration(*r),
+                    humantime::format_duration(timeout)
+                ),
+            ));
+        }
+    }
     check_alarm_names(&raw.recovery.alarms, &at("recovery.alarms"))?;
 
     Ok(Experiment {
@@ -291,4 +297,31 @@ fn parse_window(w: RawWindow, path: &str) -> Result<Window, SpecError> {
         end,
         tz,
     })
+}
+
+/// A duration of at least `min_s` and at most `max_s` seconds, written like `example`.
+fn span(
+    field: &str,
+    text: &str,
+    example: &str,
+    min_s: u64,
+    max_s: u64,
+) -> Result<Duration, SpecError> {
+    let d = humantime::parse_duration(text).map_err(|e| {
+        SpecError::new(
+            field,
+            format!("{text:?} is not a duration like \"{example}\" or \"1h 30m\" ({e})"),
+        )
+    })?;
+    if d < Duration::from_secs(min_s) || d > Duration::from_secs(max_s) {
+        return Err(SpecError::new(
+            field,
+            format!(
+                "{text:?} is out of range: use between {} and {}",
+                humantime::format_duration(Duration::from_secs(min_s)),
+                humantime::format_duration(Duration::from_secs(max_s))
+            ),
+        ));
+    }
+    Ok(d)
 }
