@@ -462,3 +462,45 @@ async fn a_stop_with_restart_after_is_started_again_by_the_timer_at_that_time_on
     assert!(r.restarted.is_empty(), "{r:#?}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_alarm_is_not_checked_before_acting_but_aborts_while_open() -> Result<()> {
+    let e = env().await?;
+    e.fleet.instances(3, &[OPT_IN, ("app", "web")]).await?;
+    e.fleet.alarm("checkout-errors").await?;
+    let monkey = Monkey::new(
+        Aws::new(&e.conf),
+        Settings {
+            topic_arn: Some(e.topic.clone()),
+            ..Settings::default()
+        },
+    )
+    .with_clock_and_seed(Box::new(SystemClock), 5);
+    let r = monkey
+        .handle(json!({"execution_id": "abort-alarm-1", "experiment": {
+            "name": "web-latency",
+            "targets": {"resource": "ec2-instance", "tags": {"app": "web"}},
+            "selection": {"mode": "count", "value": 1},
+            "action": {"type": "stop"},
+            "guards": {"abort_alarms": ["checkout-errors"]}}}))
+        .await?;
+    assert_eq!(r.outcome, RoundOutcome::Acted, "{r:#?}");
+    assert_eq!(
+        e.stored("abort-alarm-1").await?.stop_alarms,
+        ["checkout-errors"]
+    );
+    e.fleet
+        .set_alarm("checkout-errors", StateValue::Alarm)
+        .await?;
+    let timer = Timer::new(
+        Aws::new(&e.conf),
+        TimerConfig {
+            topic_arn: Some(e.topic.clone()),
+            ..TimerConfig::default()
+        },
+    );
+    let r = timer.run(&json!({})).await?;
+    assert_eq!(r.aborted.len(), 1, "{r:#?}");
+    assert_eq!(r.aborted[0].alarm, "checkout-errors");
+    Ok(())
+}

@@ -301,8 +301,8 @@ pub struct Record {
     /// Alarms that must be OK for recovery.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alarms: Vec<String>,
-    /// The experiment's stop alarms (`guards.stop_alarms`): one in `ALARM` while the record is
-    /// open makes the recovery timer abort it.
+    /// The experiment's stop and abort alarms (`guards.stop_alarms`, `guards.abort_alarms`):
+    /// one in `ALARM` while the record is open makes the recovery timer abort it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stop_alarms: Vec<String>,
     /// Open or closed.

@@ -538,7 +538,13 @@ fn new_record(inv: &Invocation, plan: &Plan, now: DateTime<Utc>) -> Record {
         failed: vec![],
         timeout_s: exp.recovery.timeout.as_secs(),
         alarms: exp.recovery.alarms.clone(),
-        stop_alarms: exp.guards.stop_alarms.clone(),
+        stop_alarms: {
+            let mut a = exp.guards.stop_alarms.clone();
+            a.extend(exp.guards.abort_alarms.iter().cloned());
+            a.sort();
+            a.dedup();
+            a
+        },
         state: State::Open,
     }
 }

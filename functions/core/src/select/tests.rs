@@ -26,6 +26,7 @@ fn exp(resource: Resource, selection: Selection, min_healthy: u32, max: Option<u
         dry_run: false,
         guards: Guards {
             stop_alarms: vec![],
+            abort_alarms: vec![],
             min_healthy,
             max_targets: max,
             windows: vec![],

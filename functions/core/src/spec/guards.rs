@@ -8,8 +8,13 @@ use crate::window::Window;
 /// Guard rails checked before anything is touched.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Guards {
-    /// CloudWatch alarms that must all exist and be `OK`.
+    /// CloudWatch alarms that must all exist and be `OK` before acting; one going to `ALARM`
+    /// while the experiment is open aborts it.
     pub stop_alarms: Vec<String>,
+    /// Alarms that only abort an open experiment when they go to `ALARM` (they are not checked
+    /// before acting: e.g. an alarm that is expected to fire briefly when the fault starts is
+    /// not one of these, but a "customers are hurting" alarm is).
+    pub abort_alarms: Vec<String>,
     /// Never leave a group with fewer healthy `InService` instances than
     /// max(its `MinSize`, this).
     pub min_healthy: u32,

@@ -99,6 +99,8 @@ pub(super) struct RawGuards {
     #[serde(default)]
     pub(super) stop_alarms: Vec<String>,
     #[serde(default)]
+    pub(super) abort_alarms: Vec<String>,
+    #[serde(default)]
     pub(super) min_healthy: u32,
     #[serde(default)]
     pub(super) max_targets: Option<u32>,
@@ -116,6 +118,7 @@ impl Default for RawGuards {
     fn default() -> Self {
         Self {
             stop_alarms: Vec::new(),
+            abort_alarms: Vec::new(),
             min_healthy: 0,
             max_targets: None,
             windows: Vec::new(),

@@ -176,6 +176,10 @@ fn rejects_other_bad_values() {
             r#""guards": {"stop_alarms": [""]}"#,
             "guards.stop_alarms[0]",
         ),
+        (
+            r#""guards": {"abort_alarms": ["ok", ""]}"#,
+            "guards.abort_alarms[1]",
+        ),
         (r#""recovery": {"timeout": "soon"}"#, "recovery.timeout"),
         (r#""recovery": {"timeout": "5s"}"#, "recovery.timeout"),
         (

@@ -143,6 +143,7 @@ pub(super) fn validate(raw: RawExperiment, p: &str) -> Result<Experiment, SpecEr
     // Guards.
     let g = raw.guards;
     check_alarm_names(&g.stop_alarms, &at("guards.stop_alarms"))?;
+    check_alarm_names(&g.abort_alarms, &at("guards.abort_alarms"))?;
     if g.max_targets == Some(0) {
         return Err(SpecError::new(
             at("guards.max_targets"),
@@ -202,6 +203,7 @@ pub(super) fn validate(raw: RawExperiment, p: &str) -> Result<Experiment, SpecEr
         dry_run: raw.dry_run,
         guards: Guards {
             stop_alarms: g.stop_alarms,
+            abort_alarms: g.abort_alarms,
             min_healthy: g.min_healthy,
             max_targets: g.max_targets,
             windows,
