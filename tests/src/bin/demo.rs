@@ -59,7 +59,7 @@ fn experiment() -> Value {
         "targets": {"resource": "asg-instance", "tags": {"app": "web"}},
         "selection": {"mode": "percent", "value": 50},
         "action": {"type": "terminate", "via_asg": true},
-        "guards": {"stop_alarms": ["web-5xx"], "min_healthy": 3, "max_targets": 10},
+        "guards": {"stop_alarms": ["web-outage"], "min_healthy": 3, "max_targets": 10},
         "recovery": {"timeout": "30m", "alarms": ["web-5xx"]}
     })
 }
@@ -268,11 +268,13 @@ async fn run() -> Result<()> {
         .await?;
     let batch = fleet.group("batch-asg", 2, 4, 6, &[("app", "web")]).await?;
     fleet.alarm("web-5xx").await?;
+    fleet.alarm("web-outage").await?;
     println!("   web-asg    6 instances, MinSize 2, tagged faultline:enabled=true  (opted in)");
     println!(
         "   batch-asg  4 instances, MinSize 2, no opt-in tag                  (must be spared)"
     );
-    println!("   alarm      web-5xx (OK): the stop condition and the recovery signal");
+    println!("   alarm      web-outage (OK): the stop condition (in ALARM, the experiment is aborted)");
+    println!("   alarm      web-5xx (OK): the recovery signal (expected to fire, then clear)");
 
     step(4, "Steady-state traffic", started);
     let service = SlackServer::start(vec![]).await?;
