@@ -14,6 +14,7 @@
 //! - [`slack`]: [`SlackServer`], a local Slack webhook that captures requests ([`Captured`])
 //!   and answers from a script of [`Reply`]s.
 //! - [`paths`]: the workspace root, the venv, built binaries.
+//! - [`sent`]: [`SentCommands`], which records the `SendCommand` inputs an SSM client sends.
 //! - [`wait`]: free ports, waiting for a port, polling a condition.
 //! - [`iam`], [`terraform`]: the IAM policy checks and the Terraform runner.
 //!
@@ -29,6 +30,7 @@ pub mod fleet;
 pub mod iam;
 pub mod moto;
 pub mod paths;
+pub mod sent;
 pub mod slack;
 pub mod terraform;
 pub mod wait;
@@ -37,5 +39,6 @@ pub use emulator::{start_runtime_api, Emulator, Logs};
 pub use fleet::{instance_ids, Fleet, AMI, OPT_IN};
 pub use moto::{Moto, SnsMessage, REGION};
 pub use paths::{built_binary, venv, workspace_root};
+pub use sent::SentCommands;
 pub use slack::{Captured, Reply, SlackServer};
 pub use wait::{free_port, poll, wait_for_port};

@@ -9,17 +9,10 @@
 //! and the instance ids from the `SendCommand` requests the SDK sent (captured).
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 use aws_sdk_cloudwatch::types::{Dimension, StateValue, Statistic};
-use aws_sdk_ssm::operation::send_command::SendCommandInput;
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
 use chrono::Utc;
 use faultline_core::abort::{self, Abort, AbortConfig};
 use faultline_core::aws::records::Records;
@@ -29,32 +22,10 @@ use faultline_core::monkey::Monkey;
 use faultline_core::outcome::RoundOutcome;
 use faultline_core::record::{AbortTrigger, Record};
 use faultline_core::settings::Settings;
-use faultline_e2e::{workspace_root, Fleet, Moto, OPT_IN};
+use faultline_e2e::{workspace_root, Fleet, Moto, SentCommands, OPT_IN};
 use faultline_recovery_timer::config::TimerConfig;
 use faultline_recovery_timer::handler::Timer;
 use serde_json::{json, Value};
-
-/// Records every SendCommand input an SSM client sends.
-#[derive(Debug, Clone, Default)]
-struct Captured(Arc<Mutex<Vec<SendCommandInput>>>);
-
-impl Intercept for Captured {
-    fn name(&self) -> &'static str {
-        "faultline-tests::Captured"
-    }
-
-    fn read_before_serialization(
-        &self,
-        context: &BeforeSerializationInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        if let Some(input) = context.input().downcast_ref::<SendCommandInput>() {
-            self.0.lock().unwrap().push(input.clone());
-        }
-        Ok(())
-    }
-}
 
 struct Env {
     moto: Moto,
@@ -91,7 +62,7 @@ async fn env() -> Result<Env> {
 
 impl Env {
     /// Clients whose SendCommand requests `sent` records.
-    fn aws(&self, sent: &Captured) -> Aws {
+    fn aws(&self, sent: &SentCommands) -> Aws {
         let mut aws = Aws::new(&self.conf);
         aws.ssm = aws_sdk_ssm::Client::from_conf(
             aws_sdk_ssm::config::Builder::from(&self.conf)
@@ -229,7 +200,7 @@ async fn an_aborted_agent_fault_is_rolled_back_on_exactly_its_hosts_once() -> Re
     );
     assert!(e.rollback_commands().await?.is_empty());
 
-    let sent = Captured::default();
+    let sent = SentCommands::default();
     let aws = e.aws(&sent);
     let t0 = Utc::now();
     let Abort::Aborted(report) =
@@ -346,7 +317,7 @@ async fn the_recovery_timer_aborts_an_experiment_whose_stop_alarm_fires() -> Res
         )
         .await?;
     let want: BTreeSet<String> = chosen.iter().cloned().collect();
-    let sent = Captured::default();
+    let sent = SentCommands::default();
     let timer = Timer::new(
         e.aws(&sent),
         TimerConfig {

@@ -4,50 +4,21 @@
 //! requests the SDK sent with an interceptor and asserts on those.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
-use aws_sdk_ssm::operation::send_command::SendCommandInput;
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
 use faultline_core::aws::Aws;
 use faultline_core::clock::SystemClock;
 use faultline_core::monkey::{Monkey, MonkeyError};
 use faultline_core::outcome::RoundOutcome as Outcome;
 use faultline_core::settings::Settings;
-use faultline_e2e::{workspace_root, Fleet, Moto, OPT_IN};
+use faultline_e2e::{workspace_root, Fleet, Moto, SentCommands, OPT_IN};
 use serde_json::{json, Value};
-
-/// Records every SendCommand input the SSM client sends.
-#[derive(Debug, Clone, Default)]
-struct Captured(Arc<Mutex<Vec<SendCommandInput>>>);
-
-impl Intercept for Captured {
-    fn name(&self) -> &'static str {
-        "faultline-tests::Captured"
-    }
-
-    fn read_before_serialization(
-        &self,
-        context: &BeforeSerializationInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        if let Some(input) = context.input().downcast_ref::<SendCommandInput>() {
-            self.0.lock().unwrap().push(input.clone());
-        }
-        Ok(())
-    }
-}
 
 struct Env {
     _moto: Moto,
     fleet: Fleet,
     monkey: Monkey,
-    sent: Captured,
+    sent: SentCommands,
     calls: faultline_core::aws::CallCounter,
 }
 
@@ -67,7 +38,7 @@ async fn env() -> Result<Env> {
         .document_format(aws_sdk_ssm::types::DocumentFormat::Json)
         .send()
         .await?;
-    let sent = Captured::default();
+    let sent = SentCommands::default();
     let mut aws = Aws::new(&conf);
     aws.ssm = aws_sdk_ssm::Client::from_conf(
         aws_sdk_ssm::config::Builder::from(&conf)

@@ -273,7 +273,9 @@ async fn run() -> Result<()> {
     println!(
         "   batch-asg  4 instances, MinSize 2, no opt-in tag                  (must be spared)"
     );
-    println!("   alarm      web-outage (OK): the stop condition (in ALARM, the experiment is aborted)");
+    println!(
+        "   alarm      web-outage (OK): the stop condition (in ALARM, the experiment is aborted)"
+    );
     println!("   alarm      web-5xx (OK): the recovery signal (expected to fire, then clear)");
 
     step(4, "Steady-state traffic", started);
