@@ -4,10 +4,11 @@
 //! # Layout
 //!
 //! - [`config`]: both failure-lambda formats (1.x per-mode flags, 0.x single mode) plus
-//!   `expires_at`, parsed and validated into [`config::FaultConfig`].
-//! - [`pattern`]: deny-list pattern checks (length, portable subset, no regex bombs); owns
-//!   [`pattern::MAX_PATTERN_LEN`], which [`config`] also applies to `match` regexes. Imports
-//!   run one way: `config` -> `pattern`.
+//!   `expires_at`, read as failure-lambda reads them (unknown keys ignored, invalid flags
+//!   skipped, failure-lambda's defaults) into [`config::FaultConfig`].
+//! - [`pattern`]: deny-list and `match` pattern checks (failure-lambda's refusals, the shim's
+//!   limits) and the deny patterns' translation into the shim's POSIX ERE; owns
+//!   [`pattern::MAX_PATTERN_LEN`]. Imports run one way: `config` -> `pattern`.
 //! - [`plan`]: which faults apply to one invocation, as a [`plan::InvocationPlan`] (pure; clock
 //!   reading and RNG passed in).
 //! - [`killswitch`]: the kill switch, read as the monkey reads it: only `true` lets faults

@@ -6,8 +6,10 @@
 //! The background task reads every [`Cadence::active`] while a fault is active (so a halt, a
 //! clear or a new config takes effect within seconds) and every [`Cadence::idle`] otherwise.
 //! A kill switch that is not `true` empties the config ([`crate::killswitch`]); every other
-//! problem (missing, malformed, invalid, unreachable) means "no faults" too. Each is logged
-//! once per kind, not once per refresh.
+//! problem (missing, malformed, invalid, unreachable) means "no faults" too. A document is read
+//! as failure-lambda reads it ([`FaultConfig::read`]): an unknown key or an invalid flag fails
+//! open alone, the rest applies. Each is logged once per kind (or per skipped part), not once
+//! per refresh.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,7 +22,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::config::{ConfigError, FaultConfig};
+use crate::config::{ConfigError, FaultConfig, SkipKind, Skipped};
 use crate::killswitch::{self, HaltKind};
 
 /// A boxed, sendable future.
@@ -203,7 +205,7 @@ struct Snapshot {
 /// What a read concluded, to log each change once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {
-    Loaded(Vec<&'static str>),
+    Loaded(Vec<&'static str>, Vec<Skipped>),
     Halted(HaltKind),
     Failed(Problem),
 }
@@ -440,11 +442,11 @@ impl Inner {
         let Some(text) = fetched.config else {
             return self.fail(Problem::Missing, &format!("config {src} does not exist"));
         };
-        match FaultConfig::parse(&text) {
+        match FaultConfig::read(&text) {
             Ok(c) => {
                 self.report(
-                    Outcome::Loaded(c.mode_names()),
-                    &format!("config {src} loaded"),
+                    Outcome::Loaded(c.mode_names(), c.skipped.clone()),
+                    &format!("config {src}"),
                 );
                 c
             }
@@ -471,7 +473,18 @@ impl Inner {
             return;
         }
         match &outcome {
-            Outcome::Loaded(modes) => info!(source = "faultline", enabled_modes = ?modes, "{msg}"),
+            Outcome::Loaded(modes, skipped) => {
+                info!(source = "faultline", enabled_modes = ?modes, "{msg} loaded");
+                // What failure-lambda would ignore or skip: that part fails open, the rest applies.
+                for s in skipped {
+                    let p = match s.kind {
+                        SkipKind::UnknownKey => Problem::UnknownMode,
+                        SkipKind::Flag | SkipKind::Pattern => Problem::Invalid,
+                    };
+                    self.problems_logged.fetch_add(1, Ordering::Relaxed);
+                    warn!(source = "faultline", problem = ?p, field = %s.field, "fail open: {msg}: {s}");
+                }
+            }
             Outcome::Halted(kind) => {
                 self.halts_logged.fetch_add(1, Ordering::Relaxed);
                 warn!(source = "faultline", halt = ?kind, "kill switch: no faults injected: {msg}");

@@ -17,7 +17,8 @@ pub struct InvocationPlan {
     pub timeout_buffer: Option<Duration>,
     /// Fill the temp directory by this many MiB.
     pub diskspace_mb: Option<u64>,
-    /// Deny-list patterns active for this invocation (`None`: resolution untouched).
+    /// Deny-list patterns active for this invocation, in the POSIX ERE the shim runs (`None`:
+    /// resolution untouched).
     pub denylist: Option<Vec<String>>,
     /// Skip the handler; answer with this status code.
     pub statuscode: Option<u16>,
@@ -55,7 +56,7 @@ impl FaultConfig {
                 }
                 LayerFaultKind::Timeout { buffer } => plan.timeout_buffer = Some(*buffer),
                 LayerFaultKind::DiskSpace { mb } => plan.diskspace_mb = Some(*mb),
-                LayerFaultKind::Denylist { patterns } => plan.denylist = Some(patterns.clone()),
+                LayerFaultKind::Denylist { ere, .. } => plan.denylist = Some(ere.clone()),
                 LayerFaultKind::StatusCode { code } => plan.statuscode = Some(*code),
                 LayerFaultKind::Exception { message } => plan.exception = Some(message.clone()),
                 LayerFaultKind::Corruption { body } => plan.corruption = Some(body.clone()),

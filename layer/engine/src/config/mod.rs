@@ -1,23 +1,42 @@
-//! The fault configuration: both failure-lambda formats parsed into one typed [`FaultConfig`].
+//! The fault configuration: both failure-lambda formats read into one typed [`FaultConfig`].
 //!
 //! - 1.x, one object per mode: `{"latency": {"enabled": true, "percentage": 50,
-//!   "min_latency": 100, "max_latency": 400}, "exception": {...}, ...}`
+//!   "min_latency": 100, "max_latency": 400}, "exception": {...}, ...}` ([`flag`])
 //! - 0.x, one mode: `{"isEnabled": true, "failureMode": "latency", "rate": 0.5,
-//!   "minLatency": 100, "maxLatency": 400}`
+//!   "minLatency": 100, "maxLatency": 400}` ([`legacy`])
 //!
 //! Both accept faultline's addition, a top-level `"expires_at"` (RFC 3339) after which the
-//! configuration is ignored. Anything invalid rejects the whole document: the caller fails open.
+//! configuration is ignored.
+//!
+//! [`FaultConfig::read`] reads a document as failure-lambda 1.x reads its own (`src/config.ts`):
+//! an unknown top-level key is ignored, an invalid flag is skipped and the valid ones still
+//! apply, and a deny pattern the shim cannot run safely is skipped on its own; each is recorded
+//! in [`FaultConfig::skipped`] for the caller to log. Only a document that is no JSON object, an
+//! invalid `expires_at` (faultline's stop date: never guessed) or an invalid 0.x document (one
+//! mode) is rejected whole. [`FaultConfig::parse`] is the strict reading (`faultline layer set`
+//! validates with it): anything skipped rejects the document, naming the field.
+
+mod flag;
+mod legacy;
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::pattern::{check_deny_pattern, MAX_PATTERN_LEN};
-
-/// Most deny-list patterns accepted.
+/// Most deny-list patterns applied (the shim's `MAX_PATTERNS`); the rest are skipped.
 pub const MAX_PATTERNS: usize = 64;
+
+/// The failure modes, as failure-lambda 1.x names them.
+pub const MODES: [&str; 7] = [
+    "latency",
+    "exception",
+    "statuscode",
+    "diskspace",
+    "denylist",
+    "timeout",
+    "corruption",
+];
 
 /// Why a configuration document was rejected.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -45,13 +64,74 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-/// A parsed, validated configuration. The default is "no faults".
+/// What the reading left out of a document whose other parts apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipKind {
+    /// A top-level key that is no failure mode (failure-lambda ignores it).
+    UnknownKey,
+    /// A flag with an invalid field (failure-lambda skips it).
+    Flag,
+    /// One deny pattern the shim cannot run safely; the flag's other patterns apply.
+    Pattern,
+}
+
+/// One part of a document left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// What kind of part.
+    pub kind: SkipKind,
+    /// The key, or the field that made the flag invalid (`latency.percentage`,
+    /// `denylist.deny_list[1]`).
+    pub field: String,
+    /// What is wrong and what is allowed.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            SkipKind::UnknownKey => write!(
+                f,
+                "key {:?} ignored: not a failure mode (known: {})",
+                self.field,
+                MODES.join(", ")
+            ),
+            SkipKind::Flag => {
+                let mode = self.field.split(['.', '[']).next().unwrap_or_default();
+                write!(
+                    f,
+                    "{mode} not injected: {}: {}; the other flags apply",
+                    self.field, self.reason
+                )
+            }
+            SkipKind::Pattern => write!(
+                f,
+                "{} not applied: {}; the other patterns apply",
+                self.field, self.reason
+            ),
+        }
+    }
+}
+
+impl Skipped {
+    /// The strict reading's error for this part.
+    fn to_error(&self) -> ConfigError {
+        match self.kind {
+            SkipKind::UnknownKey => ConfigError::UnknownMode(self.field.clone()),
+            SkipKind::Flag | SkipKind::Pattern => invalid(self.field.clone(), self.reason.clone()),
+        }
+    }
+}
+
+/// A read configuration. The default is "no faults".
 #[derive(Debug, Clone, Default)]
 pub struct FaultConfig {
     /// The enabled faults, in injection order (see [`LayerFaultKind::order`]).
     pub faults: Vec<LayerFault>,
     /// After this instant the configuration injects nothing.
     pub expires_at: Option<DateTime<Utc>>,
+    /// What the reading left out, in document order (log each once).
+    pub skipped: Vec<Skipped>,
 }
 
 /// One enabled fault.
@@ -59,7 +139,7 @@ pub struct FaultConfig {
 pub struct LayerFault {
     /// What it does.
     pub kind: LayerFaultKind,
-    /// Share of invocations affected, 0..=100.
+    /// Share of invocations affected, 0..=100 (a whole number in 1.x documents).
     pub percentage: f64,
     /// All must hold for the fault to apply.
     pub matches: Vec<Match>,
@@ -85,10 +165,12 @@ pub enum LayerFaultKind {
         /// Size in MiB.
         mb: u64,
     },
-    /// Host names matching these (validated, POSIX-ERE-compatible) patterns fail to resolve.
+    /// Host names matching these patterns fail to resolve.
     Denylist {
-        /// The patterns.
+        /// The patterns applied, as written in the document.
         patterns: Vec<String>,
+        /// The same patterns in POSIX ERE, as the `getaddrinfo` shim runs them.
+        ere: Vec<String>,
     },
     /// The handler does not run; an API Gateway-shaped response with this code is returned.
     StatusCode {
@@ -208,8 +290,8 @@ impl Match {
 }
 
 impl FaultConfig {
-    /// Parses either failure-lambda format (see the module docs).
-    pub fn parse(text: &str) -> Result<FaultConfig, ConfigError> {
+    /// Reads either failure-lambda format as failure-lambda reads it (see the module docs).
+    pub fn read(text: &str) -> Result<FaultConfig, ConfigError> {
         let v: Value =
             serde_json::from_str(text).map_err(|e| ConfigError::Malformed(e.to_string()))?;
         let Value::Object(obj) = v else {
@@ -229,13 +311,28 @@ impl FaultConfig {
                 ))
             }
         };
+        let mut skipped = Vec::new();
         let mut faults = if obj.contains_key("failureMode") || obj.contains_key("isEnabled") {
-            parse_legacy(&obj)?
+            legacy::read(&obj, &mut skipped)?
         } else {
-            parse_flags(&obj)?
+            flag::read_all(&obj, &mut skipped)
         };
         faults.sort_by_key(|f| f.kind.order());
-        Ok(FaultConfig { faults, expires_at })
+        Ok(FaultConfig {
+            faults,
+            expires_at,
+            skipped,
+        })
+    }
+
+    /// The strict reading: as [`FaultConfig::read`], but anything it would skip rejects the
+    /// document, naming the field.
+    pub fn parse(text: &str) -> Result<FaultConfig, ConfigError> {
+        let c = FaultConfig::read(text)?;
+        match c.skipped.first() {
+            Some(s) => Err(s.to_error()),
+            None => Ok(c),
+        }
     }
 
     /// Whether nothing can ever be injected.
@@ -257,258 +354,6 @@ impl FaultConfig {
     pub fn mode_names(&self) -> Vec<&'static str> {
         self.faults.iter().map(|f| f.kind.name()).collect()
     }
-}
-
-/// A 1.x flag: every attribute of every mode, all optional; unknown attributes are ignored
-/// as failure-lambda does.
-#[derive(Debug, Default, Deserialize)]
-struct RawFlag {
-    #[serde(default)]
-    enabled: bool,
-    percentage: Option<f64>,
-    rate: Option<f64>,
-    #[serde(rename = "match")]
-    matches: Option<Vec<RawMatch>>,
-    min_latency: Option<f64>,
-    max_latency: Option<f64>,
-    exception_msg: Option<String>,
-    status_code: Option<f64>,
-    disk_space: Option<f64>,
-    deny_list: Option<Vec<String>>,
-    timeout_buffer_ms: Option<f64>,
-    body: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct RawMatch {
-    path: String,
-    #[serde(default)]
-    operator: Option<String>,
-    value: Option<Value>,
-}
-
-const MODES: [&str; 7] = [
-    "latency",
-    "exception",
-    "statuscode",
-    "diskspace",
-    "denylist",
-    "timeout",
-    "corruption",
-];
-
-fn parse_flags(obj: &Map<String, Value>) -> Result<Vec<LayerFault>, ConfigError> {
-    let mut out = Vec::new();
-    for (key, value) in obj {
-        if key == "expires_at" {
-            continue;
-        }
-        if !MODES.contains(&key.as_str()) {
-            return Err(ConfigError::UnknownMode(key.clone()));
-        }
-        let flag: RawFlag = serde_json::from_value(value.clone())
-            .map_err(|e| invalid(key.clone(), e.to_string()))?;
-        if !flag.enabled {
-            continue;
-        }
-        let percentage = match (flag.percentage, flag.rate) {
-            (Some(p), _) => p,
-            (None, Some(r)) => rate_to_percentage(key, r)?,
-            (None, None) => 100.0,
-        };
-        out.push(build(key, &flag, percentage)?);
-    }
-    Ok(out)
-}
-
-fn rate_to_percentage(field: &str, r: f64) -> Result<f64, ConfigError> {
-    if !(0.0..=1.0).contains(&r) {
-        return Err(invalid(
-            format!("{field}.rate"),
-            format!("{r} is not between 0 and 1"),
-        ));
-    }
-    Ok(r * 100.0)
-}
-
-fn num(field: String, v: Option<f64>, default: f64, lo: f64, hi: f64) -> Result<f64, ConfigError> {
-    let v = v.unwrap_or(default);
-    if !(lo..=hi).contains(&v) || v.fract() != 0.0 {
-        return Err(invalid(
-            field,
-            format!("{v} is not a whole number between {lo} and {hi}"),
-        ));
-    }
-    Ok(v)
-}
-
-fn build(mode: &str, f: &RawFlag, percentage: f64) -> Result<LayerFault, ConfigError> {
-    if !(0.0..=100.0).contains(&percentage) {
-        return Err(invalid(
-            format!("{mode}.percentage"),
-            format!("{percentage} is not between 0 and 100"),
-        ));
-    }
-    let field = |a: &str| format!("{mode}.{a}");
-    let kind = match mode {
-        "latency" => {
-            let min = num(field("min_latency"), f.min_latency, 100.0, 0.0, 900_000.0)?;
-            let max = num(
-                field("max_latency"),
-                f.max_latency,
-                400.0_f64.max(min),
-                0.0,
-                900_000.0,
-            )?;
-            if min > max {
-                return Err(invalid(
-                    field("min_latency"),
-                    format!("min_latency {min} is above max_latency {max}"),
-                ));
-            }
-            LayerFaultKind::Latency {
-                min: Duration::from_millis(min as u64),
-                max: Duration::from_millis(max as u64),
-            }
-        }
-        "timeout" => LayerFaultKind::Timeout {
-            buffer: Duration::from_millis(num(
-                field("timeout_buffer_ms"),
-                f.timeout_buffer_ms,
-                0.0,
-                0.0,
-                900_000.0,
-            )? as u64),
-        },
-        "diskspace" => LayerFaultKind::DiskSpace {
-            mb: num(field("disk_space"), f.disk_space, 100.0, 1.0, 10_240.0)? as u64,
-        },
-        "denylist" => {
-            let patterns = f.deny_list.clone().unwrap_or_default();
-            if patterns.is_empty() || patterns.len() > MAX_PATTERNS {
-                return Err(invalid(
-                    field("deny_list"),
-                    format!("give 1 to {MAX_PATTERNS} host name patterns"),
-                ));
-            }
-            for p in &patterns {
-                check_deny_pattern(p).map_err(|reason| invalid(field("deny_list"), reason))?;
-            }
-            LayerFaultKind::Denylist { patterns }
-        }
-        "statuscode" => LayerFaultKind::StatusCode {
-            code: num(field("status_code"), f.status_code, 404.0, 100.0, 599.0)? as u16,
-        },
-        "exception" => LayerFaultKind::Exception {
-            message: f
-                .exception_msg
-                .clone()
-                .unwrap_or_else(|| "Exception message!".to_owned()),
-        },
-        "corruption" => LayerFaultKind::Corruption {
-            body: f.body.clone(),
-        },
-        other => return Err(ConfigError::UnknownMode(other.to_owned())),
-    };
-    let mut matches = Vec::new();
-    for (i, m) in f.matches.iter().flatten().enumerate() {
-        matches.push(build_match(&format!("{mode}.match[{i}]"), m)?);
-    }
-    Ok(LayerFault {
-        kind,
-        percentage,
-        matches,
-    })
-}
-
-fn build_match(field: &str, m: &RawMatch) -> Result<Match, ConfigError> {
-    if m.path.is_empty() {
-        return Err(invalid(field, "path is empty"));
-    }
-    let path = m.path.split('.').map(str::to_owned).collect();
-    let value = || -> Result<String, ConfigError> {
-        match &m.value {
-            Some(Value::String(s)) => Ok(s.clone()),
-            Some(Value::Null) | None => Err(invalid(field, "this operator needs a value")),
-            Some(other) => Ok(other.to_string()),
-        }
-    };
-    let op = match m.operator.as_deref().unwrap_or("eq") {
-        "eq" => MatchOp::Eq(value()?),
-        "exists" => MatchOp::Exists,
-        "startsWith" => MatchOp::StartsWith(value()?),
-        "regex" => {
-            let p = value()?;
-            if p.len() > MAX_PATTERN_LEN {
-                return Err(invalid(
-                    field,
-                    format!("regex longer than {MAX_PATTERN_LEN} characters"),
-                ));
-            }
-            MatchOp::Regex(
-                regex_lite::Regex::new(&p)
-                    .map_err(|e| invalid(field, format!("bad regex {p:?}: {e}")))?,
-            )
-        }
-        other => {
-            return Err(invalid(
-                field,
-                format!("unknown operator {other:?} (eq, exists, startsWith, regex)"),
-            ))
-        }
-    };
-    Ok(Match { path, op })
-}
-
-fn parse_legacy(obj: &Map<String, Value>) -> Result<Vec<LayerFault>, ConfigError> {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Legacy {
-        #[serde(default)]
-        is_enabled: bool,
-        failure_mode: Option<String>,
-        rate: Option<f64>,
-        min_latency: Option<f64>,
-        max_latency: Option<f64>,
-        exception_msg: Option<String>,
-        status_code: Option<f64>,
-        disk_space: Option<f64>,
-        denylist: Option<Vec<String>>,
-    }
-    // serde_path_to_error: a wrong type names its field (`isEnabled`), as 1.x errors do.
-    let l: Legacy = serde_path_to_error::deserialize(Value::Object(obj.clone())).map_err(|e| {
-        ConfigError::Invalid {
-            field: e.path().to_string(),
-            reason: e.into_inner().to_string(),
-        }
-    })?;
-    let mode = l.failure_mode.clone().unwrap_or_default();
-    if ![
-        "latency",
-        "exception",
-        "statuscode",
-        "diskspace",
-        "denylist",
-    ]
-    .contains(&mode.as_str())
-    {
-        return Err(ConfigError::UnknownMode(mode));
-    }
-    if !l.is_enabled {
-        return Ok(Vec::new());
-    }
-    let percentage = rate_to_percentage("rate", l.rate.unwrap_or(1.0))?;
-    let flag = RawFlag {
-        enabled: true,
-        min_latency: l.min_latency,
-        max_latency: l.max_latency,
-        exception_msg: l.exception_msg,
-        status_code: l.status_code,
-        disk_space: l.disk_space,
-        deny_list: l.denylist,
-        ..RawFlag::default()
-    };
-    Ok(vec![build(&mode, &flag, percentage)?])
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! The config parser's tests: failure-lambda 1.x compatibility, every rejected field.
+//! The config parser's tests: failure-lambda 1.x compatibility, every field the strict
+//! reading rejects. `layer/engine/tests/failure_lambda_compat.rs` covers the lenient reading.
 use super::*;
 use serde_json::json;
 
@@ -62,7 +63,8 @@ fn parses_the_legacy_0x_format() {
     assert_eq!(
         c.faults[0].kind,
         LayerFaultKind::Denylist {
-            patterns: vec!["s3.*.amazonaws.com".into()]
+            patterns: vec!["s3.*.amazonaws.com".into()],
+            ere: vec!["s3.*.amazonaws.com".into()]
         }
     );
     let off = FaultConfig::parse(
@@ -118,7 +120,8 @@ fn rejects_bad_documents_with_a_reason() {
         r#"{"latency": {"enabled": true, "min_latency": 500, "max_latency": 100}}"#,
         r#"{"statuscode": {"enabled": true, "status_code": 99}}"#,
         r#"{"diskspace": {"enabled": true, "disk_space": 0}}"#,
-        r#"{"denylist": {"enabled": true, "deny_list": []}}"#,
+        r#"{"latency": {"enabled": true, "percentage": 50.5}}"#,
+        r#"{"latency": {"enabled": "yes"}}"#,
         r#"{"denylist": {"enabled": true, "deny_list": ["(a+)+$"]}}"#,
         r#"{"exception": {"enabled": true, "match": [{"path": "a", "operator": "like", "value": "x"}]}}"#,
         r#"{"exception": {"enabled": true, "match": [{"path": "a"}]}}"#,
@@ -170,4 +173,37 @@ fn a_legacy_document_with_a_wrong_type_names_the_field() {
         matches!(&e, ConfigError::Invalid { field, .. } if field == "isEnabled"),
         "{e:?}"
     );
+}
+
+#[test]
+fn a_legacy_document_names_its_own_fields() {
+    let e = FaultConfig::parse(
+        r#"{"isEnabled": true, "failureMode": "latency", "minLatency": 500, "maxLatency": 100}"#,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, ConfigError::Invalid { field, .. } if field == "maxLatency"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn skipped_parts_read_as_one_line_each() {
+    let c = FaultConfig::read(
+        r#"{"meteor": 1, "latency": {"enabled": true, "percentage": 50.5},
+            "denylist": {"enabled": true, "deny_list": ["(a|ab)*", "^s3\\."]}}"#,
+    )
+    .unwrap();
+    let lines: Vec<String> = c.skipped.iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    for start in [
+        "denylist.deny_list[0] not applied",
+        "latency not injected: latency.percentage:",
+        "key \"meteor\" ignored",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(start)),
+            "{start}: {lines:#?}"
+        );
+    }
 }
