@@ -55,9 +55,9 @@ pub struct LayerSet {
     /// Replace the response body with this text.
     #[arg(long, value_name = "BODY")]
     pub corruption: Option<String>,
-    /// Share of invocations affected, 0 to 100.
-    #[arg(long, default_value_t = 100.0)]
-    pub percentage: f64,
+    /// Share of invocations affected: a whole number from 0 to 100 (failure-lambda's rule).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub percentage: u8,
     /// The faults switch themselves off after this long (`30m`, `2h`), or `never`.
     #[arg(long, default_value = "1h")]
     pub expires: String,
