@@ -18,6 +18,8 @@ locals {
           FAULTLINE_RECORD_RETENTION_DAYS = tostring(var.record_retention_days)
           FAULTLINE_TOPIC_ARN             = aws_sns_topic.events.arn
           FAULTLINE_AGENT_DOCUMENT        = aws_ssm_document.agent.name
+          FAULTLINE_LAYER_PREFIX          = var.layer_config_prefix
+          FAULTLINE_LAYER_NAME            = "${var.name}-layer"
         }
       }
       recovery_timer = {

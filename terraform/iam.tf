@@ -79,6 +79,59 @@ data "aws_iam_policy_document" "monkey" {
     resources = ["${local.ssm_parameter_arn}${var.kill_switch_parameter}"]
   }
 
+  # Lambda experiments (lambda-fault, throttle, disable-event-source). Functions are found by
+  # their opt-in tag (the tagging API has no resource-level permissions); read-only calls on
+  # any function; changes only on functions carrying the opt-in tag, and layer parameters only
+  # under layer_config_prefix.
+  statement {
+    sid       = "FindOptedInFunctions"
+    actions   = ["tag:GetResources"]
+    resources = ["*"] # GetResources supports no resource-level permissions
+  }
+
+  statement {
+    sid       = "ReadFunctions"
+    actions   = ["lambda:GetFunctionConfiguration", "lambda:GetFunctionConcurrency"]
+    resources = [local.function_arns]
+  }
+
+  statement {
+    sid       = "ReadEventSourceMappings"
+    actions   = ["lambda:ListEventSourceMappings"]
+    resources = ["*"] # ListEventSourceMappings supports no resource-level permissions
+  }
+
+  statement {
+    sid       = "ThrottleOptedInFunctionsOnly"
+    actions   = ["lambda:PutFunctionConcurrency"]
+    resources = [local.function_arns]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${var.opt_in_tag_key}"
+      values   = ["true"]
+    }
+  }
+
+  # A mapping's own tags, not its function's, are what IAM can test; the monkey only updates
+  # mappings of functions it found by the opt-in tag, and the condition keeps the calls to
+  # mappings of functions in this account and region.
+  statement {
+    sid       = "DisableEventSourceMappings"
+    actions   = ["lambda:UpdateEventSourceMapping"]
+    resources = [local.event_source_mapping_arns]
+    condition {
+      test     = "ArnLike"
+      variable = "lambda:FunctionArn"
+      values   = [local.function_arns]
+    }
+  }
+
+  statement {
+    sid       = "LayerParameters"
+    actions   = ["ssm:GetParameters", "ssm:PutParameter"]
+    resources = ["${local.ssm_parameter_arn}${var.layer_config_prefix}/*"]
+  }
+
   statement {
     sid       = "ExperimentRecords"
     actions   = ["dynamodb:PutItem", "dynamodb:UpdateItem"]
@@ -184,6 +237,36 @@ data "aws_iam_policy_document" "recovery_timer" {
       variable = "aws:ResourceTag/${var.opt_in_tag_key}"
       values   = ["true"]
     }
+  }
+
+  # Restoring Lambda experiments at the end of their duration or on abort: the same scope as
+  # the monkey's changes.
+  statement {
+    sid       = "RestoreConcurrencyOfOptedInFunctionsOnly"
+    actions   = ["lambda:GetFunctionConcurrency", "lambda:PutFunctionConcurrency", "lambda:DeleteFunctionConcurrency"]
+    resources = [local.function_arns]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${var.opt_in_tag_key}"
+      values   = ["true"]
+    }
+  }
+
+  statement {
+    sid       = "ReEnableEventSourceMappings"
+    actions   = ["lambda:UpdateEventSourceMapping"]
+    resources = [local.event_source_mapping_arns]
+    condition {
+      test     = "ArnLike"
+      variable = "lambda:FunctionArn"
+      values   = [local.function_arns]
+    }
+  }
+
+  statement {
+    sid       = "RestoreLayerParameters"
+    actions   = ["ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameters"]
+    resources = ["${local.ssm_parameter_arn}${var.layer_config_prefix}/*"]
   }
 
   statement {

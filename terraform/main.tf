@@ -41,11 +41,13 @@ locals {
   }
 
   # ARN building blocks (partition-aware).
-  ssm_parameter_arn = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter"
-  instance_arns     = "arn:${local.partition}:ec2:${local.region}:${local.account_id}:instance/*"
-  asg_arns          = "arn:${local.partition}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/*"
-  alarm_arns        = "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:*"
-  log_group_arn     = { for k, n in local.function_names : k => "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${n}" }
+  ssm_parameter_arn         = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter"
+  instance_arns             = "arn:${local.partition}:ec2:${local.region}:${local.account_id}:instance/*"
+  asg_arns                  = "arn:${local.partition}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/*"
+  function_arns             = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:*"
+  event_source_mapping_arns = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:event-source-mapping:*"
+  alarm_arns                = "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:*"
+  log_group_arn             = { for k, n in local.function_names : k => "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${n}" }
 
   tags = merge({ "app" = "faultline" }, var.tags)
 }

@@ -7,7 +7,7 @@
 //! Every SDK call lives in an adapter under `functions/core/src/aws/`, on a parameter named
 //! `client` whose type (`&aws_sdk_ec2::Client`, `&aws_sdk_dynamodb::Client`) names the service:
 //! the crate's suffix is the IAM service prefix (`ec2`, `autoscaling`, `ssm`, `sns`,
-//! `cloudwatch`, `dynamodb`). Starting from every function
+//! `cloudwatch`, `dynamodb`, `lambda`; `aws_sdk_resourcegroupstagging` is `tag`). Starting from every function
 //! in a Lambda crate's `src/` (tests removed), calls are followed through `faultline-core`:
 //! `module::name(` to that module's function, a bare `name(` to a function imported with `use
 //! faultline_core::...`, and inside core a bare or method call to a function of the same module.
@@ -210,6 +210,11 @@ impl Sources {
                             &c[1],
                             services.len()
                         );
+                    };
+                    // The crate's suffix is the IAM prefix, but for the tagging API's.
+                    let service = match service {
+                        "resourcegroupstagging" => "tag",
+                        other => other,
                     };
                     ops.insert(format!("{service}:{}", pascal(&c[1])));
                 }

@@ -166,7 +166,7 @@ async fn bad_variables_and_missing_artifacts_fail_plan_with_their_message() -> R
             "unknown action",
             json!({"experiments": experiment(json!({"mode": "count", "value": 1}),
                                              json!({"type": "explode"}), "rate(1 hour)")}),
-            "action.type must be one of: terminate, stop, reboot, agent",
+            "action.type must be one of: terminate, stop, reboot, agent, lambda-fault, throttle,",
         ),
         (
             "malformed schedule",

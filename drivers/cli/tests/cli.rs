@@ -463,7 +463,7 @@ async fn layer_set_writes_what_the_layer_accepts_and_clear_removes_it() -> Resul
     let v: Value = serde_json::from_str(written)?;
     assert_eq!(
         v["latency"],
-        json!({"enabled": true, "percentage": 50.0, "min_latency": 100, "max_latency": 400})
+        json!({"enabled": true, "percentage": 50, "min_latency": 100, "max_latency": 400})
     );
     let expires = chrono::DateTime::parse_from_rfc3339(v["expires_at"].as_str().unwrap())?;
     let left = expires.with_timezone(&chrono::Utc) - chrono::Utc::now();

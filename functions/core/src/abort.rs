@@ -4,7 +4,8 @@
 //! Per action: `agent` sends the faultline document with `Mode=rollback` (the agent's
 //! `rollback --all`) to the recorded instances, in batches of 50, and waits (within
 //! [`AbortConfig::wait`]) for each host's result; `stop` starts the recorded instances;
-//! `terminate` and `reboot` leave nothing to undo, and say so per target.
+//! `terminate` and `reboot` leave nothing to undo, and say so per target; a Lambda action
+//! restores each function as the record says it was (`lambda::restore`).
 //!
 //! Exactly once: the rollback comes first, then the conditional update from `open` to
 //! `aborted`. Only the caller whose update wins publishes (SNS `event=aborted`) and puts the
@@ -26,6 +27,7 @@ use crate::aws::cloudwatch::{self, Datum};
 use crate::aws::records::Records;
 use crate::aws::ssm::{self, Invocation};
 use crate::aws::{ec2, sns, Aws, AwsError};
+use crate::lambda;
 use crate::message::{subject_line, Message};
 use crate::record::{AbortTrigger, Aborted, Record, RecordAction, RolledBack, State, MAX_BYTES};
 use crate::settings::RecordStore;
@@ -188,6 +190,10 @@ async fn roll_back(aws: &Aws, cfg: &AbortConfig, rec: &Record) -> (Vec<RolledBac
                 .collect();
             (out, at)
         }
+        RecordAction::Lambda { restore, .. } => {
+            let out = lambda::restore(aws, restore).await;
+            (out, Utc::now())
+        }
         RecordAction::Terminate { .. } => nothing_to_undo(ids, "terminated"),
         RecordAction::Reboot => nothing_to_undo(ids, "rebooted"),
     }
@@ -320,6 +326,9 @@ pub fn message(rec: &Record, a: &Aborted) -> Message {
         RecordAction::Agent { .. } | RecordAction::Stop { .. } => {
             format!("rolled back on {} of {n} hosts in {secs:.1} s", a.ok())
         }
+        RecordAction::Lambda { .. } => {
+            format!("restored {} of {n} in {secs:.1} s", a.ok())
+        }
         RecordAction::Terminate { .. } | RecordAction::Reboot => {
             format!("nothing to undo on {n} hosts ({})", rec.action.name())
         }
@@ -362,6 +371,7 @@ pub fn message(rec: &Record, a: &Aborted) -> Message {
                 RecordAction::Agent { .. } =>
                     "run `sudo faultline-agent rollback --all` there (the fault also ends by itself at its deadline)",
                 RecordAction::Stop { .. } => "start them (`aws ec2 start-instances --instance-ids ...`)",
+                RecordAction::Lambda { .. } => "restore them by hand from the record (`faultline status --output json` shows each previous value)",
                 RecordAction::Terminate { .. } | RecordAction::Reboot => "nothing to do",
             }
         );

@@ -55,8 +55,8 @@ pub async fn act(aws: &Aws, action: Action, chosen: &[Target]) -> Vec<TargetResu
                 Action::Terminate { .. } => Ec2Action::Terminate,
                 Action::Stop { .. } => Ec2Action::Stop,
                 Action::Reboot => Ec2Action::Reboot,
-                // Sent through SSM by `send_agent`, never here.
-                Action::Agent(_) => return vec![],
+                // Sent through SSM by `send_agent`, or changed by `lambda::inject`, never here.
+                Action::Agent(_) | Action::Lambda(_) => return vec![],
             };
             let ids: Vec<String> = chosen.iter().map(|t| t.instance_id.clone()).collect();
             ec2::act(&aws.ec2, ec2_action, &ids).await
@@ -137,7 +137,7 @@ pub async fn send_agent(
 /// Runs `f` on every item with at most `limit` futures in flight; the results come back in the
 /// order of `items`, whatever the order in which they finish. Each future runs to its own end:
 /// an `Err` in one does not cancel the others.
-async fn bounded<'a, T, R, F, Fut>(items: &'a [T], limit: usize, f: F) -> Vec<R>
+pub(crate) async fn bounded<'a, T, R, F, Fut>(items: &'a [T], limit: usize, f: F) -> Vec<R>
 where
     F: Fn(&'a T) -> Fut,
     Fut: Future<Output = R>,

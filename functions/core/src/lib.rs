@@ -19,6 +19,8 @@
 //! - [`abort`]: aborting an open experiment: roll back on the recorded targets, mark the record
 //!   aborted once, one message and the `TimeToSafe` metric.
 //! - [`act`]: the destructive calls of a round (EC2 / Auto Scaling actions, the agent via SSM).
+//! - [`lambda`]: Lambda experiments: opted-in functions, what restores them, the change, the
+//!   restore.
 //! - [`monkey`]: one scheduled invocation (payload -> invocation -> round), independent of the
 //!   Lambda runtime, which the monkey function and the tests drive.
 //! - [`observe`]: what the recovery timer (and `faultline run`) sees of open records: groups,
@@ -33,6 +35,7 @@ pub mod act;
 pub mod aws;
 pub mod clock;
 pub mod guards;
+pub mod lambda;
 pub mod logging;
 pub mod message;
 pub mod monkey;

@@ -72,7 +72,7 @@ pub fn injected(r: &RoundResult, exp: &Experiment, settings: &Settings) -> Messa
                 .unwrap_or("a guard")
         ),
         _ => format!(
-            "[faultline] {}: {} {hit} of {} instances{}{}",
+            "[faultline] {}: {} {hit} of {} {}{}{}",
             r.experiment,
             match &exp.action {
                 Action::Agent(a) => format!(
@@ -83,6 +83,11 @@ pub fn injected(r: &RoundResult, exp: &Experiment, settings: &Settings) -> Messa
                 other => other.past_tense().to_owned(),
             },
             r.plan.eligible,
+            if exp.targets.resource.is_instance() {
+                "instances"
+            } else {
+                "functions"
+            },
             places(r),
             if failed > 0 {
                 format!(" ({failed} failed)")
@@ -123,6 +128,11 @@ pub fn injected(r: &RoundResult, exp: &Experiment, settings: &Settings) -> Messa
             a.fault.to_args().join(" "),
             humantime::format_duration(a.duration),
             settings.agent_document
+        ),
+        Action::Lambda(l) => format!(
+            "{} for {}; the recovery timer restores each function as it was then",
+            l.kind.name(),
+            humantime::format_duration(l.duration)
         ),
     };
     let _ = writeln!(b, "Action:      {how}");
@@ -200,6 +210,11 @@ pub fn injected(r: &RoundResult, exp: &Experiment, settings: &Settings) -> Messa
                 "the agent rolls {} back after {}; watching for up to {}",
                 a.fault.kind(),
                 humantime::format_duration(a.duration),
+                humantime::format_duration(exp.recovery.timeout)
+            ),
+            Action::Lambda(l) => format!(
+                "restoring after {}, then watching for up to {} in all",
+                humantime::format_duration(l.duration),
                 humantime::format_duration(exp.recovery.timeout)
             ),
             _ => format!(

@@ -50,6 +50,88 @@ pub enum RecordAction {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         commands: Vec<String>,
     },
+    /// A change to Lambda functions for a duration, with exactly what restores it.
+    Lambda {
+        /// Which change.
+        change: LambdaChange,
+        /// How long the change holds, seconds: the recovery timer restores then.
+        duration_s: u64,
+        /// What restores each function, read before anything was changed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        restore: Vec<Restore>,
+        /// When the previous state was put back (by the recovery timer or an abort).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        restored_at: Option<DateTime<Utc>>,
+    },
+}
+
+/// The change a Lambda experiment makes (the spec's `lambda-fault`, `throttle`,
+/// `disable-event-source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LambdaChange {
+    /// The function's layer parameter written with faults and `expires_at`.
+    LambdaFault,
+    /// Reserved concurrency 0.
+    Throttle,
+    /// Its enabled event source mappings disabled.
+    DisableEventSource,
+}
+
+impl LambdaChange {
+    /// `lambda-fault`, `throttle`, `disable-event-source`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LambdaChange::LambdaFault => "lambda-fault",
+            LambdaChange::Throttle => "throttle",
+            LambdaChange::DisableEventSource => "disable-event-source",
+        }
+    }
+}
+
+/// What puts one function back as it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "what", rename_all = "snake_case")]
+pub enum Restore {
+    /// The layer parameter: `previous` is put back (deleted when there was none), but only while
+    /// the parameter still holds what the monkey `written` (a newer write by someone else wins).
+    Parameter {
+        /// The function.
+        function: String,
+        /// The SSM parameter.
+        name: String,
+        /// Its value before, if it existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous: Option<String>,
+        /// What the monkey wrote.
+        written: String,
+    },
+    /// Reserved concurrency: `previous` set again, or deleted when there was none.
+    Concurrency {
+        /// The function.
+        function: String,
+        /// The reserved concurrency before, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous: Option<i32>,
+    },
+    /// An event source mapping that was enabled: enabled again.
+    EventSource {
+        /// The function.
+        function: String,
+        /// The mapping's UUID.
+        uuid: String,
+    },
+}
+
+impl Restore {
+    /// The function it restores.
+    pub fn function(&self) -> &str {
+        match self {
+            Restore::Parameter { function, .. }
+            | Restore::Concurrency { function, .. }
+            | Restore::EventSource { function, .. } => function,
+        }
+    }
 }
 
 impl RecordAction {
@@ -60,6 +142,7 @@ impl RecordAction {
             RecordAction::Stop { .. } => "stop",
             RecordAction::Reboot => "reboot",
             RecordAction::Agent { .. } => "agent",
+            RecordAction::Lambda { change, .. } => change.name(),
         }
     }
 
@@ -68,7 +151,9 @@ impl RecordAction {
     pub fn takes_out_of_service(&self) -> bool {
         match self {
             RecordAction::Terminate { .. } | RecordAction::Stop { .. } => true,
-            RecordAction::Reboot | RecordAction::Agent { .. } => false,
+            RecordAction::Reboot | RecordAction::Agent { .. } | RecordAction::Lambda { .. } => {
+                false
+            }
         }
     }
 
@@ -76,7 +161,9 @@ impl RecordAction {
     pub fn standalone_must_run(&self) -> bool {
         match self {
             RecordAction::Stop { .. } | RecordAction::Reboot => true,
-            RecordAction::Terminate { .. } | RecordAction::Agent { .. } => false,
+            RecordAction::Terminate { .. }
+            | RecordAction::Agent { .. }
+            | RecordAction::Lambda { .. } => false,
         }
     }
 
@@ -90,6 +177,23 @@ impl RecordAction {
             RecordAction::Stop { .. }
             | RecordAction::Terminate { .. }
             | RecordAction::Reboot
+            | RecordAction::Agent { .. }
+            | RecordAction::Lambda { .. } => None,
+        }
+    }
+
+    /// When a Lambda change is due to be restored, if it has not been yet.
+    pub fn restore_due(&self, started_at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            RecordAction::Lambda {
+                duration_s,
+                restored_at: None,
+                ..
+            } => Some(started_at + chrono::Duration::seconds(*duration_s as i64)),
+            RecordAction::Lambda { .. }
+            | RecordAction::Stop { .. }
+            | RecordAction::Terminate { .. }
+            | RecordAction::Reboot
             | RecordAction::Agent { .. } => None,
         }
     }
@@ -98,9 +202,10 @@ impl RecordAction {
     pub fn fault_duration_s(&self) -> Option<u64> {
         match self {
             RecordAction::Agent { duration_s, .. } => Some(*duration_s),
-            RecordAction::Terminate { .. } | RecordAction::Stop { .. } | RecordAction::Reboot => {
-                None
-            }
+            RecordAction::Terminate { .. }
+            | RecordAction::Stop { .. }
+            | RecordAction::Reboot
+            | RecordAction::Lambda { .. } => None,
         }
     }
 }

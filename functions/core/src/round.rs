@@ -29,6 +29,7 @@ use crate::aws::records::{Created, Records};
 use crate::aws::{cloudwatch, ec2, sns, ssm, Aws, AwsError};
 use crate::clock::Clock;
 use crate::guards::{self, Guard, Refusal};
+use crate::lambda;
 use crate::message;
 use crate::outcome::{ms, RoundError, RoundOutcome, RoundResult, TargetResult, Timings};
 use crate::record::{
@@ -367,9 +368,18 @@ pub async fn execute(
         return Ok(cx.finish());
     }
 
-    // 8. The record, which is also the idempotency lock.
+    // 8. The record, which is also the idempotency lock. A Lambda action first reads what
+    // restores each function, so the record holds the way back before anything changes.
     let t = Instant::now();
-    let mut rec = new_record(inv, &cx.result.plan, clock.now());
+    let now = clock.now();
+    let mut rec = new_record(inv, &cx.result.plan, now);
+    let mut restore = Vec::new();
+    if let Action::Lambda(l) = &exp.action {
+        restore = lambda::snapshot(aws, settings, l, &chosen, now).await?;
+        if let RecordAction::Lambda { restore: r, .. } = &mut rec.action {
+            r.clone_from(&restore);
+        }
+    }
     let encoded = match rec.encode() {
         Ok(e) => e,
         Err(r) => return Ok(cx.refuse(r).await),
@@ -394,6 +404,7 @@ pub async fn execute(
             cx.result.commands = commands;
             results
         }
+        Action::Lambda(l) => lambda::inject(aws, l, &restore).await,
         other => act::act(aws, other.clone(), &chosen).await,
     };
     cx.result.timings.act_ms = ms(t);
@@ -472,7 +483,7 @@ async fn inventory(
             };
             Ok(Inventory {
                 groups: autoscaling::groups(&aws.autoscaling, query).await?,
-                instances: vec![],
+                ..Inventory::default()
             })
         }
         Resource::Ec2Instance => {
@@ -488,8 +499,20 @@ async fn inventory(
             } else {
                 autoscaling::groups(&aws.autoscaling, GroupQuery::Names(&names)).await?
             };
-            Ok(Inventory { groups, instances })
+            Ok(Inventory {
+                groups,
+                instances,
+                ..Inventory::default()
+            })
         }
+        Resource::LambdaFunction => match &exp.action {
+            Action::Lambda(l) => Ok(Inventory {
+                functions: lambda::inventory(aws, settings, exp, l).await?,
+                ..Inventory::default()
+            }),
+            // Validation pairs lambda-function with the Lambda actions only.
+            _ => Ok(Inventory::default()),
+        },
     }
 }
 
@@ -523,6 +546,12 @@ fn new_record(inv: &Invocation, plan: &Plan, now: DateTime<Utc>) -> Record {
                 fault: agent.fault.kind().name().to_owned(),
                 duration_s: agent.duration.as_secs(),
                 commands: vec![],
+            },
+            Action::Lambda(l) => RecordAction::Lambda {
+                change: lambda::change(&l.kind),
+                duration_s: l.duration.as_secs(),
+                restore: vec![],
+                restored_at: None,
             },
         },
         groups,

@@ -19,6 +19,29 @@ pub struct Settings {
     /// `faultline-agent`. Where the agent comes from is not a setting: Terraform renders the
     /// document with the agent's S3 location and SHA-256 fixed.
     pub agent_document: String,
+    /// Where `lambda-fault` may write layer parameters, and which layer it looks for.
+    pub layer: LayerSettings,
+}
+
+/// What the monkey knows of the faultline layer, for `lambda-fault`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerSettings {
+    /// The SSM path under which layer parameters live (`FAULTLINE_LAYER_PREFIX`, default
+    /// `/faultline/layer`): a function whose parameter lies elsewhere is not a target, since
+    /// the monkey may write only there.
+    pub prefix: String,
+    /// The layer's name (`FAULTLINE_LAYER_NAME`, default `faultline-layer`): a function must
+    /// carry a version of it.
+    pub name: String,
+}
+
+impl Default for LayerSettings {
+    fn default() -> Self {
+        Self {
+            prefix: "/faultline/layer".to_owned(),
+            name: "faultline-layer".to_owned(),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -29,6 +52,7 @@ impl Default for Settings {
             records: RecordStore::default(),
             topic_arn: None,
             agent_document: "faultline-agent".to_owned(),
+            layer: LayerSettings::default(),
         }
     }
 }
@@ -47,6 +71,10 @@ pub mod vars {
     pub const TOPIC_ARN: &str = "FAULTLINE_TOPIC_ARN";
     /// The SSM document that runs faultline-agent (`agent` actions).
     pub const AGENT_DOCUMENT: &str = "FAULTLINE_AGENT_DOCUMENT";
+    /// The SSM path of the layer's parameters (`lambda-fault` writes under it).
+    pub const LAYER_PREFIX: &str = "FAULTLINE_LAYER_PREFIX";
+    /// The faultline layer's name.
+    pub const LAYER_NAME: &str = "FAULTLINE_LAYER_NAME";
 }
 
 /// Builds [`Settings`] from a variable lookup (`std::env::var` in the binary, a map in tests),
@@ -72,6 +100,30 @@ pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings
     }
     if let Some(doc) = get(vars::AGENT_DOCUMENT) {
         s.agent_document = agent_document(doc)?;
+    }
+    if let Some(p) = get(vars::LAYER_PREFIX) {
+        let p = ssm_path(vars::LAYER_PREFIX, p)?;
+        if p.ends_with('/') || p.contains("//") {
+            return Err(format!(
+                "{}={p:?}: an SSM path like /faultline/layer (no trailing '/')",
+                vars::LAYER_PREFIX
+            ));
+        }
+        s.layer.prefix = p;
+    }
+    if let Some(n) = get(vars::LAYER_NAME) {
+        if n.is_empty()
+            || n.len() > 140
+            || !n
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+        {
+            return Err(format!(
+                "{}={n:?} is not a Lambda layer name (letters, digits, '-', '_')",
+                vars::LAYER_NAME
+            ));
+        }
+        s.layer.name = n;
     }
     Ok(s)
 }

@@ -16,6 +16,7 @@ use faultline_core::aws::cloudwatch::{self, Datum};
 use faultline_core::aws::records::Records;
 use faultline_core::aws::{ec2, sns, Aws, AwsError};
 use faultline_core::clock::{Clock, SystemClock};
+use faultline_core::lambda;
 use faultline_core::observe;
 use faultline_core::record::{AbortTrigger, Record, RecordAction, State};
 use faultline_core::recovery::{self, Closing, Decision, Launch, Observation, Outcome};
@@ -103,6 +104,8 @@ pub struct RunReport {
     pub aborted: Vec<AbortedReport>,
     /// Ids of stop experiments whose instances this run started again (`restart_after`).
     pub restarted: Vec<String>,
+    /// Ids of Lambda experiments whose functions this run restored (end of the duration).
+    pub restored: Vec<String>,
     /// Ids still waiting.
     pub pending: Vec<String>,
     /// Ids another run is closing or has closed.
@@ -187,6 +190,7 @@ impl Timer {
                     }
                     None => {
                         let rec = self.restart_if_due(rec, now, &mut report).await;
+                        let rec = self.restore_if_due(&rec, now, &mut report).await;
                         self.evaluate(&rec, &obs, now, &mut report).await
                     }
                 }
@@ -251,6 +255,66 @@ impl Timer {
             Ok(false) => r.clone(),
             Err(e) => {
                 error!(id = %r.id, error = %e, "started the instances but could not record it; the next run starts them again (harmless)");
+                report.errors.push(format!("{}: {e}", r.id));
+                r.clone()
+            }
+        }
+    }
+
+    /// A Lambda change whose duration has passed: restore every function as the record says it
+    /// was, and record when (once: the update is conditional on the record still being open).
+    /// On a failure the record is unchanged and the next run tries again (restoring twice is
+    /// harmless).
+    async fn restore_if_due(
+        &self,
+        r: &Record,
+        now: DateTime<Utc>,
+        report: &mut RunReport,
+    ) -> Record {
+        let (due, restore) = match (&r.action, r.action.restore_due(r.started_at)) {
+            (RecordAction::Lambda { restore, .. }, Some(due)) if due <= now => (due, restore),
+            _ => return r.clone(),
+        };
+        let results = lambda::restore(&self.aws, restore).await;
+        let failed: Vec<String> = results
+            .iter()
+            .filter(|x| !x.ok)
+            .map(|x| format!("{}: {}", x.id, x.detail))
+            .collect();
+        if !failed.is_empty() {
+            error!(experiment = %r.experiment, id = %r.id, failed = ?failed, decision = "restore_failed",
+                   "could not restore every function; the next run retries");
+            report
+                .errors
+                .push(format!("{}: restore: {}", r.id, failed.join("; ")));
+            return r.clone();
+        }
+        let restored_at = self.clock.now();
+        let mut restored = r.clone();
+        if let RecordAction::Lambda {
+            restored_at: at, ..
+        } = &mut restored.action
+        {
+            *at = Some(restored_at);
+        }
+        match self
+            .records()
+            .update(&restored, restored.json(), &State::Open)
+            .await
+        {
+            Ok(true) => {
+                for x in &results {
+                    info!(experiment = %r.experiment, id = %r.id, function = %x.id, detail = %x.detail,
+                          decision = "restored", "function restored");
+                }
+                info!(experiment = %r.experiment, id = %r.id, due = %due, functions = results.len(),
+                      decision = "restored", "the Lambda change's duration passed: every function is restored");
+                report.restored.push(r.id.clone());
+                restored
+            }
+            Ok(false) => r.clone(),
+            Err(e) => {
+                error!(id = %r.id, error = %e, "restored the functions but could not record it; the next run restores again (harmless)");
                 report.errors.push(format!("{}: {e}", r.id));
                 r.clone()
             }

@@ -1,6 +1,7 @@
 # The failure-injection layer on an existing function's code: the function carries the layer,
 # reads its fault config from <layer_config_prefix>/<function> and starts with 50 % of
-# invocations delayed by 100-400 ms until the config expires.
+# invocations delayed by 100-400 ms until the config expires; it is opted in, and a scheduled
+# lambda-fault experiment hits it on weekday afternoons.
 
 terraform {
   required_version = ">= 1.5.0"
@@ -56,6 +57,27 @@ module "faultline" {
 
   artifacts_dir = var.artifacts_dir
   upload_agent  = false # no host faults in this example
+
+  # A scheduled Lambda experiment: on weekday afternoons, one opted-in function of the orders
+  # team fails 20 % of its invocations for 10 minutes; the recovery timer restores its parameter
+  # as it was and reports the time to recover. Throttling and cutting off event sources work the
+  # same way ({ type = "throttle", duration = "10m" }, { type = "disable-event-source", ... }).
+  experiments = {
+    orders-errors = {
+      schedule = "cron(0 14 ? * MON-FRI *)"
+      timezone = "Europe/London"
+      experiment = jsonencode({
+        targets   = { resource = "lambda-function", tags = { team = "orders" } }
+        selection = { mode = "count", value = 1 }
+        action = {
+          type     = "lambda-fault"
+          duration = "10m"
+          faults   = { exception = { enabled = true, percentage = 20, exception_msg = "faultline" } }
+        }
+        recovery = { timeout = "30m" }
+      })
+    }
+  }
 }
 
 locals {
@@ -121,6 +143,8 @@ resource "aws_lambda_function" "app" {
   filename         = var.function_zip
   source_code_hash = filebase64sha256(var.function_zip)
   layers           = [module.faultline.layer_arn]
+  # Opted in: scheduled experiments may pick it (and IAM lets them change only opted-in functions).
+  tags = { "faultline:enabled" = "true", team = "orders" }
 
   environment {
     variables = {

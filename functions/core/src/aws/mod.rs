@@ -19,6 +19,7 @@ pub mod autoscaling;
 pub mod cloudwatch;
 pub mod ec2;
 pub mod instances;
+pub mod lambda;
 pub mod records;
 pub mod sns;
 pub mod ssm;
@@ -104,6 +105,10 @@ pub struct Aws {
     pub sns: aws_sdk_sns::Client,
     /// CloudWatch (alarms).
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    /// Lambda (the functions of Lambda experiments).
+    pub lambda: aws_sdk_lambda::Client,
+    /// The Resource Groups Tagging API (opted-in functions by tag).
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
     /// Requests made through all of the above.
     pub calls: CallCounter,
 }
@@ -140,6 +145,16 @@ impl Aws {
             ),
             cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
                 aws_sdk_cloudwatch::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            lambda: aws_sdk_lambda::Client::from_conf(
+                aws_sdk_lambda::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            tagging: aws_sdk_resourcegroupstagging::Client::from_conf(
+                aws_sdk_resourcegroupstagging::config::Builder::from(conf)
                     .interceptor(calls.clone())
                     .build(),
             ),

@@ -19,6 +19,29 @@ pub async fn get(client: &aws_sdk_ssm::Client, name: &str) -> Result<Option<Stri
     }
 }
 
+/// Reads String parameters, ten per `GetParameters` call (the API's limit): name → value for
+/// those that exist.
+pub async fn get_many(
+    client: &aws_sdk_ssm::Client,
+    names: &[String],
+) -> Result<std::collections::BTreeMap<String, String>, AwsError> {
+    let mut out = std::collections::BTreeMap::new();
+    for chunk in names.chunks(10) {
+        let page = client
+            .get_parameters()
+            .set_names(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| AwsError::new("GetParameters", e))?;
+        for p in page.parameters() {
+            if let (Some(n), Some(v)) = (p.name(), p.value()) {
+                out.insert(n.to_owned(), v.to_owned());
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Whether a create found the parameter already there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Created {

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::record::{Closed, Outcome, Record};
+use crate::record::{Closed, Outcome, Record, RecordAction};
 use crate::recovery::duration::short_duration;
 use crate::recovery::observation::{GroupObs, Observation};
 
@@ -89,6 +89,7 @@ pub fn counted_healthy<'a>(rec: &Record, seen: &'a GroupObs) -> Vec<&'a String> 
 pub fn conditions(rec: &Record, obs: &Observation, now: DateTime<Utc>) -> Vec<Condition> {
     let mut out = Vec::new();
     let start = rec.started_at;
+    let base = ttr_base(rec);
     for (name, g) in &rec.groups {
         let what = format!("{name} back to {} healthy InService instance(s)", g.desired);
         let Some(seen) = obs.groups.get(name) else {
@@ -167,6 +168,29 @@ pub fn conditions(rec: &Record, obs: &Observation, now: DateTime<Utc>) -> Vec<Co
             out.push(c);
         }
     }
+    if let RecordAction::Lambda {
+        duration_s,
+        restored_at,
+        ..
+    } = &rec.action
+    {
+        let due = start + Duration::seconds(*duration_s as i64);
+        out.push(Condition {
+            what: format!(
+                "the functions restored after {}",
+                short_duration(*duration_s as i64)
+            ),
+            met: restored_at.is_some(),
+            at: *restored_at,
+            detail: match restored_at {
+                Some(_) => "restored by faultline".to_owned(),
+                None => format!(
+                    "due at {}",
+                    due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+            },
+        });
+    }
     if let Some(d) = rec.action.fault_duration_s() {
         let end = start + Duration::seconds(d as i64);
         out.push(Condition {
@@ -194,8 +218,8 @@ pub fn conditions(rec: &Record, obs: &Observation, now: DateTime<Utc>) -> Vec<Co
             Some(a) => Condition {
                 what,
                 met: true,
-                // OK since before the injection counts as OK from the start.
-                at: Some(a.updated.map_or(start, |u| u.max(start))),
+                // OK since before the injection (a Lambda restore) counts as OK from then.
+                at: Some(a.updated.map_or(base, |u| u.max(base))),
                 detail: ALARM_DETAIL.to_owned(),
             },
         };
@@ -223,6 +247,22 @@ impl Condition {
     }
 }
 
+/// Where time-to-recover counts from: the restore of a Lambda change (the system recovers from
+/// the end of the fault), the injection otherwise.
+pub fn ttr_base(rec: &Record) -> DateTime<Utc> {
+    match &rec.action {
+        RecordAction::Lambda {
+            restored_at: Some(t),
+            ..
+        } => *t,
+        RecordAction::Lambda { .. }
+        | RecordAction::Terminate { .. }
+        | RecordAction::Stop { .. }
+        | RecordAction::Reboot
+        | RecordAction::Agent { .. } => rec.started_at,
+    }
+}
+
 /// Decides what to do with an open record at `now`.
 pub fn decide(rec: &Record, obs: &Observation, now: DateTime<Utc>) -> Decision {
     let conds = conditions(rec, obs, now);
@@ -237,12 +277,13 @@ pub fn decide(rec: &Record, obs: &Observation, now: DateTime<Utc>) -> Decision {
             // No conditions at all (e.g. standalone terminate, no alarms): recovered at once.
             None => (rec.started_at, false),
         };
+        let base = ttr_base(rec);
         if recovered_at <= deadline {
             return Decision::Close(Closing {
                 outcome: Outcome::Recovered,
                 now,
                 recovered_at: Some(recovered_at),
-                ttr: Some(recovered_at - rec.started_at),
+                ttr: Some(recovered_at - base),
                 observed,
                 conditions: conds,
             });

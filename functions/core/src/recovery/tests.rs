@@ -246,3 +246,44 @@ fn a_reboot_in_a_group_may_count_its_victims() {
     let o = obs(&["i-a", "i-b", "i-c"], None);
     assert!(matches!(decide(&r, &o, t("10:01:00")), Decision::Close(_)));
 }
+
+/// A throttle of `orders` for 5 minutes from 10:00, restored at `restored` (if it was).
+fn throttle(restored: Option<&str>) -> Record {
+    serde_json::from_value(serde_json::json!({
+        "v": 2, "id": "l1", "experiment": "orders-throttle", "state": {"status": "open"},
+        "started_at": "2026-11-23T10:00:00Z",
+        "action": {"type": "lambda", "change": "throttle", "duration_s": 300,
+                   "restore": [{"what": "concurrency", "function": "orders", "previous": 5}],
+                   "restored_at": restored.map(|s| format!("2026-11-23T{s}Z"))},
+        "targets": [{"id": "orders"}], "timeout_s": 1800, "alarms": ["web-5xx"],
+    }))
+    .unwrap()
+}
+
+#[test]
+fn a_lambda_change_recovers_from_its_restore_to_the_alarms_ok() {
+    // Not restored yet: pending, whatever the alarms say.
+    let o = obs(&[], Some(("OK", "09:00:00")));
+    match decide(&throttle(None), &o, t("10:06:00")) {
+        Decision::Pending { conditions, .. } => {
+            let c = conditions.iter().find(|c| !c.met).unwrap();
+            assert!(c.what.contains("restored after 5m"), "{c:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Restored at 10:05:10, the backlog alarm OK again at 10:07:40: TTR 2m 30s from the restore.
+    let o = obs(&[], Some(("OK", "10:07:40")));
+    let Decision::Close(c) = decide(&throttle(Some("10:05:10")), &o, t("10:08:00")) else {
+        panic!("should close");
+    };
+    assert_eq!(c.outcome, Outcome::Recovered);
+    assert_eq!(c.ttr, Some(Duration::seconds(150)));
+    assert!(!c.observed);
+    // An alarm OK since before the restore: recovered at the restore, TTR 0.
+    let o = obs(&[], Some(("OK", "09:00:00")));
+    let Decision::Close(c) = decide(&throttle(Some("10:05:10")), &o, t("10:06:00")) else {
+        panic!("should close");
+    };
+    assert_eq!(c.ttr, Some(Duration::zero()));
+    assert_eq!(c.recovered_at, Some(t("10:05:10")));
+}

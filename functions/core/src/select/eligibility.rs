@@ -11,7 +11,7 @@ use crate::spec::{Experiment, Resource};
 /// An instance chosen (or eligible) to be hit.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Target {
-    /// Instance id.
+    /// Instance id (for `lambda-function`, the function's name).
     pub instance_id: String,
     /// Its Auto Scaling group, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -96,6 +96,24 @@ pub(super) fn eligibility(exp: &Experiment, opt_in: &OptIn, inv: &Inventory) -> 
                     } else {
                         exclude("not healthy and InService", 1);
                     }
+                }
+            }
+        }
+        Resource::LambdaFunction => {
+            for f in &inv.functions {
+                if !opt_in.allows(&f.tags) {
+                    exclude(&format!("not opted in ({}=true missing)", opt_in.key), 1);
+                } else if !tags_match(&exp.targets.tags, &f.tags) {
+                    exclude("tags do not match", 1);
+                } else if let Some(why) = &f.unfit {
+                    // Per function: the plan names each one left out and why.
+                    exclude(&format!("function {}: {why}", f.name), 1);
+                } else {
+                    eligible.push(Target {
+                        instance_id: f.name.clone(),
+                        asg: None,
+                        zone: None,
+                    });
                 }
             }
         }

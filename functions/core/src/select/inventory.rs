@@ -1,5 +1,5 @@
 //! What the inventory shows, before any choice: the [`OptIn`] tag, [`Instance`]s, Auto Scaling
-//! [`Group`]s and their [`Member`]s, gathered into an [`Inventory`].
+//! [`Group`]s and their [`Member`]s, Lambda [`Function`]s, gathered into an [`Inventory`].
 
 use std::collections::BTreeMap;
 
@@ -92,12 +92,27 @@ impl Group {
     }
 }
 
+/// A Lambda function as the inventory saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Function {
+    /// Function name.
+    pub name: String,
+    /// All its tags.
+    pub tags: BTreeMap<String, String>,
+    /// Why the action cannot be applied to it (no faultline layer, no event source mapping),
+    /// if so: it is left out, and the plan says why.
+    pub unfit: Option<String>,
+}
+
 /// What the inventory found: groups (for `asg-instance`, and the groups of any group members
-/// among `ec2-instance` candidates) and instances (for `ec2-instance`).
+/// among `ec2-instance` candidates), instances (for `ec2-instance`), functions (for
+/// `lambda-function`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Inventory {
     /// Groups.
     pub groups: Vec<Group>,
     /// Instances.
     pub instances: Vec<Instance>,
+    /// Lambda functions.
+    pub functions: Vec<Function>,
 }

@@ -26,4 +26,4 @@ mod tests;
 
 pub use self::choose::{changes_since, plan, Plan};
 pub use self::eligibility::{GroupPlan, Target};
-pub use self::inventory::{Group, Instance, Inventory, Member, OptIn, ASG_NAME_TAG};
+pub use self::inventory::{Function, Group, Instance, Inventory, Member, OptIn, ASG_NAME_TAG};

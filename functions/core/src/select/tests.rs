@@ -79,6 +79,7 @@ fn asg_floor_min_size_two_desired_three_percent_100_takes_one() {
     let inv = Inventory {
         groups: vec![group("web", 2, 3, 3, 0, true)],
         instances: vec![],
+        functions: vec![],
     };
     let p = plan(
         &exp(Resource::AsgInstance, Selection::Percent(100.0), 0, None),
@@ -98,6 +99,7 @@ fn min_healthy_raises_the_floor() {
     let inv = Inventory {
         groups: vec![group("web", 1, 5, 5, 0, true)],
         instances: vec![],
+        functions: vec![],
     };
     let p = plan(
         &exp(Resource::AsgInstance, Selection::All, 4, None),
@@ -118,6 +120,7 @@ fn degraded_groups_and_unopted_groups_are_spared() {
             group("ok", 0, 4, 4, 0, true),
         ],
         instances: vec![],
+        functions: vec![],
     };
     let p = plan(
         &exp(Resource::AsgInstance, Selection::All, 0, None),
@@ -167,6 +170,7 @@ fn ec2_members_of_groups_keep_their_groups_protection() {
     let inv = Inventory {
         groups: vec![g],
         instances,
+        functions: vec![],
     };
     let p = plan(
         &exp(Resource::Ec2Instance, Selection::All, 0, None),
@@ -190,6 +194,7 @@ fn per_group_percent_takes_the_share_of_each_group() {
             group("c", 0, 3, 3, 0, true),
         ],
         instances: vec![],
+        functions: vec![],
     };
     let e = exp(Resource::AsgInstance, Selection::PercentEach(30.0), 0, None);
     let p = plan(&e, &OptIn::default(), &inv, &mut rng(5));
@@ -209,6 +214,7 @@ fn the_same_seed_picks_the_same_targets() {
     let inv = Inventory {
         groups: vec![group("web", 0, 50, 50, 0, true)],
         instances: vec![],
+        functions: vec![],
     };
     let e = exp(Resource::AsgInstance, Selection::Percent(30.0), 0, None);
     let a = plan(&e, &OptIn::default(), &inv, &mut rng(42));
@@ -262,7 +268,11 @@ fn arb_inventory() -> impl Strategy<Value = Inventory> {
                     tags: tags(opt_in, if web { "web" } else { "api" }, None),
                 });
             }
-            Inventory { groups, instances }
+            Inventory {
+                groups,
+                instances,
+                functions: vec![],
+            }
         })
 }
 
@@ -339,4 +349,49 @@ proptest! {
             prop_assert_eq!(p.chosen.len(), p.requested);
         }
     }
+}
+
+#[test]
+fn functions_are_chosen_by_opt_in_and_tags_and_each_unfit_one_is_named_with_its_reason() {
+    use crate::select::Function;
+    let f = |name: &str, opted: bool, unfit: Option<&str>| Function {
+        name: name.into(),
+        tags: if opted {
+            [
+                ("faultline:enabled".to_owned(), "true".to_owned()),
+                ("app".to_owned(), "web".to_owned()),
+            ]
+            .into()
+        } else {
+            [("app".to_owned(), "web".to_owned())].into()
+        },
+        unfit: unfit.map(str::to_owned),
+    };
+    let inv = Inventory {
+        functions: vec![
+            f("pay", true, None),
+            f("cart", true, Some("does not carry the faultline layer")),
+            f("ledger", false, None),
+        ],
+        ..Inventory::default()
+    };
+    let e = exp(Resource::LambdaFunction, Selection::All, 0, Some(10));
+    let p = plan(&e, &OptIn::default(), &inv, &mut StdRng::seed_from_u64(1));
+    assert_eq!(p.eligible, 1);
+    assert_eq!(p.chosen.len(), 1);
+    assert_eq!(p.chosen[0].instance_id, "pay");
+    assert_eq!(
+        p.excluded
+            .get("function cart: does not carry the faultline layer")
+            .copied(),
+        Some(1),
+        "{:?}",
+        p.excluded
+    );
+    assert_eq!(
+        p.excluded
+            .get("not opted in (faultline:enabled=true missing)")
+            .copied(),
+        Some(1)
+    );
 }

@@ -1,9 +1,11 @@
-//! What is done to each chosen instance: [`Action`], and [`AgentAction`] for faultline-agent
+//! What is done to each chosen target: [`Action`], and [`AgentAction`] for faultline-agent
 //! faults (validated with the agent's own types and turned into SSM document parameters).
 
 use std::time::Duration;
 
 use faultline_faults::{Fault, FaultDuration};
+
+use crate::spec::lambda::LambdaAction;
 
 /// What to do to each chosen instance.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +26,8 @@ pub enum Action {
     Reboot,
     /// Run a fault on the instance with faultline-agent, through SSM Run Command.
     Agent(AgentAction),
+    /// Change each chosen Lambda function for a duration, then restore it exactly.
+    Lambda(LambdaAction),
 }
 
 /// A fault for faultline-agent, validated with the agent's own types (crate `faultline-faults`).
@@ -60,6 +64,7 @@ impl Action {
             Action::Stop { .. } => "stop",
             Action::Reboot => "reboot",
             Action::Agent(_) => "agent",
+            Action::Lambda(l) => l.kind.name(),
         }
     }
 
@@ -70,6 +75,11 @@ impl Action {
             Action::Stop { .. } => "stopped",
             Action::Reboot => "rebooted",
             Action::Agent(_) => "sent",
+            Action::Lambda(l) => match l.kind {
+                crate::spec::LambdaKind::Fault(_) => "faulted",
+                crate::spec::LambdaKind::Throttle => "throttled",
+                crate::spec::LambdaKind::DisableEventSource => "cut off from their event sources",
+            },
         }
     }
 }

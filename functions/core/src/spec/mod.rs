@@ -16,6 +16,8 @@
 //! - `experiment.rs`: [`Experiment`], the validated whole.
 //! - `targets.rs`: [`Resource`], [`Targets`], [`Selection`] (who may be hit, and how many).
 //! - `action.rs`: [`Action`] and [`AgentAction`] (what is done to them).
+//! - `lambda.rs`: [`LambdaAction`] and [`LambdaKind`] (what is done to a function), and the
+//!   check of a `lambda-fault`'s failure-lambda flags.
 //! - `guards.rs`: [`Guards`] and [`Recovery`] (the checks before, what is watched after).
 //! - `error.rs`: [`SpecError`], with the dotted path of the offending field.
 //! - `raw.rs`: the raw shape serde reads (private).
@@ -31,6 +33,7 @@ mod error;
 mod experiment;
 mod guards;
 mod invocation;
+mod lambda;
 mod parse;
 mod raw;
 mod targets;
@@ -44,4 +47,5 @@ pub use self::error::SpecError;
 pub use self::experiment::Experiment;
 pub use self::guards::{Guards, Recovery, DEFAULT_RECOVERY_TIMEOUT};
 pub use self::invocation::{ExecutionId, Invocation};
+pub use self::lambda::{LambdaAction, LambdaKind};
 pub use self::targets::{Resource, Selection, Targets, UNCAPPED_SELECTION_LIMIT};

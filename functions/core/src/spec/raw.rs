@@ -90,6 +90,18 @@ pub(super) enum RawAction {
         args: Box<RawArgs>,
         duration: String,
     },
+    #[serde(rename = "lambda-fault")]
+    LambdaFault {
+        faults: serde_json::Map<String, serde_json::Value>,
+        duration: String,
+    },
+    Throttle {
+        duration: String,
+    },
+    #[serde(rename = "disable-event-source")]
+    DisableEventSource {
+        duration: String,
+    },
 }
 
 /// `guards`.

@@ -14,6 +14,19 @@ pub enum Resource {
     /// Opted-in EC2 instances (the instance carries the opt-in tag), standalone or in a group;
     /// group members still get the group's blast-radius protection.
     Ec2Instance,
+    /// Opted-in Lambda functions (the function carries the opt-in tag), found through the
+    /// Resource Groups Tagging API.
+    LambdaFunction,
+}
+
+impl Resource {
+    /// Whether the resource is an EC2 instance (the instance actions apply), not a function.
+    pub fn is_instance(&self) -> bool {
+        match self {
+            Resource::AsgInstance | Resource::Ec2Instance => true,
+            Resource::LambdaFunction => false,
+        }
+    }
 }
 
 /// Which instances may be hit, before the opt-in tag and health are checked.

@@ -396,3 +396,70 @@ fn a_selection_that_can_exceed_ten_targets_needs_max_targets() {
         assert_eq!(inv.experiment.selection.upper_bound(), Some(n));
     }
 }
+
+fn lambda(action: &str) -> Result<Experiment, SpecError> {
+    Experiment::from_json_str(&format!(
+        r#"{{"name": "fn", "targets": {{"resource": "lambda-function"}},
+            "selection": {{"mode": "count", "value": 2}}, "action": {action}}}"#
+    ))
+}
+
+#[test]
+fn lambda_actions_parse_with_their_duration() {
+    let e = lambda(r#"{"type": "throttle", "duration": "10m"}"#).unwrap();
+    assert_eq!(
+        e.action,
+        Action::Lambda(LambdaAction {
+            kind: LambdaKind::Throttle,
+            duration: Duration::from_secs(600)
+        })
+    );
+    let e = lambda(r#"{"type": "disable-event-source", "duration": "20m"}"#).unwrap();
+    assert_eq!(e.action.name(), "disable-event-source");
+    let e = lambda(
+        r#"{"type": "lambda-fault", "duration": "5m",
+            "faults": {"latency": {"enabled": true, "percentage": 25, "min_latency": 100, "max_latency": 300}}}"#,
+    )
+    .unwrap();
+    assert_eq!(e.action.name(), "lambda-fault");
+}
+
+#[test]
+fn lambda_actions_and_instance_resources_do_not_mix() {
+    let e = lambda(r#"{"type": "terminate"}"#).unwrap_err();
+    assert_eq!(e.path, "action.type");
+    assert!(e.message.contains("acts on EC2 instances"), "{e}");
+    let e = err(&bare(
+        r#""action": {"type": "throttle", "duration": "10m"}"#,
+    ));
+    assert_eq!(e.path, "action.type");
+    assert!(e.message.contains("lambda-function"), "{e}");
+}
+
+#[test]
+fn a_lambda_duration_is_bounded_and_before_the_recovery_timeout() {
+    let e = lambda(r#"{"type": "throttle", "duration": "1s"}"#).unwrap_err();
+    assert_eq!(e.path, "action.duration");
+    let e = lambda(r#"{"type": "throttle"}"#).unwrap_err();
+    assert!(e.message.contains("duration"), "{e}");
+    let e = Experiment::from_json_str(
+        r#"{"name": "fn", "targets": {"resource": "lambda-function"},
+            "selection": {"mode": "count", "value": 2},
+            "action": {"type": "throttle", "duration": "2h"}, "recovery": {"timeout": "1h"}}"#,
+    )
+    .unwrap_err();
+    assert_eq!(e.path, "action.duration");
+    assert!(e.message.contains("recovery timeout"), "{e}");
+}
+
+#[test]
+fn a_lambda_fault_names_the_bad_flag_field() {
+    let e = lambda(
+        r#"{"type": "lambda-fault", "duration": "5m",
+            "faults": {"latency": {"enabled": true, "percentage": 50.5}}}"#,
+    )
+    .unwrap_err();
+    assert_eq!(e.path, "action.faults.latency.percentage");
+    let e = lambda(r#"{"type": "lambda-fault", "duration": "5m", "faults": {}}"#).unwrap_err();
+    assert_eq!(e.path, "action.faults");
+}

@@ -11,6 +11,7 @@ use crate::spec::action::{Action, AgentAction};
 use crate::spec::error::SpecError;
 use crate::spec::experiment::Experiment;
 use crate::spec::guards::{Guards, Recovery, DEFAULT_RECOVERY_TIMEOUT};
+use crate::spec::lambda::{check_faults, LambdaAction, LambdaKind};
 use crate::spec::raw::{RawAction, RawExperiment, RawSelection, RawWindow};
 use crate::spec::targets::{Resource, Selection, Targets, UNCAPPED_SELECTION_LIMIT};
 use crate::window::{Days, Window};
@@ -138,7 +139,38 @@ pub(super) fn validate(raw: RawExperiment, p: &str) -> Result<Experiment, SpecEr
             let duration = FaultDuration::parse(&duration).map_err(bad)?.0;
             Action::Agent(AgentAction { fault, duration })
         }
+        RawAction::LambdaFault { faults, duration } => {
+            check_faults(&faults, &at("action.faults"))?;
+            lambda_action(LambdaKind::Fault(faults), &duration, &at("action.duration"))?
+        }
+        RawAction::Throttle { duration } => {
+            lambda_action(LambdaKind::Throttle, &duration, &at("action.duration"))?
+        }
+        RawAction::DisableEventSource { duration } => lambda_action(
+            LambdaKind::DisableEventSource,
+            &duration,
+            &at("action.duration"),
+        )?,
     };
+    // Instance actions need instances; Lambda actions need functions.
+    let on_functions = matches!(action, Action::Lambda(_));
+    if on_functions == raw.targets.resource.is_instance() {
+        return Err(SpecError::new(
+            at("action.type"),
+            if on_functions {
+                format!(
+                    "{} acts on Lambda functions: use \"resource\": \"lambda-function\"",
+                    action.name()
+                )
+            } else {
+                format!(
+                    "{} acts on EC2 instances: with \"resource\": \"lambda-function\" use \
+                     lambda-fault, throttle or disable-event-source",
+                    action.name()
+                )
+            },
+        ));
+    }
 
     // Guards.
     let g = raw.guards;
@@ -183,6 +215,19 @@ pub(super) fn validate(raw: RawExperiment, p: &str) -> Result<Experiment, SpecEr
                     "{} is not before the recovery timeout ({}): the experiment would time out \
                      before the instances start again; shorten it or raise recovery.timeout",
                     humantime::format_duration(*r),
+                    humantime::format_duration(timeout)
+                ),
+            ));
+        }
+    }
+    if let Action::Lambda(l) = &action {
+        if l.duration >= timeout {
+            return Err(SpecError::new(
+                at("action.duration"),
+                format!(
+                    "{} is not before the recovery timeout ({}): the experiment would time out \
+                     before the function is restored; shorten it or raise recovery.timeout",
+                    humantime::format_duration(l.duration),
                     humantime::format_duration(timeout)
                 ),
             ));
@@ -299,6 +344,12 @@ fn parse_window(w: RawWindow, path: &str) -> Result<Window, SpecError> {
         end,
         tz,
     })
+}
+
+/// A Lambda action lasting `text` (5 seconds to 12 hours).
+fn lambda_action(kind: LambdaKind, text: &str, field: &str) -> Result<Action, SpecError> {
+    let duration = span(field, text, "10m", 5, 12 * 3600)?;
+    Ok(Action::Lambda(LambdaAction { kind, duration }))
 }
 
 /// A duration of at least `min_s` and at most `max_s` seconds, written like `example`.
