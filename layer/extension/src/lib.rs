@@ -19,13 +19,14 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use faultline_layer_engine::effects::{self, INJECTED_ERROR_TYPE};
 use faultline_layer_engine::{Engine, EventRef, Injection};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -40,10 +41,20 @@ pub mod extension;
 pub const RUNTIME_PREFIX: &str = "/2018-06-01/runtime";
 /// Largest body the proxy carries (Lambda's limits are 6 MB buffered, 20 MB streamed).
 pub const MAX_BODY: usize = 32 << 20;
+/// Events at least this large (and at most [`MAX_BODY`], with a `Content-Length`) are streamed
+/// to the runtime as they arrive instead of buffered first, when no fault needs to read the
+/// event (no `match`): the runtime then receives the event while the proxy is still reading it,
+/// instead of after (1.1 MB: see `layer/README.md`). Smaller events are buffered, so they leave
+/// in one write.
+pub const STREAM_FROM: usize = 64 << 10;
 /// The request-id header.
 pub const REQUEST_ID: &str = "lambda-runtime-aws-request-id";
 /// The deadline header.
 pub const DEADLINE: &str = "lambda-runtime-deadline-ms";
+
+/// What the proxy answers the runtime with: a buffered body, or an event streamed from upstream
+/// (see [`STREAM_FROM`]).
+pub type ProxyBody = Either<Full<Bytes>, Incoming>;
 
 /// The HTTP client type the proxy and the extension loop share.
 pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -98,9 +109,9 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
     }
 }
 
-fn bad_gateway(msg: String) -> Response<Full<Bytes>> {
+fn bad_gateway(msg: String) -> Response<ProxyBody> {
     let body = serde_json::json!({"errorType": "FaultlineProxyError", "errorMessage": msg});
-    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    let mut r = Response::new(Either::Left(Full::new(Bytes::from(body.to_string()))));
     *r.status_mut() = StatusCode::BAD_GATEWAY;
     r
 }
@@ -112,6 +123,9 @@ pub struct Proxy {
     client: HttpClient,
     /// Corruption to apply to the response of each request id.
     pending: Mutex<HashMap<String, Option<String>>>,
+    /// Whether an invocation has been through the engine: from then on the configuration it
+    /// uses is the one already loaded (or none), so it can be read here without waiting.
+    warmed: AtomicBool,
 }
 
 impl Proxy {
@@ -122,11 +136,11 @@ impl Proxy {
             base,
             client: http_client(),
             pending: Mutex::new(HashMap::new()),
+            warmed: AtomicBool::new(false),
         }
     }
 
-    /// Sends one request upstream; retries once on a fresh connection when the first attempt
-    /// fails in transport (an upstream that closed a pooled connection).
+    /// Sends one request upstream and reads the whole answer.
     async fn forward(
         &self,
         method: &Method,
@@ -134,6 +148,26 @@ impl Proxy {
         headers: &HeaderMap,
         body: Bytes,
     ) -> Result<Answer, String> {
+        let resp = self.send(method, path_and_query, headers, body).await?;
+        let (parts, body) = resp.into_parts();
+        let body = read_body(body, &self.base, path_and_query).await?;
+        Ok(Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
+
+    /// Sends one request upstream and returns the answer's head (its body still to read);
+    /// retries once on a fresh connection when the first attempt fails in transport (an
+    /// upstream that closed a pooled connection).
+    async fn send(
+        &self,
+        method: &Method,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<Response<Incoming>, String> {
         let uri = format!("{}{}", self.base, path_and_query);
         let mut last_err = String::new();
         for attempt in 0..2 {
@@ -144,19 +178,7 @@ impl Proxy {
                 .map_err(|e| format!("bad upstream request {uri}: {e}"))?;
             copy_headers(headers, req.headers_mut());
             match self.client.request(req).await {
-                Ok(resp) => {
-                    let (parts, body) = resp.into_parts();
-                    let body = Limited::new(body, MAX_BODY)
-                        .collect()
-                        .await
-                        .map_err(|e| format!("reading upstream {uri}: {e}"))?
-                        .to_bytes();
-                    return Ok(Answer {
-                        status: parts.status,
-                        headers: parts.headers,
-                        body,
-                    });
-                }
+                Ok(resp) => return Ok(resp),
                 Err(e) => {
                     debug!(attempt, error = %e, uri, "upstream call failed");
                     last_err = format!("upstream {uri}: {e:?}");
@@ -166,15 +188,23 @@ impl Proxy {
         Err(last_err)
     }
 
-    fn respond(a: Answer) -> Response<Full<Bytes>> {
-        let mut r = Response::new(Full::new(a.body));
-        *r.status_mut() = a.status;
-        copy_headers(&a.headers, r.headers_mut());
+    fn respond(a: Answer) -> Response<ProxyBody> {
+        Self::respond_with(a.status, &a.headers, Either::Left(Full::new(a.body)))
+    }
+
+    fn respond_with(
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: ProxyBody,
+    ) -> Response<ProxyBody> {
+        let mut r = Response::new(body);
+        *r.status_mut() = status;
+        copy_headers(headers, r.headers_mut());
         r
     }
 
     /// Serves one request from the runtime.
-    pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<ProxyBody> {
         let (parts, body) = req.into_parts();
         let body = match Limited::new(body, MAX_BODY).collect().await {
             Ok(b) => b.to_bytes(),
@@ -231,37 +261,57 @@ impl Proxy {
         method: &Method,
         pq: &str,
         headers: &HeaderMap,
-    ) -> Result<Response<Full<Bytes>>, String> {
+    ) -> Result<Response<ProxyBody>, String> {
         loop {
-            let mut a = self.forward(method, pq, headers, Bytes::new()).await?;
+            let (mut parts, body) = self
+                .send(method, pq, headers, Bytes::new())
+                .await?
+                .into_parts();
             // Real Lambda always labels the event; the cargo-lambda emulator does not, and
             // awslambdaric's C++ client dies with SIGSEGV on an unlabelled event.
-            if a.status == StatusCode::OK && !a.headers.contains_key(hyper::header::CONTENT_TYPE) {
-                a.headers.insert(
+            if parts.status == StatusCode::OK
+                && !parts.headers.contains_key(hyper::header::CONTENT_TYPE)
+            {
+                parts.headers.insert(
                     hyper::header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json"),
                 );
             }
-            if a.status != StatusCode::OK {
-                return Ok(Self::respond(a));
-            }
-            let Some(id) = a
-                .headers
-                .get(REQUEST_ID)
+            let id = (parts.status == StatusCode::OK)
+                .then(|| parts.headers.get(REQUEST_ID))
+                .flatten()
                 .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-            else {
-                return Ok(Self::respond(a));
+                .map(str::to_owned);
+            let Some(id) = id else {
+                let body = read_body(body, &self.base, pq).await?;
+                return Ok(Self::respond_with(
+                    parts.status,
+                    &parts.headers,
+                    Either::Left(Full::new(body)),
+                ));
+            };
+            // A large event goes through as it arrives unless a fault may read it; then the
+            // engine sees no event (it reads none without a `match`).
+            let stream = content_length(&parts.headers)
+                .is_some_and(|n| (STREAM_FROM..=MAX_BODY).contains(&n))
+                && self.warmed.load(Ordering::Acquire)
+                && !self.engine.live().updates().current().needs_event();
+            let (event, body) = if stream {
+                (Bytes::new(), Some(body))
+            } else {
+                (read_body(body, &self.base, pq).await?, None)
             };
             let arrived = self.engine.now();
-            let deadline = a
+            let deadline = parts
                 .headers
                 .get(DEADLINE)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok())
                 .map(|ms| effects::deadline_from_header(ms, arrived))
                 .unwrap_or(arrived + Duration::from_secs(900));
-            match self.engine.before(EventRef::Raw(&a.body), deadline).await {
+            let injection = self.engine.before(EventRef::Raw(&event), deadline).await;
+            self.warmed.store(true, Ordering::Release);
+            let result = match injection {
                 Injection::Run { corruption } => {
                     if let Some(c) = corruption {
                         self.pending
@@ -269,17 +319,27 @@ impl Proxy {
                             .unwrap_or_else(|e| e.into_inner())
                             .insert(id, c);
                     }
-                    return Ok(Self::respond(a));
+                    let body = match body {
+                        Some(incoming) => Either::Right(incoming),
+                        None => Either::Left(Full::new(event)),
+                    };
+                    return Ok(Self::respond_with(parts.status, &parts.headers, body));
                 }
-                Injection::Respond(v) => {
-                    self.post_result(&id, "response", None, v).await?;
-                }
-                Injection::Fail(msg) => {
-                    let err = effects::exception_error(&msg);
-                    self.post_result(&id, "error", Some(INJECTED_ERROR_TYPE), err)
-                        .await?;
-                }
+                Injection::Respond(v) => (id, "response", None, v),
+                Injection::Fail(msg) => (
+                    id,
+                    "error",
+                    Some(INJECTED_ERROR_TYPE),
+                    effects::exception_error(&msg),
+                ),
+            };
+            if let Some(b) = body {
+                // Read (and drop) the event the handler will not see, so its connection is
+                // reused.
+                read_body(b, &self.base, pq).await?;
             }
+            let (id, kind, error_type, answer) = result;
+            self.post_result(&id, kind, error_type, answer).await?;
         }
     }
 
@@ -308,6 +368,26 @@ impl Proxy {
         }
         Ok(())
     }
+}
+
+/// Reads a whole upstream body (at most [`MAX_BODY`]).
+async fn read_body(body: Incoming, base: &str, pq: &str) -> Result<Bytes, String> {
+    Ok(Limited::new(body, MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| format!("reading upstream {base}{pq}: {e}"))?
+        .to_bytes())
+}
+
+/// The `Content-Length` of an answer, when it has one.
+fn content_length(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get(hyper::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// How an invocation ended.
@@ -387,5 +467,91 @@ mod tests {
         assert_eq!(result_id("/2018-06-01/runtime/invocation//response"), None);
         assert_eq!(result_id("/2018-06-01/runtime/invocation/a/b/error"), None);
         assert_eq!(result_id("/2018-06-01/runtime/init/error"), None);
+    }
+
+    /// A Runtime API whose every `next` is `event` (request id `big-N`, a `Content-Length`, no
+    /// `Content-Type`, as the cargo-lambda emulator sends it); anything else gets 202.
+    async fn upstream(event: Bytes) -> String {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", l.local_addr().unwrap());
+        let n = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                let (event, n) = (event.clone(), n.clone());
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let (event, n) = (event.clone(), n.clone());
+                        async move {
+                            let mut r = Response::new(Full::new(Bytes::new()));
+                            if req.uri().path().ends_with("/invocation/next") {
+                                let i = n.fetch_add(1, Ordering::Relaxed);
+                                *r.body_mut() = Full::new(event);
+                                r.headers_mut().insert(
+                                    REQUEST_ID,
+                                    HeaderValue::from_str(&format!("big-{i}")).unwrap(),
+                                );
+                                r.headers_mut()
+                                    .insert(DEADLINE, HeaderValue::from_static("600000"));
+                            } else {
+                                *r.status_mut() = StatusCode::ACCEPTED;
+                            }
+                            Ok::<_, Infallible>(r)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(s), svc)
+                        .await;
+                });
+            }
+        });
+        base
+    }
+
+    /// Large events reach the runtime byte for byte, labelled and with their length, whether
+    /// buffered (the first, and any a `match` may read) or streamed (the rest).
+    #[tokio::test]
+    async fn large_events_arrive_whole_streamed_or_buffered() {
+        use faultline_layer_engine::{Cadence, LiveConfig, MemorySource, SystemEngineClock};
+        let event: Bytes = (0..(STREAM_FROM * 5 + 7))
+            .map(|i| b"abcdefghijklmnopqrstuvwxyz"[i % 26])
+            .collect::<Vec<u8>>()
+            .into();
+        for config in [
+            r#"{"latency": {"enabled": true, "percentage": 0, "min_latency": 1, "max_latency": 2}}"#,
+            r#"{"latency": {"enabled": true, "percentage": 0, "min_latency": 1, "max_latency": 2,
+                "match": [{"path": "a", "value": "b"}]}}"#,
+        ] {
+            let base = upstream(event.clone()).await;
+            let live = LiveConfig::new(
+                Box::new(MemorySource::armed(Some(config))),
+                Cadence {
+                    idle: Duration::from_secs(60),
+                    active: Duration::from_secs(5),
+                    first_wait: Duration::from_secs(1),
+                },
+            );
+            let tmp = std::env::temp_dir().join(format!("faultline-stream-{}", std::process::id()));
+            let engine = Arc::new(Engine::new(live, Arc::new(SystemEngineClock), 1, tmp));
+            let proxy = Arc::new(Proxy::new(engine, base));
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = l.local_addr().unwrap();
+            tokio::spawn(serve(l, proxy, std::future::pending()));
+            let http = reqwest::Client::new();
+            for i in 0..3 {
+                let r = http
+                    .get(format!("http://{addr}{RUNTIME_PREFIX}/invocation/next"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                assert_eq!(r.headers()[REQUEST_ID], format!("big-{i}").as_str());
+                assert_eq!(r.headers()["content-type"], "application/json");
+                assert_eq!(r.content_length(), Some(event.len() as u64));
+                assert!(
+                    r.bytes().await.unwrap() == event,
+                    "event {i} changed ({config})"
+                );
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
-//! `/opt/extensions/faultline`: binds the proxy port, registers with the Extensions API, and
-//! serves the runtime until Lambda shuts the environment down. Every problem short of "cannot
+//! `/opt/extensions/faultline`: binds the proxy port, registers with the Extensions API (while
+//! the AWS config loads), and serves the runtime until Lambda shuts the environment down. It
+//! tells Lambda it is ready (its first `event/next`) only once the proxy serves. Every problem short of "cannot
 //! bind the port" is logged and the proxy keeps forwarding: the function must never lose its
 //! Runtime API because of the chaos layer.
 
@@ -26,8 +27,10 @@ fn main() -> ExitCode {
         .with_span_list(false)
         .with_target(false)
         .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: every runtime call crosses the proxy twice in sequence, so a second worker
+    // only adds cross-thread wake-ups (and their tail) to each hop. Blocking work (`diskspace`)
+    // goes to tokio's blocking pool.
+    let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
@@ -61,6 +64,17 @@ async fn run() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the proxy on 127.0.0.1:{port} (set {PROXY_PORT})"))?;
 
+    let client = http_client();
+    let name = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "faultline".into());
+    // Register while the AWS config loads; the first `event/next` (ready) waits for the proxy.
+    let registration = tokio::spawn({
+        let (client, base, name) = (client.clone(), base.clone(), name.clone());
+        async move { extension::register(&client, &base, &name).await }
+    });
+
     let settings = EngineSettings::from_lookup(|k| std::env::var(k).ok()).unwrap_or_else(|e| {
         warn!(source = "faultline", "fail open: no faults injected: {e}");
         EngineSettings::default()
@@ -80,12 +94,10 @@ async fn run() -> anyhow::Result<()> {
     }));
     info!(source = "faultline", port, upstream = %base, "proxy listening");
 
-    let client = http_client();
-    let name = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "faultline".into());
-    let outcome = match extension::register(&client, &base, &name).await {
+    let registered = registration
+        .await
+        .unwrap_or_else(|e| Err(format!("register: {e}")));
+    let outcome = match registered {
         Ok(id) => {
             info!(source = "faultline", extension = %name, "registered");
             extension::run_until_shutdown(&client, &base, &id).await
