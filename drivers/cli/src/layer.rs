@@ -163,7 +163,13 @@ pub async fn show(a: LayerTarget, out: Output) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     };
-    let verdict = match faultline_layer_engine::config::FaultConfig::parse(&text) {
+    // The layer's own reading (failure-lambda's): what it skips is listed, the rest applies.
+    let read = faultline_layer_engine::config::FaultConfig::read(&text);
+    let skipped: Vec<String> = match &read {
+        Ok(c) => c.skipped.iter().map(ToString::to_string).collect(),
+        Err(_) => vec![],
+    };
+    let verdict = match &read {
         Ok(c) if c.expired(chrono::Utc::now()) => "expired: the layer injects nothing".to_owned(),
         Ok(c) if c.faults.is_empty() => "no fault enabled".to_owned(),
         Ok(c) => format!("active: {}", c.mode_names().join(", ")),
@@ -172,9 +178,14 @@ pub async fn show(a: LayerTarget, out: Output) -> Result<ExitCode> {
     match out {
         Output::Json => println!(
             "{}",
-            serde_json::json!({"param": param, "config": text, "verdict": verdict})
+            serde_json::json!({"param": param, "config": text, "verdict": verdict, "skipped": skipped})
         ),
-        Output::Text => println!("{param} = {text}\n{verdict}"),
+        Output::Text => {
+            println!("{param} = {text}\n{verdict}");
+            for s in &skipped {
+                println!("skipped by the layer: {s}");
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

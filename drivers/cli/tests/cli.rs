@@ -475,6 +475,24 @@ async fn layer_set_writes_what_the_layer_accepts_and_clear_removes_it() -> Resul
     let o = cli.run(&["layer", "show", "checkout"]).await?;
     assert!(text(&o).contains("active: latency"), "{}", text(&o));
 
+    // A document failure-lambda reads in part: `show` says what applies and what is skipped.
+    fleet
+        .put_param(
+            "/faultline/layer/checkout",
+            r#"{"latency": {"enabled": true, "min_latency": 100, "max_latency": 200},
+                "exception": {"enabled": true, "percentage": 50.5}, "owner": "team-a"}"#,
+        )
+        .await?;
+    let o = cli.run(&["layer", "show", "checkout"]).await?;
+    let t = text(&o);
+    assert!(t.contains("active: latency"), "{t}");
+    assert!(
+        t.contains("skipped by the layer") && t.contains("exception.percentage"),
+        "{t}"
+    );
+    assert!(t.contains("\"owner\""), "{t}");
+    fleet.put_param("/faultline/layer/checkout", written).await?;
+
     // Bad input changes nothing.
     for args in [
         &["layer", "set", "checkout", "--latency", "400..100"][..],
