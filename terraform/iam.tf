@@ -83,6 +83,53 @@ data "aws_iam_policy_document" "monkey" {
   # their opt-in tag (the tagging API has no resource-level permissions); read-only calls on
   # any function; changes only on functions carrying the opt-in tag, and layer parameters only
   # under layer_config_prefix.
+  # Availability Zone outages: the zone's subnets out of opted-in groups, a deny-all network
+  # ACL (created tagged, so only faultline's own ACLs and opted-in ones are ever associated).
+  statement {
+    sid       = "RemoveZoneSubnetsFromOptedInGroupsOnly"
+    actions   = ["autoscaling:UpdateAutoScalingGroup"]
+    resources = [local.asg_arns]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${var.opt_in_tag_key}"
+      values   = ["true"]
+    }
+  }
+
+  statement {
+    sid       = "ReadSubnetsAndNetworkAcls"
+    actions   = ["ec2:DescribeSubnets", "ec2:DescribeNetworkAcls"]
+    resources = ["*"] # these Describe calls support no resource-level permissions
+  }
+
+  statement {
+    sid       = "CreateDenyAllNetworkAcls"
+    actions   = ["ec2:CreateNetworkAcl"]
+    resources = [local.vpc_arns, local.network_acl_arns]
+  }
+
+  statement {
+    sid       = "TagDenyAllNetworkAclsOnCreateOnly"
+    actions   = ["ec2:CreateTags"]
+    resources = [local.network_acl_arns]
+    condition {
+      test     = "StringEquals"
+      variable = "ec2:CreateAction"
+      values   = ["CreateNetworkAcl"]
+    }
+  }
+
+  statement {
+    sid       = "SwapOptedInNetworkAclsOnly"
+    actions   = ["ec2:ReplaceNetworkAclAssociation", "ec2:DeleteNetworkAcl"]
+    resources = [local.network_acl_arns]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${var.opt_in_tag_key}"
+      values   = ["true"]
+    }
+  }
+
   statement {
     sid       = "FindOptedInFunctions"
     actions   = ["tag:GetResources"]
@@ -241,6 +288,36 @@ data "aws_iam_policy_document" "recovery_timer" {
 
   # Restoring Lambda experiments at the end of their duration or on abort: the same scope as
   # the monkey's changes.
+  # Restoring a zone outage: subnets back in the groups, the original ACLs back (opted in, as
+  # the monkey checked), the deny-all ACLs deleted.
+  statement {
+    sid       = "RestoreSubnetsOfOptedInGroupsOnly"
+    actions   = ["autoscaling:UpdateAutoScalingGroup"]
+    resources = [local.asg_arns]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${var.opt_in_tag_key}"
+      values   = ["true"]
+    }
+  }
+
+  statement {
+    sid       = "ReadNetworkAcls"
+    actions   = ["ec2:DescribeNetworkAcls"]
+    resources = ["*"] # DescribeNetworkAcls supports no resource-level permissions
+  }
+
+  statement {
+    sid       = "RestoreOptedInNetworkAclsOnly"
+    actions   = ["ec2:ReplaceNetworkAclAssociation", "ec2:DeleteNetworkAcl"]
+    resources = [local.network_acl_arns]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${var.opt_in_tag_key}"
+      values   = ["true"]
+    }
+  }
+
   statement {
     sid       = "RestoreConcurrencyOfOptedInFunctionsOnly"
     actions   = ["lambda:GetFunctionConcurrency", "lambda:PutFunctionConcurrency", "lambda:DeleteFunctionConcurrency"]

@@ -105,9 +105,9 @@ variable "experiments" {
   }
   validation {
     condition = alltrue([for k, e in var.experiments :
-      contains(["terminate", "stop", "reboot", "agent", "lambda-fault", "throttle", "disable-event-source"], try(jsondecode(e.experiment).action.type, ""))
+      contains(["terminate", "stop", "reboot", "agent", "lambda-fault", "throttle", "disable-event-source", "az-outage"], try(jsondecode(e.experiment).action.type, ""))
     ])
-    error_message = "experiments: action.type must be one of: terminate, stop, reboot, agent, lambda-fault, throttle, disable-event-source."
+    error_message = "experiments: action.type must be one of: terminate, stop, reboot, agent, lambda-fault, throttle, disable-event-source, az-outage."
   }
   validation {
     condition = alltrue([for k, e in var.experiments :

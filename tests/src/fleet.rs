@@ -290,6 +290,63 @@ impl Fleet {
         self.group_members(name).await
     }
 
+    /// Creates a group spread over `subnets`, one instance in each (moto launches every
+    /// instance in the first listed subnet's zone, so the group is grown subnet by subnet), and
+    /// leaves its `VPCZoneIdentifier` as `subnets` joined in order. Returns its instance ids.
+    pub async fn group_in_subnets(
+        &self,
+        name: &str,
+        subnets: &[&str],
+        tags: &[(&str, &str)],
+    ) -> Result<Vec<String>> {
+        let asg_tags: Vec<AsgTag> = tags
+            .iter()
+            .map(|(k, v)| {
+                AsgTag::builder()
+                    .key(*k)
+                    .value(*v)
+                    .propagate_at_launch(true)
+                    .resource_id(name)
+                    .resource_type("auto-scaling-group")
+                    .build()
+            })
+            .collect();
+        self.asg
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .launch_template(
+                LaunchTemplateSpecification::builder()
+                    .launch_template_name(&self.template)
+                    .build(),
+            )
+            .min_size(0)
+            .max_size(10)
+            .desired_capacity(1)
+            .vpc_zone_identifier(subnets[0])
+            .set_tags(Some(asg_tags))
+            .send()
+            .await?;
+        for n in 1..subnets.len() {
+            // The new subnet first: moto launches there.
+            let mut order = vec![subnets[n]];
+            order.extend(&subnets[..n]);
+            self.asg
+                .update_auto_scaling_group()
+                .auto_scaling_group_name(name)
+                .vpc_zone_identifier(order.join(","))
+                .desired_capacity(n as i32 + 1)
+                .send()
+                .await?;
+        }
+        self.asg
+            .update_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .vpc_zone_identifier(subnets.join(","))
+            .send()
+            .await?;
+        self.group_members(name).await
+    }
+
     /// A group's current member ids.
     pub async fn group_members(&self, name: &str) -> Result<Vec<String>> {
         let out = self

@@ -76,20 +76,20 @@ fn a_new_sdk_call_or_a_stale_permission_fails_the_check() -> Result<()> {
     let ec2 = sources.core.get_mut("ec2").unwrap();
     let at = ec2.find("pub async fn act(").expect("ec2::act exists");
     let body = at + ec2[at..].find('{').unwrap() + 1;
-    ec2.insert_str(body, " let _ = client.create_tags(); ");
+    ec2.insert_str(body, " let _ = client.create_volume(); ");
     let code = sources.operations("functions/monkey")?;
     let problems = iam::differences("monkey", &code, monkey);
     assert!(
         problems
             .iter()
-            .any(|p| p.contains("ec2:CreateTags") && p.contains("does not allow")),
+            .any(|p| p.contains("ec2:CreateVolume") && p.contains("does not allow")),
         "{problems:?}"
     );
 
     // A permission the code no longer needs.
     let code = Sources::load(&root)?.operations("functions/monkey")?;
     let mut stale = monkey.clone();
-    stale[0].actions.push("ec2:CreateTags".to_owned());
+    stale[0].actions.push("ec2:CreateVolume".to_owned());
     let problems = iam::differences("monkey", &code, &stale);
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].contains("stale permission"), "{problems:?}");

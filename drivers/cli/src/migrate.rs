@@ -152,6 +152,7 @@ fn convert(old: V1, marker: Option<V1Marker>) -> Result<Record, String> {
         action,
         groups,
         targets,
+        zones: vec![],
         failed: old.failed,
         timeout_s: old.timeout_s,
         alarms: old.alarms,

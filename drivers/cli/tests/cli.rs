@@ -491,7 +491,9 @@ async fn layer_set_writes_what_the_layer_accepts_and_clear_removes_it() -> Resul
         "{t}"
     );
     assert!(t.contains("\"owner\""), "{t}");
-    fleet.put_param("/faultline/layer/checkout", written).await?;
+    fleet
+        .put_param("/faultline/layer/checkout", written)
+        .await?;
 
     // Bad input changes nothing.
     for args in [

@@ -31,6 +31,7 @@ use crate::lambda;
 use crate::message::{subject_line, Message};
 use crate::record::{AbortTrigger, Aborted, Record, RecordAction, RolledBack, State, MAX_BYTES};
 use crate::settings::RecordStore;
+use crate::zone;
 
 /// What an abort needs of its deployment (the recovery timer and the CLI build it).
 #[derive(Debug, Clone, PartialEq)]
@@ -194,6 +195,16 @@ async fn roll_back(aws: &Aws, cfg: &AbortConfig, rec: &Record) -> (Vec<RolledBac
             let out = lambda::restore(aws, restore).await;
             (out, Utc::now())
         }
+        RecordAction::AzOutage {
+            groups,
+            acls,
+            terminate,
+            ..
+        } => {
+            let stopped = if *terminate { vec![] } else { ids };
+            let out = zone::restore(aws, groups, acls, &stopped).await;
+            (out, Utc::now())
+        }
         RecordAction::Terminate { .. } => nothing_to_undo(ids, "terminated"),
         RecordAction::Reboot => nothing_to_undo(ids, "rebooted"),
     }
@@ -326,7 +337,7 @@ pub fn message(rec: &Record, a: &Aborted) -> Message {
         RecordAction::Agent { .. } | RecordAction::Stop { .. } => {
             format!("rolled back on {} of {n} hosts in {secs:.1} s", a.ok())
         }
-        RecordAction::Lambda { .. } => {
+        RecordAction::Lambda { .. } | RecordAction::AzOutage { .. } => {
             format!("restored {} of {n} in {secs:.1} s", a.ok())
         }
         RecordAction::Terminate { .. } | RecordAction::Reboot => {
@@ -371,6 +382,7 @@ pub fn message(rec: &Record, a: &Aborted) -> Message {
                 RecordAction::Agent { .. } =>
                     "run `sudo faultline-agent rollback --all` there (the fault also ends by itself at its deadline)",
                 RecordAction::Stop { .. } => "start them (`aws ec2 start-instances --instance-ids ...`)",
+                RecordAction::AzOutage { .. } => "restore them by hand from the record (`faultline status --output json` shows each group's subnets and each subnet's ACL before)",
                 RecordAction::Lambda { .. } => "restore them by hand from the record (`faultline status --output json` shows each previous value)",
                 RecordAction::Terminate { .. } | RecordAction::Reboot => "nothing to do",
             }

@@ -55,8 +55,9 @@ pub async fn act(aws: &Aws, action: Action, chosen: &[Target]) -> Vec<TargetResu
                 Action::Terminate { .. } => Ec2Action::Terminate,
                 Action::Stop { .. } => Ec2Action::Stop,
                 Action::Reboot => Ec2Action::Reboot,
-                // Sent through SSM by `send_agent`, or changed by `lambda::inject`, never here.
-                Action::Agent(_) | Action::Lambda(_) => return vec![],
+                // Sent through SSM by `send_agent`, or changed by `lambda::inject` or
+                // `zone::inject`, never here.
+                Action::Agent(_) | Action::Lambda(_) | Action::AzOutage(_) => return vec![],
             };
             let ids: Vec<String> = chosen.iter().map(|t| t.instance_id.clone()).collect();
             ec2::act(&aws.ec2, ec2_action, &ids).await

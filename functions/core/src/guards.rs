@@ -28,6 +28,9 @@ pub enum Guard {
     /// Between the plan an operator confirmed and its execution, the world changed (a chosen
     /// instance gone or unhealthy, a group's budget shrunk): nothing unconfirmed is hit.
     PlanChanged,
+    /// An Availability Zone outage that may not run as asked (a single-zone group, a floor in
+    /// the surviving zones, an ACL the restore could not put back).
+    Zone,
 }
 
 impl Guard {
@@ -42,6 +45,7 @@ impl Guard {
             Guard::NoTargets => "no_targets",
             Guard::RecordTooLarge => "record_too_large",
             Guard::PlanChanged => "plan_changed",
+            Guard::Zone => "zone",
         }
     }
 }

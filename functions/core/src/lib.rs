@@ -25,6 +25,8 @@
 //!   Lambda runtime, which the monkey function and the tests drive.
 //! - [`observe`]: what the recovery timer (and `faultline run`) sees of open records: groups,
 //!   instances, alarms, launches, read through the adapters.
+//! - [`zone`]: Availability Zone outages (plan, prepare, inject, restore) and gray failure
+//!   toward zones.
 //! - [`aws`]: thin AWS adapters (EC2, Auto Scaling, SSM, SNS, CloudWatch) and a request counter.
 //!
 //! Domain logic takes its clock and RNG as arguments, so tests are deterministic and need no
@@ -48,3 +50,4 @@ pub mod select;
 pub mod settings;
 pub mod spec;
 pub mod window;
+pub mod zone;

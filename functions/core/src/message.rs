@@ -36,6 +36,15 @@ pub fn subject_line(s: &str) -> String {
 }
 
 fn places(r: &RoundResult) -> String {
+    let zones = if r.plan.zones.is_empty() {
+        String::new()
+    } else {
+        format!(" in {}", r.plan.zones.join(", "))
+    };
+    format!("{}{zones}", groups_of(r))
+}
+
+fn groups_of(r: &RoundResult) -> String {
     let mut groups: Vec<&str> = r
         .plan
         .chosen
@@ -128,6 +137,16 @@ pub fn injected(r: &RoundResult, exp: &Experiment, settings: &Settings) -> Messa
             a.fault.to_args().join(" "),
             humantime::format_duration(a.duration),
             settings.agent_document
+        ),
+        Action::AzOutage(a) => format!(
+            "az-outage of {} for {}: instances {}, the zone's subnets out of every opted-in group{}; the recovery timer restores it all then",
+            r.plan.zones.join(", "),
+            humantime::format_duration(a.duration),
+            match a.mode {
+                crate::spec::AzMode::Stop => "stopped",
+                crate::spec::AzMode::Terminate => "terminated",
+            },
+            if a.network { ", a deny-all network ACL on its opted-in subnets" } else { "" }
         ),
         Action::Lambda(l) => format!(
             "{} for {}; the recovery timer restores each function as it was then",

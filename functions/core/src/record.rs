@@ -50,6 +50,28 @@ pub enum RecordAction {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         commands: Vec<String>,
     },
+    /// An Availability Zone taken out for a duration, with exactly what restores it.
+    AzOutage {
+        /// The zone.
+        zone: String,
+        /// The zone's instances were terminated (else stopped, and started at the restore).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        terminate: bool,
+        /// How long the zone is out, seconds.
+        duration_s: u64,
+        /// The opted-in groups whose subnets in the zone were removed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        groups: Vec<ZoneGroup>,
+        /// The network ACLs swapped (`"network": true`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        acls: Vec<AclSwap>,
+        /// When everything was put back.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        restored_at: Option<DateTime<Utc>>,
+        /// What the restore did, per group, subnet and instance.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        restored: Vec<RolledBack>,
+    },
     /// A change to Lambda functions for a duration, with exactly what restores it.
     Lambda {
         /// Which change.
@@ -63,6 +85,28 @@ pub enum RecordAction {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         restored_at: Option<DateTime<Utc>>,
     },
+}
+
+/// A group's subnets before an Availability Zone outage removed the zone's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneGroup {
+    /// The group.
+    pub name: String,
+    /// Its `VPCZoneIdentifier` before, exactly (order kept): what the restore puts back.
+    pub before: String,
+    /// What the outage set.
+    pub during: String,
+}
+
+/// A subnet whose network ACL an outage swapped for a deny-all one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclSwap {
+    /// The subnet.
+    pub subnet: String,
+    /// Its ACL before: what the restore associates again.
+    pub original: String,
+    /// The deny-all ACL the outage created (and the restore deletes).
+    pub deny: String,
 }
 
 /// The change a Lambda experiment makes (the spec's `lambda-fault`, `throttle`,
@@ -143,6 +187,7 @@ impl RecordAction {
             RecordAction::Reboot => "reboot",
             RecordAction::Agent { .. } => "agent",
             RecordAction::Lambda { change, .. } => change.name(),
+            RecordAction::AzOutage { .. } => "az-outage",
         }
     }
 
@@ -150,7 +195,9 @@ impl RecordAction {
     /// their group's recovered capacity.
     pub fn takes_out_of_service(&self) -> bool {
         match self {
-            RecordAction::Terminate { .. } | RecordAction::Stop { .. } => true,
+            RecordAction::Terminate { .. }
+            | RecordAction::Stop { .. }
+            | RecordAction::AzOutage { .. } => true,
             RecordAction::Reboot | RecordAction::Agent { .. } | RecordAction::Lambda { .. } => {
                 false
             }
@@ -163,7 +210,8 @@ impl RecordAction {
             RecordAction::Stop { .. } | RecordAction::Reboot => true,
             RecordAction::Terminate { .. }
             | RecordAction::Agent { .. }
-            | RecordAction::Lambda { .. } => false,
+            | RecordAction::Lambda { .. }
+            | RecordAction::AzOutage { .. } => false,
         }
     }
 
@@ -178,19 +226,26 @@ impl RecordAction {
             | RecordAction::Terminate { .. }
             | RecordAction::Reboot
             | RecordAction::Agent { .. }
-            | RecordAction::Lambda { .. } => None,
+            | RecordAction::Lambda { .. }
+            | RecordAction::AzOutage { .. } => None,
         }
     }
 
-    /// When a Lambda change is due to be restored, if it has not been yet.
+    /// When a Lambda change or a zone outage is due to be restored, if it has not been yet.
     pub fn restore_due(&self, started_at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self {
             RecordAction::Lambda {
                 duration_s,
                 restored_at: None,
                 ..
+            }
+            | RecordAction::AzOutage {
+                duration_s,
+                restored_at: None,
+                ..
             } => Some(started_at + chrono::Duration::seconds(*duration_s as i64)),
             RecordAction::Lambda { .. }
+            | RecordAction::AzOutage { .. }
             | RecordAction::Stop { .. }
             | RecordAction::Terminate { .. }
             | RecordAction::Reboot
@@ -205,7 +260,8 @@ impl RecordAction {
             RecordAction::Terminate { .. }
             | RecordAction::Stop { .. }
             | RecordAction::Reboot
-            | RecordAction::Lambda { .. } => None,
+            | RecordAction::Lambda { .. }
+            | RecordAction::AzOutage { .. } => None,
         }
     }
 }
@@ -398,6 +454,9 @@ pub struct Record {
     pub groups: BTreeMap<String, RecordGroup>,
     /// Every instance hit (the action succeeded on it).
     pub targets: Vec<RecordTarget>,
+    /// The Availability Zones the experiment was restricted to (for `"random"`, the one drawn).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub zones: Vec<String>,
     /// Chosen targets the action failed on (not victims: the timer ignores them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed: Vec<String>,
@@ -529,6 +588,7 @@ mod tests {
                     zone: Some("us-east-1a".into()),
                 })
                 .collect(),
+            zones: vec![],
             failed: vec![],
             timeout_s: 1800,
             alarms: vec![],

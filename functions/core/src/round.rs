@@ -38,6 +38,7 @@ use crate::record::{
 use crate::select::{self, Inventory, Plan, Target};
 use crate::settings::Settings;
 use crate::spec::{Action, Invocation, Resource};
+use crate::zone;
 
 /// A round whose guards passed and whose targets are chosen; nothing has been touched.
 /// [`execute`] acts on exactly [`Planned::chosen`].
@@ -47,6 +48,8 @@ pub struct Planned {
     result: RoundResult,
     started: Instant,
     calls0: u64,
+    /// What an `az-outage` will change besides the instances.
+    outage: Option<zone::Outage>,
 }
 
 impl Planned {
@@ -256,12 +259,29 @@ pub async fn plan(
             cx.refuse(Refusal::new(Guard::NoTargets, why)).await,
         ));
     }
+    // An Availability Zone outage: every eligible instance in the zone, and what else changes.
+    let outage = match &exp.action {
+        Action::AzOutage(o) => {
+            match zone::plan(aws, exp, o, &settings.opt_in, &inventory, &cx.result.plan).await? {
+                Ok(outage) => {
+                    for g in &outage.groups {
+                        info!(experiment = %exp.name, asg = %g.name, before = %g.before, during = %g.during,
+                              decision = "zone_group", "the zone's subnets will be removed");
+                    }
+                    Some(outage)
+                }
+                Err(r) => return Ok(Planning::Done(cx.refuse(r).await)),
+            }
+        }
+        _ => None,
+    };
     cx.result.outcome = RoundOutcome::DryRun;
     Ok(Planning::Ready(Planned {
         inv: inv.clone(),
         result: cx.result,
         started: cx.started,
         calls0: cx.calls0,
+        outage,
     }))
 }
 
@@ -348,6 +368,7 @@ pub async fn execute(
         result,
         started,
         calls0,
+        outage,
     } = planned;
     let inv = &inv;
     let exp = &inv.experiment;
@@ -373,6 +394,21 @@ pub async fn execute(
     let t = Instant::now();
     let now = clock.now();
     let mut rec = new_record(inv, &cx.result.plan, now);
+    if let (Some(o), RecordAction::AzOutage { groups, acls, .. }) = (&outage, &mut rec.action) {
+        groups.clone_from(&o.groups);
+        *acls = zone::prepare(aws, o, &settings.opt_in, &rec.id).await?;
+    }
+    // Gray failure toward zones: the fault limited to those zones' subnets, per instance zone,
+    // resolved before anything is recorded or touched.
+    let mut split_agent = None;
+    if let Action::Agent(agent) = &exp.action {
+        if !agent.toward_zones.is_empty() {
+            match zone::toward_zones(aws, agent, &chosen).await {
+                Ok(parts) => split_agent = Some(parts),
+                Err(why) => return Ok(cx.refuse(Refusal::new(Guard::Zone, why)).await),
+            }
+        }
+    }
     let mut restore = Vec::new();
     if let Action::Lambda(l) = &exp.action {
         restore = lambda::snapshot(aws, settings, l, &chosen, now).await?;
@@ -387,7 +423,14 @@ pub async fn execute(
     let records = Records::new(&aws.dynamodb, &settings.records);
     let name = rec.id.clone();
     cx.result.record = Some(name.clone());
-    if records.create(&rec, encoded).await? == Created::AlreadyExists {
+    let created = records.create(&rec, encoded).await;
+    if !matches!(created, Ok(Created::New)) {
+        // No round: the deny-all ACLs made for it go.
+        if let RecordAction::AzOutage { acls, .. } = &rec.action {
+            zone::discard(aws, acls).await;
+        }
+    }
+    if created? == Created::AlreadyExists {
         info!(experiment = %exp.name, record = %name, decision = "duplicate",
               "this execution id already has a record: a redelivery; nothing done");
         cx.result.outcome = RoundOutcome::Duplicate;
@@ -400,11 +443,22 @@ pub async fn execute(
     let t = Instant::now();
     cx.result.results = match &exp.action {
         Action::Agent(agent) => {
-            let (results, commands) = act::send_agent(aws, settings, inv, agent, &chosen).await;
-            cx.result.commands = commands;
+            let parts = split_agent.unwrap_or_else(|| vec![(agent.clone(), chosen.clone())]);
+            let mut results = Vec::new();
+            for (agent, targets) in &parts {
+                let (r, commands) = act::send_agent(aws, settings, inv, agent, targets).await;
+                results.extend(r);
+                cx.result.commands.extend(commands);
+            }
             results
         }
         Action::Lambda(l) => lambda::inject(aws, l, &restore).await,
+        Action::AzOutage(o) => match &rec.action {
+            RecordAction::AzOutage { groups, acls, .. } => {
+                zone::inject(aws, o, groups, acls, &chosen).await
+            }
+            _ => vec![],
+        },
         other => act::act(aws, other.clone(), &chosen).await,
     };
     cx.result.timings.act_ms = ms(t);
@@ -547,6 +601,15 @@ fn new_record(inv: &Invocation, plan: &Plan, now: DateTime<Utc>) -> Record {
                 duration_s: agent.duration.as_secs(),
                 commands: vec![],
             },
+            Action::AzOutage(o) => RecordAction::AzOutage {
+                zone: plan.zones.first().cloned().unwrap_or_default(),
+                terminate: o.mode == crate::spec::AzMode::Terminate,
+                duration_s: o.duration.as_secs(),
+                groups: vec![],
+                acls: vec![],
+                restored_at: None,
+                restored: vec![],
+            },
             Action::Lambda(l) => RecordAction::Lambda {
                 change: lambda::change(&l.kind),
                 duration_s: l.duration.as_secs(),
@@ -564,6 +627,7 @@ fn new_record(inv: &Invocation, plan: &Plan, now: DateTime<Utc>) -> Record {
                 zone: t.zone.clone(),
             })
             .collect(),
+        zones: plan.zones.clone(),
         failed: vec![],
         timeout_s: exp.recovery.timeout.as_secs(),
         alarms: exp.recovery.alarms.clone(),

@@ -20,6 +20,7 @@ use faultline_core::lambda;
 use faultline_core::observe;
 use faultline_core::record::{AbortTrigger, Record, RecordAction, State};
 use faultline_core::recovery::{self, Closing, Decision, Launch, Observation, Outcome};
+use faultline_core::zone;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
 use serde_json::Value;
@@ -104,7 +105,7 @@ pub struct RunReport {
     pub aborted: Vec<AbortedReport>,
     /// Ids of stop experiments whose instances this run started again (`restart_after`).
     pub restarted: Vec<String>,
-    /// Ids of Lambda experiments whose functions this run restored (end of the duration).
+    /// Ids of Lambda experiments and zone outages this run restored (end of the duration).
     pub restored: Vec<String>,
     /// Ids still waiting.
     pub pending: Vec<String>,
@@ -261,8 +262,8 @@ impl Timer {
         }
     }
 
-    /// A Lambda change whose duration has passed: restore every function as the record says it
-    /// was, and record when (once: the update is conditional on the record still being open).
+    /// A Lambda change or a zone outage whose duration has passed: restore everything as the
+    /// record says it was, and record when (once: the update is conditional on the record still being open).
     /// On a failure the record is unchanged and the next run tries again (restoring twice is
     /// harmless).
     async fn restore_if_due(
@@ -271,11 +272,30 @@ impl Timer {
         now: DateTime<Utc>,
         report: &mut RunReport,
     ) -> Record {
-        let (due, restore) = match (&r.action, r.action.restore_due(r.started_at)) {
-            (RecordAction::Lambda { restore, .. }, Some(due)) if due <= now => (due, restore),
-            _ => return r.clone(),
+        let due = match r.action.restore_due(r.started_at) {
+            Some(due) if due <= now => due,
+            Some(_) | None => return r.clone(),
         };
-        let results = lambda::restore(&self.aws, restore).await;
+        let results = match &r.action {
+            RecordAction::Lambda { restore, .. } => lambda::restore(&self.aws, restore).await,
+            RecordAction::AzOutage {
+                groups,
+                acls,
+                terminate,
+                ..
+            } => {
+                let stopped: Vec<String> = if *terminate {
+                    vec![]
+                } else {
+                    r.victims().map(str::to_owned).collect()
+                };
+                zone::restore(&self.aws, groups, acls, &stopped).await
+            }
+            RecordAction::Terminate { .. }
+            | RecordAction::Stop { .. }
+            | RecordAction::Reboot
+            | RecordAction::Agent { .. } => return r.clone(),
+        };
         let failed: Vec<String> = results
             .iter()
             .filter(|x| !x.ok)
@@ -291,15 +311,26 @@ impl Timer {
         }
         let restored_at = self.clock.now();
         let mut restored = r.clone();
-        if let RecordAction::Lambda {
-            restored_at: at, ..
-        } = &mut restored.action
-        {
-            *at = Some(restored_at);
+        match &mut restored.action {
+            RecordAction::Lambda {
+                restored_at: at, ..
+            } => *at = Some(restored_at),
+            RecordAction::AzOutage {
+                restored_at: at,
+                restored: what,
+                ..
+            } => {
+                *at = Some(restored_at);
+                what.clone_from(&results);
+            }
+            RecordAction::Terminate { .. }
+            | RecordAction::Stop { .. }
+            | RecordAction::Reboot
+            | RecordAction::Agent { .. } => {}
         }
         match self
             .records()
-            .update(&restored, restored.json(), &State::Open)
+            .update_unchanged(&restored, restored.json(), r)
             .await
         {
             Ok(true) => {
@@ -308,7 +339,7 @@ impl Timer {
                           decision = "restored", "function restored");
                 }
                 info!(experiment = %r.experiment, id = %r.id, due = %due, functions = results.len(),
-                      decision = "restored", "the Lambda change's duration passed: every function is restored");
+                      decision = "restored", "the change's duration passed: everything is restored");
                 report.restored.push(r.id.clone());
                 restored
             }

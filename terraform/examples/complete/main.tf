@@ -64,6 +64,21 @@ module "faultline" {
         recovery = { timeout = "10m" }
       })
     }
+    # Once a month: lose one zone (drawn among those holding opted-in web capacity) for 15
+    # minutes. Its web instances stop, its subnets leave the opted-in groups so they rebalance
+    # into the other zones, and everything is put back after; the message gives the time the
+    # surviving zones took to carry the desired capacity again.
+    web-zone-outage = {
+      schedule = "cron(0 11 ? * 3#1 *)"
+      timezone = "Europe/London"
+      experiment = jsonencode({
+        targets   = { resource = "asg-instance", tags = { app = "web" }, availability_zones = "random" }
+        selection = { mode = "all" }
+        action    = { type = "az-outage", mode = "stop", duration = "15m" }
+        guards    = { max_targets = 10, min_healthy = 1 }
+        recovery  = { timeout = "45m" }
+      })
+    }
   }
 
   tags = { team = "sre" }

@@ -57,6 +57,7 @@ async fn collect(
                 name: g.auto_scaling_group_name().unwrap_or_default().to_owned(),
                 min_size: g.min_size().unwrap_or(0).max(0) as u32,
                 desired: g.desired_capacity().unwrap_or(0).max(0) as u32,
+                subnets: g.vpc_zone_identifier().unwrap_or_default().to_owned(),
                 tags: g
                     .tags()
                     .iter()
@@ -82,6 +83,23 @@ async fn collect(
 
 /// `TerminateInstanceInAutoScalingGroup` with `ShouldDecrementDesiredCapacity=false`: the group
 /// terminates the instance and launches a replacement. Returns the activity's status message.
+/// Sets a group's subnets (`UpdateAutoScalingGroup` with `VPCZoneIdentifier`, comma-separated
+/// in the order given).
+pub async fn set_subnets(
+    client: &aws_sdk_autoscaling::Client,
+    group: &str,
+    vpc_zone_identifier: &str,
+) -> Result<(), AwsError> {
+    client
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(group)
+        .vpc_zone_identifier(vpc_zone_identifier)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::new("UpdateAutoScalingGroup", e))
+}
+
 pub async fn terminate_and_replace(
     client: &aws_sdk_autoscaling::Client,
     instance_id: &str,

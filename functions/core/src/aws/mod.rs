@@ -23,6 +23,7 @@ pub mod lambda;
 pub mod records;
 pub mod sns;
 pub mod ssm;
+pub mod vpc;
 
 /// An AWS call that failed, with the operation's name and the full error chain.
 #[derive(Debug, thiserror::Error)]

@@ -140,12 +140,40 @@ impl<'a> Records<'a> {
         json: String,
         expected: &State,
     ) -> Result<bool, AwsError> {
+        self.update_if(rec, json, expected, None).await
+    }
+
+    /// [`Records::update`], and only if the stored record is still exactly `before` (as read):
+    /// of two runs making the same change to an open record (a restore), one records it.
+    pub async fn update_unchanged(
+        &self,
+        rec: &Record,
+        json: String,
+        before: &Record,
+    ) -> Result<bool, AwsError> {
+        self.update_if(rec, json, &before.state, Some(before.json()))
+            .await
+    }
+
+    async fn update_if(
+        &self,
+        rec: &Record,
+        json: String,
+        expected: &State,
+        before: Option<String>,
+    ) -> Result<bool, AwsError> {
         let mut req = self
             .client
             .update_item()
             .table_name(self.table())
-            .key("id", s(&rec.id))
-            .condition_expression("#s = :expected")
+            .key("id", s(&rec.id));
+        req = match before {
+            None => req.condition_expression("#s = :expected"),
+            Some(b) => req
+                .condition_expression("#s = :expected AND #r = :before")
+                .expression_attribute_values(":before", s(b)),
+        };
+        let mut req = req
             .expression_attribute_names("#s", "state")
             .expression_attribute_names("#r", "record")
             .expression_attribute_names("#o", "open")

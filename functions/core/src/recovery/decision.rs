@@ -256,6 +256,7 @@ pub fn ttr_base(rec: &Record) -> DateTime<Utc> {
             ..
         } => *t,
         RecordAction::Lambda { .. }
+        | RecordAction::AzOutage { .. }
         | RecordAction::Terminate { .. }
         | RecordAction::Stop { .. }
         | RecordAction::Reboot
@@ -267,6 +268,14 @@ pub fn ttr_base(rec: &Record) -> DateTime<Utc> {
 pub fn decide(rec: &Record, obs: &Observation, now: DateTime<Utc>) -> Decision {
     let conds = conditions(rec, obs, now);
     let deadline = rec.started_at + Duration::seconds(rec.timeout_s as i64);
+    // A change still to be restored (a Lambda change, a zone outage) keeps the record open, even
+    // past its timeout: closing it would leave nothing to restore it. The timer retries.
+    if rec.action.restore_due(rec.started_at).is_some() {
+        return Decision::Pending {
+            conditions: conds,
+            deadline,
+        };
+    }
     let all_met = conds.iter().all(|c| c.met);
     if all_met {
         let latest = conds.iter().filter_map(|c| c.at).max();

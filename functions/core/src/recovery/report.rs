@@ -90,6 +90,26 @@ pub fn message(rec: &Record, c: &Closing) -> Message {
         }
     }
 
+    if let crate::record::RecordAction::AzOutage {
+        zone,
+        restored_at: Some(at),
+        restored,
+        ..
+    } = &rec.action
+    {
+        let _ = writeln!(b);
+        let _ = writeln!(b, "Restored after the outage of {zone} (at {}):", hms(*at));
+        for r in restored {
+            let _ = writeln!(
+                b,
+                "  {:<28} {} {}",
+                r.id,
+                if r.ok { "ok    " } else { "FAILED" },
+                r.detail
+            );
+        }
+    }
+
     let _ = writeln!(b);
     let _ = writeln!(b, "Timeline (UTC):");
     let _ = writeln!(

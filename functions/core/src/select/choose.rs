@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::select::eligibility::{eligibility, Eligibility, GroupPlan, Target};
 use crate::select::inventory::{Inventory, OptIn};
-use crate::spec::{Experiment, Selection};
+use crate::spec::{Experiment, Selection, Zones};
 
 /// The outcome of selection.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -26,6 +26,10 @@ pub struct Plan {
     pub excluded: BTreeMap<String, usize>,
     /// Why fewer than `requested` were chosen, if so.
     pub capped_by: Vec<String>,
+    /// The Availability Zones the round was restricted to (`targets.availability_zones`; for
+    /// `"random"`, the zone drawn).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub zones: Vec<String>,
 }
 
 /// Chooses the targets of one round.
@@ -39,6 +43,28 @@ pub fn plan(exp: &Experiment, opt_in: &OptIn, inv: &Inventory, rng: &mut impl Rn
         excluded,
         ..Plan::default()
     };
+    // Availability Zones: named ones, or one drawn among those holding eligible capacity.
+    let zones: Option<Vec<String>> = match &exp.targets.zones {
+        None => None,
+        Some(Zones::Named(z)) => Some(z.clone()),
+        Some(Zones::Random) => {
+            let mut held: Vec<String> = eligible.iter().filter_map(|t| t.zone.clone()).collect();
+            held.sort();
+            held.dedup();
+            Some(held.choose(rng).cloned().into_iter().collect())
+        }
+    };
+    if let Some(zones) = zones {
+        let before = eligible.len();
+        eligible.retain(|t| t.zone.as_ref().is_some_and(|z| zones.contains(z)));
+        let n = before - eligible.len();
+        if n > 0 {
+            *out.excluded
+                .entry(format!("outside availability zone(s) {}", zones.join(", ")))
+                .or_default() += n;
+        }
+        out.zones = zones;
+    }
 
     out.eligible = eligible.len();
     // Per-pool quotas: for a per-group percentage each group (and the standalone pool) gets

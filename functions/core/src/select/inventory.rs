@@ -60,6 +60,8 @@ pub struct Group {
     pub min_size: u32,
     /// `DesiredCapacity`.
     pub desired: u32,
+    /// `VPCZoneIdentifier`: its subnets, comma-separated, in the group's order.
+    pub subnets: String,
     /// The group's own tags.
     pub tags: BTreeMap<String, String>,
     /// Its instances.

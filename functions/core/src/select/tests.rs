@@ -20,6 +20,7 @@ fn exp(resource: Resource, selection: Selection, min_healthy: u32, max: Option<u
             resource,
             tags: BTreeMap::from([("app".to_owned(), "web".to_owned())]),
             asg_names: None,
+            zones: None,
         },
         selection,
         action: Action::Terminate { via_asg: false },
@@ -31,6 +32,7 @@ fn exp(resource: Resource, selection: Selection, min_healthy: u32, max: Option<u
             max_targets: max,
             windows: vec![],
             probability: 1.0,
+            allow_single_az: false,
         },
         recovery: Recovery {
             timeout: Duration::from_secs(60),
@@ -65,6 +67,7 @@ fn group(name: &str, min: u32, desired: u32, healthy: u32, unhealthy: u32, opt_i
         name: name.into(),
         min_size: min,
         desired,
+        subnets: String::new(),
         tags: tags(opt_in, "web", None),
         members,
     }

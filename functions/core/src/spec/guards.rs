@@ -24,6 +24,8 @@ pub struct Guards {
     pub windows: Vec<Window>,
     /// Chance that a round runs at all, in `0.0..=1.0`.
     pub probability: f64,
+    /// An `az-outage` may hit a group that lives in one zone only (it would go to zero there).
+    pub allow_single_az: bool,
 }
 
 /// What the recovery timer watches.

@@ -42,10 +42,10 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
-pub use self::action::{Action, AgentAction};
+pub use self::action::{Action, AgentAction, AzMode, AzOutage};
 pub use self::error::SpecError;
 pub use self::experiment::Experiment;
 pub use self::guards::{Guards, Recovery, DEFAULT_RECOVERY_TIMEOUT};
 pub use self::invocation::{ExecutionId, Invocation};
 pub use self::lambda::{LambdaAction, LambdaKind};
-pub use self::targets::{Resource, Selection, Targets, UNCAPPED_SELECTION_LIMIT};
+pub use self::targets::{Resource, Selection, Targets, Zones, UNCAPPED_SELECTION_LIMIT};

@@ -52,6 +52,9 @@ pub(super) struct RawTargets {
     pub(super) tags: BTreeMap<String, String>,
     #[serde(default)]
     pub(super) asg_names: Option<Vec<String>>,
+    /// `"random"` or a list of zone names.
+    #[serde(default)]
+    pub(super) availability_zones: Option<serde_json::Value>,
 }
 
 /// `selection`, tagged by `mode`.
@@ -89,6 +92,16 @@ pub(super) enum RawAction {
         #[serde(default)]
         args: Box<RawArgs>,
         duration: String,
+        #[serde(default)]
+        toward_zones: Option<Vec<String>>,
+    },
+    #[serde(rename = "az-outage")]
+    AzOutage {
+        duration: String,
+        #[serde(default)]
+        mode: Option<String>,
+        #[serde(default)]
+        network: bool,
     },
     #[serde(rename = "lambda-fault")]
     LambdaFault {
@@ -120,6 +133,8 @@ pub(super) struct RawGuards {
     pub(super) windows: Vec<RawWindow>,
     #[serde(default = "one")]
     pub(super) probability: f64,
+    #[serde(default)]
+    pub(super) allow_single_az: bool,
 }
 
 fn one() -> f64 {
@@ -135,6 +150,7 @@ impl Default for RawGuards {
             max_targets: None,
             windows: Vec::new(),
             probability: 1.0,
+            allow_single_az: false,
         }
     }
 }

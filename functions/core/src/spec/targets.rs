@@ -39,6 +39,17 @@ pub struct Targets {
     pub tags: BTreeMap<String, String>,
     /// Only these groups (`asg-instance` only).
     pub asg_names: Option<Vec<String>>,
+    /// Only instances in these Availability Zones.
+    pub zones: Option<Zones>,
+}
+
+/// `targets.availability_zones`: which zones an instance experiment is restricted to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Zones {
+    /// One zone drawn among those holding opted-in capacity (the record says which).
+    Random,
+    /// These zones.
+    Named(Vec<String>),
 }
 
 /// How many of the N eligible targets to pick.

@@ -463,3 +463,84 @@ fn a_lambda_fault_names_the_bad_flag_field() {
     let e = lambda(r#"{"type": "lambda-fault", "duration": "5m", "faults": {}}"#).unwrap_err();
     assert_eq!(e.path, "action.faults");
 }
+
+fn zone_outage(targets: &str, selection: &str, action: &str) -> Result<Experiment, SpecError> {
+    Experiment::from_json_str(&format!(
+        r#"{{"name": "az", "targets": {targets}, "selection": {selection}, "action": {action},
+            "guards": {{"max_targets": 10}}, "recovery": {{"timeout": "1h"}}}}"#
+    ))
+}
+
+#[test]
+fn an_az_outage_takes_one_zone_whole() {
+    let ok = zone_outage(
+        r#"{"resource": "asg-instance", "availability_zones": "random"}"#,
+        r#"{"mode": "all"}"#,
+        r#"{"type": "az-outage", "duration": "15m", "mode": "terminate", "network": true}"#,
+    )
+    .unwrap();
+    assert_eq!(ok.targets.zones, Some(Zones::Random));
+    assert_eq!(
+        ok.action,
+        Action::AzOutage(AzOutage {
+            mode: AzMode::Terminate,
+            network: true,
+            duration: Duration::from_secs(900)
+        })
+    );
+    let e = zone_outage(
+        r#"{"resource": "asg-instance", "availability_zones": ["us-east-1a", "us-east-1b"]}"#,
+        r#"{"mode": "all"}"#,
+        r#"{"type": "az-outage", "duration": "15m"}"#,
+    )
+    .unwrap_err();
+    assert_eq!(e.path, "targets.availability_zones");
+    let e = zone_outage(
+        r#"{"resource": "asg-instance", "availability_zones": ["us-east-1b"]}"#,
+        r#"{"mode": "count", "value": 1}"#,
+        r#"{"type": "az-outage", "duration": "15m"}"#,
+    )
+    .unwrap_err();
+    assert_eq!(e.path, "selection");
+    let e = zone_outage(
+        r#"{"resource": "asg-instance", "availability_zones": ["us-east-1b"]}"#,
+        r#"{"mode": "all"}"#,
+        r#"{"type": "az-outage", "duration": "15m", "mode": "explode"}"#,
+    )
+    .unwrap_err();
+    assert_eq!(e.path, "action.mode");
+    let e = zone_outage(
+        r#"{"resource": "asg-instance", "availability_zones": ["US East"]}"#,
+        r#"{"mode": "all"}"#,
+        r#"{"type": "stop"}"#,
+    )
+    .unwrap_err();
+    assert_eq!(e.path, "targets.availability_zones[0]");
+}
+
+#[test]
+fn toward_zones_applies_to_network_faults_only() {
+    let e = Experiment::from_json_str(
+        r#"{"name": "g", "targets": {"resource": "ec2-instance"}, "selection": {"mode": "count", "value": 1},
+            "action": {"type": "agent", "fault": "kill", "args": {"name": "nginx"}, "duration": "5m",
+                       "toward_zones": ["other"]}}"#,
+    )
+    .unwrap_err();
+    assert_eq!(e.path, "action.toward_zones");
+    let ok = Experiment::from_json_str(
+        r#"{"name": "g", "targets": {"resource": "ec2-instance"}, "selection": {"mode": "count", "value": 1},
+            "action": {"type": "agent", "fault": "latency", "args": {"delay_ms": 50}, "duration": "5m",
+                       "toward_zones": ["other", "us-east-1c"]}}"#,
+    )
+    .unwrap();
+    let Action::Agent(a) = ok.action else {
+        panic!("an agent action")
+    };
+    assert_eq!(a.toward_zones, ["other", "us-east-1c"]);
+    let limited = a.toward(&["10.0.2.0/24".to_owned()]).unwrap();
+    assert!(limited
+        .fault
+        .to_args()
+        .join(" ")
+        .contains("--to 10.0.2.0/24"));
+}

@@ -7,13 +7,13 @@ use chrono::NaiveTime;
 use chrono_tz::Tz;
 use faultline_faults::{Fault, FaultDuration};
 
-use crate::spec::action::{Action, AgentAction};
+use crate::spec::action::{Action, AgentAction, AzMode, AzOutage};
 use crate::spec::error::SpecError;
 use crate::spec::experiment::Experiment;
 use crate::spec::guards::{Guards, Recovery, DEFAULT_RECOVERY_TIMEOUT};
 use crate::spec::lambda::{check_faults, LambdaAction, LambdaKind};
 use crate::spec::raw::{RawAction, RawExperiment, RawSelection, RawWindow};
-use crate::spec::targets::{Resource, Selection, Targets, UNCAPPED_SELECTION_LIMIT};
+use crate::spec::targets::{Resource, Selection, Targets, Zones, UNCAPPED_SELECTION_LIMIT};
 use crate::window::{Days, Window};
 
 fn valid_name(s: &str, max: usize) -> bool {
@@ -23,7 +23,7 @@ fn valid_name(s: &str, max: usize) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-pub(super) fn validate(raw: RawExperiment, p: &str) -> Result<Experiment, SpecError> {
+pub(super) fn validate(mut raw: RawExperiment, p: &str) -> Result<Experiment, SpecError> {
     let at = |field: &str| format!("{p}{field}");
 
     if !valid_name(&raw.name, 64) {
@@ -76,6 +76,17 @@ pub(super) fn validate(raw: RawExperiment, p: &str) -> Result<Experiment, SpecEr
         }
     }
 
+    let zones = match raw.targets.availability_zones.take() {
+        None => None,
+        Some(v) => Some(parse_zones(v, &at("targets.availability_zones"))?),
+    };
+    if zones.is_some() && !raw.targets.resource.is_instance() {
+        return Err(SpecError::new(
+            at("targets.availability_zones"),
+            "applies to instances (asg-instance, ec2-instance), not to Lambda functions",
+        ));
+    }
+
     // Selection.
     let selection = match raw.selection {
         RawSelection::Percent { value, per_group } => {
@@ -125,6 +136,7 @@ pub(super) fn validate(raw: RawExperiment, p: &str) -> Result<Experiment, SpecEr
             fault,
             args,
             duration,
+            toward_zones,
         } => {
             let bad = |e: faultline_faults::FaultError| {
                 let field = match e.field.as_str() {
@@ -137,7 +149,71 @@ pub(super) fn validate(raw: RawExperiment, p: &str) -> Result<Experiment, SpecEr
             let fault = Fault::from_raw(&fault, &args).map_err(bad)?;
             fault.ssm_args().map_err(bad)?;
             let duration = FaultDuration::parse(&duration).map_err(bad)?.0;
-            Action::Agent(AgentAction { fault, duration })
+            let toward_zones = toward_zones.unwrap_or_default();
+            if !toward_zones.is_empty() {
+                let field = at("action.toward_zones");
+                if !fault.kind().allowed().contains(&"to") {
+                    return Err(SpecError::new(
+                        field,
+                        format!(
+                            "applies to network faults (latency, loss, ...), not to {}",
+                            fault.kind().name()
+                        ),
+                    ));
+                }
+                for (i, z) in toward_zones.iter().enumerate() {
+                    if z != "other" && !valid_zone(z) {
+                        return Err(SpecError::new(
+                            format!("{field}[{i}]"),
+                            format!("{z:?} is neither \"other\" nor an Availability Zone name like \"us-east-1b\""),
+                        ));
+                    }
+                }
+            }
+            Action::Agent(AgentAction {
+                fault,
+                duration,
+                args,
+                toward_zones,
+            })
+        }
+        RawAction::AzOutage {
+            duration,
+            mode,
+            network,
+        } => {
+            let mode = match mode.as_deref() {
+                None | Some("stop") => AzMode::Stop,
+                Some("terminate") => AzMode::Terminate,
+                Some(m) => {
+                    return Err(SpecError::new(
+                        at("action.mode"),
+                        format!("{m:?}: use \"stop\" (started again at the end) or \"terminate\""),
+                    ))
+                }
+            };
+            let one_zone = match &zones {
+                Some(Zones::Random) => true,
+                Some(Zones::Named(z)) => z.len() == 1,
+                None => false,
+            };
+            if !one_zone {
+                return Err(SpecError::new(
+                    at("targets.availability_zones"),
+                    "az-outage takes out one zone: set it to one zone name, e.g. [\"us-east-1b\"], or \"random\"",
+                ));
+            }
+            if selection != Selection::All {
+                return Err(SpecError::new(
+                    at("selection"),
+                    "az-outage takes out every opted-in instance in the zone: use {\"mode\": \"all\"} (and guards.max_targets as the cap)",
+                ));
+            }
+            Action::AzOutage(AzOutage {
+                mode,
+                network,
+                duration: span(&at("action.duration"), &duration, "15m", 60, 12 * 3600)?,
+            })
         }
         RawAction::LambdaFault { faults, duration } => {
             check_faults(&faults, &at("action.faults"))?;
@@ -220,14 +296,19 @@ pub(super) fn validate(raw: RawExperiment, p: &str) -> Result<Experiment, SpecEr
             ));
         }
     }
-    if let Action::Lambda(l) = &action {
-        if l.duration >= timeout {
+    let held = match &action {
+        Action::Lambda(l) => Some(l.duration),
+        Action::AzOutage(a) => Some(a.duration),
+        _ => None,
+    };
+    if let Some(duration) = held {
+        if duration >= timeout {
             return Err(SpecError::new(
                 at("action.duration"),
                 format!(
                     "{} is not before the recovery timeout ({}): the experiment would time out \
-                     before the function is restored; shorten it or raise recovery.timeout",
-                    humantime::format_duration(l.duration),
+                     before it is restored; shorten it or raise recovery.timeout",
+                    humantime::format_duration(duration),
                     humantime::format_duration(timeout)
                 ),
             ));
@@ -242,6 +323,7 @@ pub(super) fn validate(raw: RawExperiment, p: &str) -> Result<Experiment, SpecEr
             resource: raw.targets.resource,
             tags: raw.targets.tags,
             asg_names: raw.targets.asg_names,
+            zones,
         },
         selection,
         action,
@@ -253,6 +335,7 @@ pub(super) fn validate(raw: RawExperiment, p: &str) -> Result<Experiment, SpecEr
             max_targets: g.max_targets,
             windows,
             probability: g.probability,
+            allow_single_az: g.allow_single_az,
         },
         recovery: Recovery {
             timeout,
@@ -344,6 +427,44 @@ fn parse_window(w: RawWindow, path: &str) -> Result<Window, SpecError> {
         end,
         tz,
     })
+}
+
+/// An Availability Zone name like `us-east-1b` (or a zone id like `use1-az2`).
+fn valid_zone(z: &str) -> bool {
+    (4..=32).contains(&z.len())
+        && z.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// `"random"`, or a non-empty list of distinct zone names.
+fn parse_zones(v: serde_json::Value, path: &str) -> Result<Zones, SpecError> {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if s == "random" => Ok(Zones::Random),
+        Value::Array(items) if !items.is_empty() => {
+            let mut out = Vec::with_capacity(items.len());
+            for (i, z) in items.iter().enumerate() {
+                match z.as_str() {
+                    Some(z) if valid_zone(z) && !out.iter().any(|o: &String| o == z) => {
+                        out.push(z.to_owned())
+                    }
+                    _ => {
+                        return Err(SpecError::new(
+                            format!("{path}[{i}]"),
+                            format!(
+                                "{z} is not a distinct Availability Zone name like \"us-east-1b\""
+                            ),
+                        ))
+                    }
+                }
+            }
+            Ok(Zones::Named(out))
+        }
+        other => Err(SpecError::new(
+            path,
+            format!("{other}: use \"random\" or a list of zone names like [\"us-east-1b\"]"),
+        )),
+    }
 }
 
 /// A Lambda action lasting `text` (5 seconds to 12 hours).
