@@ -44,6 +44,8 @@ locals {
   ssm_parameter_arn         = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter"
   instance_arns             = "arn:${local.partition}:ec2:${local.region}:${local.account_id}:instance/*"
   asg_arns                  = "arn:${local.partition}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/*"
+  vpc_arns                  = "arn:${local.partition}:ec2:${local.region}:${local.account_id}:vpc/*"
+  network_acl_arns          = "arn:${local.partition}:ec2:${local.region}:${local.account_id}:network-acl/*"
   function_arns             = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:*"
   event_source_mapping_arns = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:event-source-mapping:*"
   alarm_arns                = "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:*"
