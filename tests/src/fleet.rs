@@ -70,6 +70,22 @@ pub struct Fleet {
     template: String,
 }
 
+/// A group's tags, propagated to its instances.
+fn asg_tags(group: &str, pairs: &[(&str, &str)]) -> Vec<AsgTag> {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            AsgTag::builder()
+                .key(*k)
+                .value(*v)
+                .propagate_at_launch(true)
+                .resource_id(group)
+                .resource_type("auto-scaling-group")
+                .build()
+        })
+        .collect()
+}
+
 fn tags_of(pairs: &[(&str, &str)]) -> Vec<Tag> {
     pairs
         .iter()
@@ -259,18 +275,7 @@ impl Fleet {
         max: i32,
         tags: &[(&str, &str)],
     ) -> Result<Vec<String>> {
-        let asg_tags: Vec<AsgTag> = tags
-            .iter()
-            .map(|(k, v)| {
-                AsgTag::builder()
-                    .key(*k)
-                    .value(*v)
-                    .propagate_at_launch(true)
-                    .resource_id(name)
-                    .resource_type("auto-scaling-group")
-                    .build()
-            })
-            .collect();
+        let asg_tags = asg_tags(name, tags);
         self.asg
             .create_auto_scaling_group()
             .auto_scaling_group_name(name)
@@ -299,18 +304,7 @@ impl Fleet {
         subnets: &[&str],
         tags: &[(&str, &str)],
     ) -> Result<Vec<String>> {
-        let asg_tags: Vec<AsgTag> = tags
-            .iter()
-            .map(|(k, v)| {
-                AsgTag::builder()
-                    .key(*k)
-                    .value(*v)
-                    .propagate_at_launch(true)
-                    .resource_id(name)
-                    .resource_type("auto-scaling-group")
-                    .build()
-            })
-            .collect();
+        let asg_tags = asg_tags(name, tags);
         self.asg
             .create_auto_scaling_group()
             .auto_scaling_group_name(name)
