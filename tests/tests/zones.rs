@@ -43,27 +43,28 @@ struct Snapshot {
     acls: BTreeMap<String, String>,
 }
 
-async fn env() -> Result<Env> {
-    let moto = Moto::start().await?;
-    let conf = moto.sdk_config().await;
-    let fleet = Fleet::new(&conf).await?;
-    let topic = fleet.topic("faultline").await?;
+/// A VPC `<net>.0.0/16` with one subnet per zone (`<net>.<n>.0/24`, n from 1): zone -> subnet.
+async fn vpc(
+    fleet: &Fleet,
+    net: &str,
+    zones: &[&'static str],
+) -> Result<BTreeMap<&'static str, String>> {
     let vpc = fleet
         .ec2
         .create_vpc()
-        .cidr_block("10.20.0.0/16")
+        .cidr_block(format!("{net}.0.0/16"))
         .send()
         .await?
         .vpc
         .and_then(|v| v.vpc_id)
         .ok_or_else(|| anyhow!("no vpc"))?;
     let mut subnets = BTreeMap::new();
-    for (i, z) in ZONES.iter().enumerate() {
+    for (i, z) in zones.iter().enumerate() {
         let id = fleet
             .ec2
             .create_subnet()
             .vpc_id(&vpc)
-            .cidr_block(format!("10.20.{}.0/24", i + 1))
+            .cidr_block(format!("{net}.{}.0/24", i + 1))
             .availability_zone(*z)
             .send()
             .await?
@@ -72,6 +73,15 @@ async fn env() -> Result<Env> {
             .ok_or_else(|| anyhow!("no subnet"))?;
         subnets.insert(*z, id);
     }
+    Ok(subnets)
+}
+
+async fn env() -> Result<Env> {
+    let moto = Moto::start().await?;
+    let conf = moto.sdk_config().await;
+    let fleet = Fleet::new(&conf).await?;
+    let topic = fleet.topic("faultline").await?;
+    let subnets = vpc(&fleet, "10.20", &ZONES).await?;
     let e = Env {
         moto,
         fleet,
@@ -551,32 +561,10 @@ async fn toward_zones_limits_an_agent_fault_to_the_other_zones_cidrs() -> Result
         subnets: BTreeMap::new(),
         moto,
     };
-    let vpc = e
-        .fleet
-        .ec2
-        .create_vpc()
-        .cidr_block("10.30.0.0/16")
-        .send()
+    let subnets: Vec<String> = vpc(&e.fleet, "10.30", &ZONES[..3])
         .await?
-        .vpc
-        .and_then(|v| v.vpc_id)
-        .ok_or_else(|| anyhow!("no vpc"))?;
-    let mut subnets = Vec::new();
-    for (i, z) in ZONES[..3].iter().enumerate() {
-        let s = e
-            .fleet
-            .ec2
-            .create_subnet()
-            .vpc_id(&vpc)
-            .cidr_block(format!("10.30.{}.0/24", i + 1))
-            .availability_zone(*z)
-            .send()
-            .await?
-            .subnet
-            .and_then(|s| s.subnet_id)
-            .ok_or_else(|| anyhow!("no subnet"))?;
-        subnets.push(s);
-    }
+        .into_values()
+        .collect();
     let ids = e
         .fleet
         .group_in_subnets(

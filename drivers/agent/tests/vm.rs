@@ -8,8 +8,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -19,65 +17,12 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Boots the VM with `flscenario=<scenario>` and returns its result lines (after "FLVM ").
-/// One VM at a time (a lock in the cache directory): software emulation is CPU-bound, and two
-/// at once would measure each other's load, not the agent.
 fn boot(scenario: &str) -> Vec<String> {
-    let cache = std::path::PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
-        .join(".cache/faultline/vm");
-    std::fs::create_dir_all(&cache).unwrap();
-    let lock = std::fs::File::create(cache.join(".vm.lock")).unwrap();
-    // SAFETY: flock on a file we hold open until the VM has finished (released on drop).
-    assert_eq!(
-        unsafe { libc::flock(std::os::unix::io::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) },
-        0
-    );
-    let out = TempDir::new(&format!("vm-{scenario}"));
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vm/build-initramfs.sh");
-    let built = Command::new(script)
-        .arg(AGENT)
-        .arg(&cache)
-        .arg(out.path())
-        .output()
-        .expect("running build-initramfs.sh");
-    assert!(
-        built.status.success(),
-        "building the VM image failed (the test needs `apt-get download` of \
-         linux-image-*-cloud-amd64 and busybox-static to work): {}",
-        String::from_utf8_lossy(&built.stderr)
-    );
-    let qemu = Command::new("timeout")
-        .arg("300")
-        .arg("qemu-system-x86_64")
-        .args([
-            "-accel",
-            "tcg",
-            "-m",
-            "512",
-            "-smp",
-            "1",
-            "-nographic",
-            "-no-reboot",
-        ])
-        .args(["-nic", "none", "-kernel"])
-        .arg(out.path().join("vmlinuz"))
-        .arg("-initrd")
-        .arg(out.path().join("initramfs.cpio.gz"))
-        .args([
-            "-append",
-            &format!("console=ttyS0 panic=-1 quiet flscenario={scenario}"),
-        ])
-        .output()
-        .expect("running qemu-system-x86_64 (apt-get install qemu-system-x86; .ci/run does)");
-    let console = String::from_utf8_lossy(&qemu.stdout);
-    let lines: Vec<String> = console
-        .lines()
-        .filter_map(|l| l.find("FLVM ").map(|i| l[i + 5..].to_owned()))
-        .collect();
-    assert!(
-        lines.iter().any(|l| l == "done"),
-        "the VM did not finish ({}): {console}\n{}",
-        qemu.status,
-        String::from_utf8_lossy(&qemu.stderr)
+    let image = vm_image(&format!("vm-{scenario}"));
+    let lines = boot_vm(
+        &image,
+        &format!("console=ttyS0 panic=-1 quiet flscenario={scenario}"),
+        300,
     );
     assert!(
         lines.contains(&format!("scenario {scenario}")),
@@ -94,23 +39,6 @@ fn rtts(lines: &[String], phase: &str) -> Vec<f64> {
         .collect()
 }
 
-/// The first line starting with `prefix`.
-fn line(lines: &[String], prefix: &str) -> String {
-    lines
-        .iter()
-        .find(|l| l.starts_with(prefix))
-        .unwrap_or_else(|| panic!("no {prefix} line: {lines:#?}"))
-        .clone()
-}
-
-/// The agent's events the VM printed after `prefix` ("agent ", "rollback ").
-fn vm_events(lines: &[String], prefix: &str) -> Vec<serde_json::Value> {
-    lines
-        .iter()
-        .filter_map(|l| serde_json::from_str(l.strip_prefix(prefix)?).ok())
-        .collect()
-}
-
 #[test]
 fn vm_latency_100ms_raises_the_median_rtt_by_100ms_and_ends_by_itself() {
     let lines = boot("deadline");
@@ -124,7 +52,7 @@ fn vm_latency_100ms_raises_the_median_rtt_by_100ms_and_ends_by_itself() {
          added {:.2} ms for --delay-ms 100",
         fault - base
     );
-    let line = |prefix: &str| line(&lines, prefix);
+    let line = |prefix: &str| vm_line(&lines, prefix);
     assert!(line("qdisc-during").contains("netem"), "{lines:#?}");
     assert!(
         (90.0..=110.0).contains(&(fault - base)),
@@ -161,7 +89,7 @@ fn vm_latency_100ms_raises_the_median_rtt_by_100ms_and_ends_by_itself() {
 #[test]
 fn vm_latency_100ms_aborted_half_way_is_back_to_the_baseline_rtt_within_1s() {
     let lines = boot("abort");
-    let line = |prefix: &str| line(&lines, prefix);
+    let line = |prefix: &str| vm_line(&lines, prefix);
     let (base, fault) = (median(rtts(&lines, "base")), median(rtts(&lines, "fault")));
     assert!(line("qdisc-during").contains("netem"), "{lines:#?}");
     assert!(

@@ -195,33 +195,11 @@ echo "FLVM done"
 poweroff -f
 "#;
 
-/// Builds the VM image (`tests/vm/build-initramfs.sh`), appends a cpio archive holding
-/// `/zones-init`, boots it and returns its result lines (after "FLVM "). Holds the lock
-/// `vm.rs` takes, so only one VM runs at a time.
+/// Builds the VM image (under the VM lock), appends a cpio archive holding `/zones-init`,
+/// boots it and returns its result lines (after "FLVM ").
 fn boot_zones() -> Vec<String> {
-    let cache = std::path::PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
-        .join(".cache/faultline/vm");
-    std::fs::create_dir_all(&cache).unwrap();
-    let lock = std::fs::File::create(cache.join(".vm.lock")).unwrap();
-    // SAFETY: flock on a file we hold open until the VM has finished (released on drop).
-    assert_eq!(
-        unsafe { libc::flock(std::os::unix::io::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) },
-        0
-    );
-    let out = TempDir::new("vm-zones");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vm/build-initramfs.sh");
-    let built = Command::new(script)
-        .arg(AGENT)
-        .arg(&cache)
-        .arg(out.path())
-        .output()
-        .expect("running build-initramfs.sh");
-    assert!(
-        built.status.success(),
-        "building the VM image failed (the test needs `apt-get download` of \
-         linux-image-*-cloud-amd64 and busybox-static to work): {}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    let image = vm_image("vm-zones");
+    let (out, cache) = (&image.dir, &image.cache);
     // The kernel unpacks concatenated (compressed) cpio archives in turn: the second one adds
     // /zones-init, which `rdinit=` runs instead of the image's /init.
     let extra = out.path().join("extra");
@@ -245,36 +223,10 @@ fn boot_zones() -> Vec<String> {
         "appending /zones-init: {}",
         String::from_utf8_lossy(&cpio.stderr)
     );
-    let qemu = Command::new("timeout")
-        .arg("280")
-        .arg("qemu-system-x86_64")
-        .args([
-            "-accel",
-            "tcg",
-            "-m",
-            "512",
-            "-smp",
-            "1",
-            "-nographic",
-            "-no-reboot",
-        ])
-        .args(["-nic", "none", "-kernel"])
-        .arg(out.path().join("vmlinuz"))
-        .arg("-initrd")
-        .arg(out.path().join("initramfs.cpio.gz"))
-        .args(["-append", "console=ttyS0 panic=-1 quiet rdinit=/zones-init"])
-        .output()
-        .expect("running qemu-system-x86_64 (apt-get install qemu-system-x86; .ci/run does)");
-    let console = String::from_utf8_lossy(&qemu.stdout);
-    let lines: Vec<String> = console
-        .lines()
-        .filter_map(|l| l.find("FLVM ").map(|i| l[i + 5..].to_owned()))
-        .collect();
-    assert!(
-        lines.iter().any(|l| l == "done"),
-        "the VM did not finish ({}): {console}\n{}",
-        qemu.status,
-        String::from_utf8_lossy(&qemu.stderr)
+    let lines = boot_vm(
+        &image,
+        "console=ttyS0 panic=-1 quiet rdinit=/zones-init",
+        280,
     );
     assert!(
         lines.iter().any(|l| l == "scenario zones"),
@@ -307,23 +259,6 @@ fn median_ms(lines: &[String], phase: &str, zone: &str) -> f64 {
     v[v.len() / 2]
 }
 
-/// The first line starting with `prefix`.
-fn line(lines: &[String], prefix: &str) -> String {
-    lines
-        .iter()
-        .find(|l| l.starts_with(prefix))
-        .unwrap_or_else(|| panic!("no {prefix} line: {lines:#?}"))
-        .clone()
-}
-
-/// The agent's events the VM printed after `prefix` ("agent ", "rollback ").
-fn vm_events(lines: &[String], prefix: &str) -> Vec<serde_json::Value> {
-    lines
-        .iter()
-        .filter_map(|l| serde_json::from_str(l.strip_prefix(prefix)?).ok())
-        .collect()
-}
-
 #[test]
 fn latency_toward_one_zone_delays_only_traffic_to_its_subnet() {
     const DELAY_MS: f64 = 200.0;
@@ -340,7 +275,10 @@ fn latency_toward_one_zone_delays_only_traffic_to_its_subnet() {
     let events = vm_events(&lines, "agent ");
     let applied = find(&events, "applied");
     assert_eq!(applied["mechanism"], "tc-netem");
-    assert!(line(&lines, "qdisc-during").contains("netem"), "{lines:#?}");
+    assert!(
+        vm_line(&lines, "qdisc-during").contains("netem"),
+        "{lines:#?}"
+    );
     // Zone B: every probe delayed by the configured delay (10 ms tolerance for the VM's clock).
     let min_b = rtts(&lines, "fault", "b")
         .into_iter()
@@ -362,7 +300,7 @@ fn latency_toward_one_zone_delays_only_traffic_to_its_subnet() {
 
     // The way back: `rollback <id>` exits 0, then single pings to zone B, each with the
     // centiseconds since the rollback began.
-    let rb = line(&lines, "rollback-exit");
+    let rb = vm_line(&lines, "rollback-exit");
     let mut rb = rb.split_whitespace().skip(1);
     assert_eq!(rb.next(), Some("0"), "{lines:#?}");
     let rollback_cs: u64 = rb.next().unwrap().parse().unwrap();
@@ -401,14 +339,14 @@ fn latency_toward_one_zone_delays_only_traffic_to_its_subnet() {
         (after_b - base_b).abs() < 20.0 && (after_a - base_a).abs() < 20.0,
         "after: zone A {after_a:.3} ms (base {base_a:.3}), zone B {after_b:.3} ms (base {base_b:.3})"
     );
-    assert_eq!(line(&lines, "agent-exit"), "agent-exit 0", "{lines:#?}");
-    let qdisc_after = line(&lines, "qdisc-after");
+    assert_eq!(vm_line(&lines, "agent-exit"), "agent-exit 0", "{lines:#?}");
+    let qdisc_after = vm_line(&lines, "qdisc-after");
     assert!(
         !qdisc_after.contains("netem") && !qdisc_after.contains("htb"),
         "{qdisc_after}"
     );
     assert!(
-        !line(&lines, "state")
+        !vm_line(&lines, "state")
             .split_whitespace()
             .any(|f| f.ends_with(".json")),
         "state left: {lines:#?}"

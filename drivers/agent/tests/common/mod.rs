@@ -486,3 +486,97 @@ pub fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
 }
+
+/// A VM image built by `tests/vm/build-initramfs.sh` (kernel and initramfs in `dir`), held
+/// under the VM lock until dropped: one VM at a time, since software emulation is CPU-bound and
+/// two at once would measure each other's load, not the agent.
+pub struct VmImage {
+    /// `vmlinuz` and `initramfs.cpio.gz`.
+    pub dir: TempDir,
+    /// The download cache (`~/.cache/faultline/vm`), with `busybox/bin/busybox`.
+    pub cache: PathBuf,
+    _lock: File,
+}
+
+/// Takes the VM lock and builds the image into a fresh directory named after `tag`.
+pub fn vm_image(tag: &str) -> VmImage {
+    let cache = PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+        .join(".cache/faultline/vm");
+    std::fs::create_dir_all(&cache).unwrap();
+    let lock = File::create(cache.join(".vm.lock")).unwrap();
+    // SAFETY: flock on a file held open until the image is dropped (released then).
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let dir = TempDir::new(tag);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vm/build-initramfs.sh");
+    let built = Command::new(script)
+        .arg(AGENT)
+        .arg(&cache)
+        .arg(dir.path())
+        .output()
+        .expect("running build-initramfs.sh");
+    assert!(
+        built.status.success(),
+        "building the VM image failed (the test needs `apt-get download` of \
+         linux-image-*-cloud-amd64 and busybox-static to work): {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    VmImage {
+        dir,
+        cache,
+        _lock: lock,
+    }
+}
+
+/// Boots `image` with `append` on the kernel command line (within `timeout_s`) and returns its
+/// result lines (after "FLVM "), asserting it finished ("done").
+pub fn boot_vm(image: &VmImage, append: &str, timeout_s: u32) -> Vec<String> {
+    let qemu = Command::new("timeout")
+        .arg(timeout_s.to_string())
+        .arg("qemu-system-x86_64")
+        .args([
+            "-accel",
+            "tcg",
+            "-m",
+            "512",
+            "-smp",
+            "1",
+            "-nographic",
+            "-no-reboot",
+        ])
+        .args(["-nic", "none", "-kernel"])
+        .arg(image.dir.path().join("vmlinuz"))
+        .arg("-initrd")
+        .arg(image.dir.path().join("initramfs.cpio.gz"))
+        .args(["-append", append])
+        .output()
+        .expect("running qemu-system-x86_64 (apt-get install qemu-system-x86; .ci/run does)");
+    let console = String::from_utf8_lossy(&qemu.stdout);
+    let lines: Vec<String> = console
+        .lines()
+        .filter_map(|l| l.find("FLVM ").map(|i| l[i + 5..].to_owned()))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l == "done"),
+        "the VM did not finish ({}): {console}\n{}",
+        qemu.status,
+        String::from_utf8_lossy(&qemu.stderr)
+    );
+    lines
+}
+
+/// The first VM line starting with `prefix`.
+pub fn vm_line(lines: &[String], prefix: &str) -> String {
+    lines
+        .iter()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} line: {lines:#?}"))
+        .clone()
+}
+
+/// The agent's events the VM printed after `prefix` ("agent ", "rollback ").
+pub fn vm_events(lines: &[String], prefix: &str) -> Vec<Value> {
+    lines
+        .iter()
+        .filter_map(|l| serde_json::from_str(l.strip_prefix(prefix)?).ok())
+        .collect()
+}
