@@ -68,12 +68,6 @@ pub async fn plan(
                 .iter()
                 .filter_map(|g| g.spared.as_ref().map(|s| format!("{}: {s}", g.name))),
         );
-        why.extend(
-            plan.groups
-                .iter()
-                .filter(|g| g.spared.is_none() && g.chosen < g.budget.max(g.chosen))
-                .map(|g| g.name.clone()),
-        );
         return refuse(format!(
             "an outage of {zone} takes all of its {} eligible instance(s), but only {} may go \
              (the surviving zones must keep each group's floor): {}",
