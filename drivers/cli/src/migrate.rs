@@ -117,6 +117,9 @@ fn convert(old: V1, marker: Option<V1Marker>) -> Result<Record, String> {
             recovered_at: c.recovered_at,
             ttr_s: c.ttr_s,
             observed: c.observed,
+            verdict: None,
+            regression: None,
+            report: None,
         })
     };
     let state = match (old.status.as_str(), old.outcome.as_deref(), marker) {
@@ -157,6 +160,8 @@ fn convert(old: V1, marker: Option<V1Marker>) -> Result<Record, String> {
         timeout_s: old.timeout_s,
         alarms: old.alarms,
         stop_alarms: vec![],
+        hypothesis: None,
+        context: None,
         state,
     })
 }

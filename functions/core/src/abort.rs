@@ -136,6 +136,7 @@ pub async fn abort(
         at: Utc::now(),
         rolled_back,
         time_to_safe_ms,
+        report: None,
     };
     let message = message(rec, &state);
     aborted.state = State::Aborted(state);
@@ -474,6 +475,7 @@ mod tests {
                 })
                 .collect(),
             time_to_safe_ms: 3_240,
+            report: None,
         }
     }
 

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::guards::{Guard, Refusal};
+use crate::spec::{Comparison, Hypothesis, Phase};
 
 /// The record format written by this code. Version 1 was the SSM-parameter record
 /// (`faultline records migrate` converts it).
@@ -319,7 +320,7 @@ impl Outcome {
 }
 
 /// How a record was closed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Closed {
     /// Recovered, not, or failed.
     pub outcome: Outcome,
@@ -334,6 +335,112 @@ pub struct Closed {
     /// The TTR is an upper bound observed by a check, not from an authoritative timestamp.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub observed: bool,
+    /// Passed or failed, judged by the hypothesis (records closed before verdicts have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    /// This run's TTR against the median of the experiment's previous runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regression: Option<Regression>,
+    /// Where the report is (`s3://bucket/key/`, holding `report.json` and `report.html`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
+}
+
+/// The verdict on an experiment's hypothesis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    /// Recovered, within `max_ttr`, every steady-state condition held.
+    Passed,
+    /// Something did not hold: each breach says which and by how much.
+    Failed {
+        /// What did not hold.
+        breaches: Vec<Breach>,
+    },
+    /// Aborted before it could be judged.
+    Aborted,
+}
+
+impl Verdict {
+    /// `passed` / `failed` / `aborted` (record, SNS attribute, metric, exit code mapping).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verdict::Passed => "passed",
+            Verdict::Failed { .. } => "failed",
+            Verdict::Aborted => "aborted",
+        }
+    }
+}
+
+/// One thing that did not hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Breach {
+    /// The condition's name, or `max_ttr`, or `recovery` (not recovered in time).
+    pub condition: String,
+    /// The phase it was checked in (steady-state conditions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// The worst value observed (none: no data point in the window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<f64>,
+    /// The comparison the value had to satisfy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
+    /// The threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// By how much the worst value missed the threshold (absolute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<f64>,
+    /// When the worst value was observed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
+    /// For people: `SuccessRate Average during: 91.2 < 99 (by 7.8) at 10:03:00`.
+    pub detail: String,
+}
+
+/// This run's TTR against the median of the experiment's previous runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Regression {
+    /// This run's TTR, seconds.
+    pub ttr_s: i64,
+    /// The median TTR of the previous runs compared with, seconds.
+    pub median_s: f64,
+    /// How many previous runs.
+    pub runs: u32,
+    /// The factor above the median that flags a regression.
+    pub factor: f64,
+    /// `ttr_s > factor * median_s`: markedly slower than usual.
+    pub slower: bool,
+}
+
+/// What the report needs of the round that is not in the rest of the record: the spec as given,
+/// the guards passed, the eligible targets spared and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Context {
+    /// The experiment object as given.
+    pub spec: serde_json::Value,
+    /// The guards passed, in order (`kill_switch`, `window`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guards: Vec<String>,
+    /// Resources not hit, with why (at most [`MAX_SPARED`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spared: Vec<Spared>,
+    /// How many were spared in all (more than `spared` lists when over [`MAX_SPARED`]).
+    #[serde(default)]
+    pub spared_total: usize,
+}
+
+/// The most spared resources a record lists (the count is kept in full).
+pub const MAX_SPARED: usize = 200;
+
+/// A resource the round did not hit, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spared {
+    /// Instance id, group name or function name.
+    pub id: String,
+    /// Why (`not chosen`, `group at its floor`, `unhealthy`, ...).
+    pub reason: String,
 }
 
 /// What aborted an experiment.
@@ -383,7 +490,7 @@ pub struct RolledBack {
 }
 
 /// How a record was aborted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Aborted {
     /// What aborted it.
     pub trigger: AbortTrigger,
@@ -394,6 +501,9 @@ pub struct Aborted {
     /// From the trigger (the alarm's state change, or the call) to the last rollback
     /// confirmation, milliseconds.
     pub time_to_safe_ms: i64,
+    /// Where the report is (`s3://bucket/key/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
 }
 
 impl Aborted {
@@ -404,7 +514,7 @@ impl Aborted {
 }
 
 /// Where an experiment stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum State {
     /// Being watched by the recovery timer.
@@ -437,7 +547,7 @@ impl State {
 }
 
 /// One experiment's record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     /// Format version ([`VERSION`]).
     pub v: u32,
@@ -469,6 +579,12 @@ pub struct Record {
     /// one in `ALARM` while the record is open makes the recovery timer abort it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stop_alarms: Vec<String>,
+    /// What must hold for the experiment to pass (the spec's, as it ran).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hypothesis: Option<Hypothesis>,
+    /// The spec, the guards passed and what was spared: for the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Context>,
     /// Open or closed.
     pub state: State,
 }
@@ -593,6 +709,8 @@ mod tests {
             timeout_s: 1800,
             alarms: vec![],
             stop_alarms: vec![],
+            hypothesis: None,
+            context: None,
             state: State::Open,
         }
     }
@@ -613,6 +731,9 @@ mod tests {
             recovered_at: Some(r.started_at),
             ttr_s: Some(0),
             observed: false,
+            verdict: None,
+            regression: None,
+            report: None,
         });
         r.action = RecordAction::Agent {
             fault: "latency".into(),
@@ -643,6 +764,7 @@ mod tests {
                 detail: "Success".into(),
             }],
             time_to_safe_ms: 3200,
+            report: None,
         });
         let json = r.encode().unwrap();
         assert!(

@@ -33,7 +33,7 @@ use crate::lambda;
 use crate::message;
 use crate::outcome::{ms, RoundError, RoundOutcome, RoundResult, TargetResult, Timings};
 use crate::record::{
-    Closed, Outcome, Record, RecordAction, RecordGroup, RecordTarget, State, VERSION,
+    Closed, Context, Outcome, Record, RecordAction, RecordGroup, RecordTarget, State, VERSION,
 };
 use crate::select::{self, Inventory, Plan, Target};
 use crate::settings::Settings;
@@ -492,6 +492,9 @@ pub async fn execute(
                 recovered_at: None,
                 ttr_s: None,
                 observed: false,
+                verdict: None,
+                regression: None,
+                report: None,
             });
         }
         // Command ids make the record a little larger; if that no longer fits, keep the record
@@ -638,6 +641,13 @@ fn new_record(inv: &Invocation, plan: &Plan, now: DateTime<Utc>) -> Record {
             a.dedup();
             a
         },
+        hypothesis: exp.hypothesis.clone(),
+        context: Some(Context {
+            spec: inv.spec.clone(),
+            guards: vec![],
+            spared: vec![],
+            spared_total: 0,
+        }),
         state: State::Open,
     }
 }

@@ -53,6 +53,9 @@ impl Closing {
             recovered_at: self.recovered_at,
             ttr_s: self.ttr.map(|d| d.num_seconds()),
             observed: self.observed,
+            verdict: None,
+            regression: None,
+            report: None,
         }
     }
 }

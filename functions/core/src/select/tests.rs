@@ -33,12 +33,16 @@ fn exp(resource: Resource, selection: Selection, min_healthy: u32, max: Option<u
             windows: vec![],
             probability: 1.0,
             allow_single_az: false,
+            freeze: vec![],
+            min_interval: None,
         },
         recovery: Recovery {
             timeout: Duration::from_secs(60),
             alarms: vec![],
         },
         notify_refusals: false,
+        hypothesis: None,
+        start: crate::spec::Start::Schedule,
     }
 }
 

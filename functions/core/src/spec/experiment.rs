@@ -1,7 +1,9 @@
 //! [`Experiment`]: one validated experiment, the parts of the spec put together.
 
 use crate::spec::action::Action;
+use crate::spec::calendar::Start;
 use crate::spec::guards::{Guards, Recovery};
+use crate::spec::hypothesis::Hypothesis;
 use crate::spec::targets::{Selection, Targets};
 
 /// A validated experiment.
@@ -25,4 +27,8 @@ pub struct Experiment {
     pub recovery: Recovery,
     /// Publish refusals to SNS too (acting rounds are always published).
     pub notify_refusals: bool,
+    /// What must hold for the experiment to pass.
+    pub hypothesis: Option<Hypothesis>,
+    /// When a scheduled round starts: on the schedule, or at a random minute in the windows.
+    pub start: Start,
 }

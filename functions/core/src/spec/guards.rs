@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::spec::calendar::Freeze;
 use crate::window::Window;
 
 /// Guard rails checked before anything is touched.
@@ -26,6 +27,12 @@ pub struct Guards {
     pub probability: f64,
     /// An `az-outage` may hit a group that lives in one zone only (it would go to zero there).
     pub allow_single_az: bool,
+    /// Freeze dates and holidays: no round runs on them (with the shared ones of the
+    /// deployment's calendar parameter).
+    pub freeze: Vec<Freeze>,
+    /// Never hit the same group (or standalone instance, or function) twice within this
+    /// (read from the records).
+    pub min_interval: Option<Duration>,
 }
 
 /// What the recovery timer watches.

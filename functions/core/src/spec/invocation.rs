@@ -6,6 +6,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::spec::calendar::Purpose;
 use crate::spec::experiment::Experiment;
 
 /// What the monkey was asked to do, validated.
@@ -17,6 +18,10 @@ pub struct Invocation {
     pub scheduled_time: Option<DateTime<Utc>>,
     /// The experiment to run.
     pub experiment: Experiment,
+    /// Run the round, or plan a random start (`"phase": "plan-start"` in the envelope).
+    pub purpose: Purpose,
+    /// The experiment object as given (kept in the record for the report).
+    pub spec: serde_json::Value,
 }
 
 /// An id that is safe to use as the last segment of an SSM parameter name.

@@ -19,6 +19,10 @@
 //! - `lambda.rs`: [`LambdaAction`] and [`LambdaKind`] (what is done to a function), and the
 //!   check of a `lambda-fault`'s failure-lambda flags.
 //! - `guards.rs`: [`Guards`] and [`Recovery`] (the checks before, what is watched after).
+//! - `hypothesis.rs`: [`Hypothesis`], its [`SteadyState`] conditions, their phases and
+//!   [`Comparison`] (what must hold for the experiment to pass; kept in the record).
+//! - `calendar.rs`: [`Freeze`] dates, [`Start`] (on the schedule or random) and the
+//!   invocation's [`Purpose`] (run, or plan a random start).
 //! - `error.rs`: [`SpecError`], with the dotted path of the offending field.
 //! - `raw.rs`: the raw shape serde reads (private).
 //! - `validate.rs`: raw to valid, field by field (private).
@@ -29,9 +33,11 @@
 //! `experiment` → `targets`, `action`, `guards`; `error` imports none of them.
 
 mod action;
+mod calendar;
 mod error;
 mod experiment;
 mod guards;
+mod hypothesis;
 mod invocation;
 mod lambda;
 mod parse;
@@ -43,9 +49,14 @@ mod validate;
 mod tests;
 
 pub use self::action::{Action, AgentAction, AzMode, AzOutage};
+pub use self::calendar::{Freeze, Purpose, Start};
 pub use self::error::SpecError;
 pub use self::experiment::Experiment;
 pub use self::guards::{Guards, Recovery, DEFAULT_RECOVERY_TIMEOUT};
+pub use self::hypothesis::{
+    Comparison, Hypothesis, Phase, SteadyState, DEFAULT_AFTER_S, DEFAULT_BEFORE_S,
+    DEFAULT_REGRESSION_FACTOR, DEFAULT_REGRESSION_RUNS,
+};
 pub use self::invocation::{ExecutionId, Invocation};
 pub use self::lambda::{LambdaAction, LambdaKind};
 pub use self::targets::{Resource, Selection, Targets, Zones, UNCAPPED_SELECTION_LIMIT};

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::spec::calendar::Purpose;
 use crate::spec::error::SpecError;
 use crate::spec::experiment::Experiment;
 use crate::spec::invocation::{ExecutionId, Invocation};
@@ -38,7 +39,20 @@ impl Invocation {
             ));
         };
         if map.contains_key("experiment") {
+            let spec = map.get("experiment").cloned().unwrap_or_default();
             let raw: RawEnvelope = from_value_at(value, "")?;
+            let purpose = match raw.phase.as_deref() {
+                None | Some("run") => Purpose::Run,
+                Some("plan-start") => Purpose::PlanStart,
+                Some(other) => {
+                    return Err(SpecError::new(
+                        "phase",
+                        format!(
+                            "{other:?} is not a phase: use \"run\" (default) or \"plan-start\""
+                        ),
+                    ))
+                }
+            };
             let execution_id = match raw.execution_id {
                 Some(id) => {
                     ExecutionId::parse(&id).map_err(|m| SpecError::new("execution_id", m))?
@@ -62,13 +76,18 @@ impl Invocation {
                 execution_id,
                 scheduled_time,
                 experiment: validate(raw.experiment, "experiment.")?,
+                purpose,
+                spec,
             })
         } else {
+            let spec = value.clone();
             let raw: RawExperiment = from_value_at(value, "")?;
             Ok(Invocation {
                 execution_id: ExecutionId::generate(now, random),
                 scheduled_time: None,
                 experiment: validate(raw, "")?,
+                purpose: Purpose::Run,
+                spec,
             })
         }
     }

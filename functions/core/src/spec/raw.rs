@@ -16,6 +16,9 @@ pub(super) struct RawEnvelope {
     pub(super) execution_id: Option<String>,
     #[serde(default)]
     pub(super) scheduled_time: Option<String>,
+    /// `"run"` (default) or `"plan-start"`.
+    #[serde(default)]
+    pub(super) phase: Option<String>,
     pub(super) experiment: RawExperiment,
 }
 
@@ -37,6 +40,11 @@ pub(super) struct RawExperiment {
     pub(super) recovery: RawRecovery,
     #[serde(default)]
     pub(super) notify_refusals: bool,
+    #[serde(default)]
+    pub(super) hypothesis: Option<RawHypothesis>,
+    /// `"schedule"` (default) or `"random"`.
+    #[serde(default)]
+    pub(super) start: Option<String>,
 }
 
 fn yes() -> bool {
@@ -135,6 +143,10 @@ pub(super) struct RawGuards {
     pub(super) probability: f64,
     #[serde(default)]
     pub(super) allow_single_az: bool,
+    #[serde(default)]
+    pub(super) freeze: Vec<RawFreeze>,
+    #[serde(default)]
+    pub(super) min_interval: Option<String>,
 }
 
 fn one() -> f64 {
@@ -151,6 +163,8 @@ impl Default for RawGuards {
             windows: Vec::new(),
             probability: 1.0,
             allow_single_az: false,
+            freeze: Vec::new(),
+            min_interval: None,
         }
     }
 }
@@ -178,4 +192,63 @@ pub(super) struct RawRecovery {
     pub(super) timeout: Option<String>,
     #[serde(default)]
     pub(super) alarms: Vec<String>,
+}
+
+/// One of `guards.freeze`: `{"name", "date"}` or `{"name", "from", "to"}`, with `tz`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFreeze {
+    pub(super) name: String,
+    #[serde(default)]
+    pub(super) date: Option<String>,
+    #[serde(default)]
+    pub(super) from: Option<String>,
+    #[serde(default)]
+    pub(super) to: Option<String>,
+    #[serde(default = "utc")]
+    pub(super) tz: String,
+}
+
+/// `hypothesis`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHypothesis {
+    #[serde(default)]
+    pub(super) max_ttr: Option<String>,
+    #[serde(default)]
+    pub(super) before: Option<String>,
+    #[serde(default)]
+    pub(super) after: Option<String>,
+    #[serde(default)]
+    pub(super) regression: Option<RawRegression>,
+    #[serde(default)]
+    pub(super) steady_state: Vec<RawSteadyState>,
+}
+
+/// `hypothesis.regression`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRegression {
+    #[serde(default)]
+    pub(super) runs: Option<u32>,
+    #[serde(default)]
+    pub(super) factor: Option<f64>,
+}
+
+/// One of `hypothesis.steady_state`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSteadyState {
+    #[serde(default)]
+    pub(super) name: Option<String>,
+    pub(super) namespace: String,
+    pub(super) metric: String,
+    #[serde(default)]
+    pub(super) dimensions: BTreeMap<String, String>,
+    pub(super) statistic: String,
+    pub(super) comparison: String,
+    pub(super) threshold: f64,
+    pub(super) when: Vec<String>,
+    #[serde(default)]
+    pub(super) period: Option<String>,
 }

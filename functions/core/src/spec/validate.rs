@@ -3,16 +3,23 @@
 
 use std::time::Duration;
 
-use chrono::NaiveTime;
+use chrono::{NaiveDate, NaiveTime};
 use chrono_tz::Tz;
 use faultline_faults::{Fault, FaultDuration};
 
 use crate::spec::action::{Action, AgentAction, AzMode, AzOutage};
+use crate::spec::calendar::{Freeze, Start};
 use crate::spec::error::SpecError;
 use crate::spec::experiment::Experiment;
 use crate::spec::guards::{Guards, Recovery, DEFAULT_RECOVERY_TIMEOUT};
+use crate::spec::hypothesis::{
+    Comparison, Hypothesis, Phase as HPhase, SteadyState, DEFAULT_AFTER_S, DEFAULT_BEFORE_S,
+    DEFAULT_REGRESSION_FACTOR, DEFAULT_REGRESSION_RUNS,
+};
 use crate::spec::lambda::{check_faults, LambdaAction, LambdaKind};
-use crate::spec::raw::{RawAction, RawExperiment, RawSelection, RawWindow};
+use crate::spec::raw::{
+    RawAction, RawExperiment, RawFreeze, RawHypothesis, RawSelection, RawSteadyState, RawWindow,
+};
 use crate::spec::targets::{Resource, Selection, Targets, Zones, UNCAPPED_SELECTION_LIMIT};
 use crate::window::{Days, Window};
 
@@ -316,6 +323,38 @@ pub(super) fn validate(mut raw: RawExperiment, p: &str) -> Result<Experiment, Sp
     }
     check_alarm_names(&raw.recovery.alarms, &at("recovery.alarms"))?;
 
+    let freeze = g
+        .freeze
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| parse_freeze(f, &at(&format!("guards.freeze[{i}]"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let min_interval = g
+        .min_interval
+        .map(|t| span(&at("guards.min_interval"), &t, "1d", 60, 90 * 24 * 3600))
+        .transpose()?;
+    let hypothesis = raw
+        .hypothesis
+        .map(|h| parse_hypothesis(h, &at("hypothesis")))
+        .transpose()?;
+    let start = match raw.start.as_deref() {
+        None | Some("schedule") => Start::Schedule,
+        Some("random") if windows.is_empty() => {
+            return Err(SpecError::new(
+                at("start"),
+                "\"random\" picks a minute inside guards.windows: add at least one window \
+                 (e.g. {\"days\": \"MON-FRI\", \"start\": \"10:00\", \"end\": \"16:00\", \"tz\": \"Europe/London\"})",
+            ))
+        }
+        Some("random") => Start::Random,
+        Some(other) => {
+            return Err(SpecError::new(
+                at("start"),
+                format!("{other:?} is not a start: use \"schedule\" (default) or \"random\""),
+            ))
+        }
+    };
+
     Ok(Experiment {
         name: raw.name,
         enabled: raw.enabled,
@@ -336,12 +375,241 @@ pub(super) fn validate(mut raw: RawExperiment, p: &str) -> Result<Experiment, Sp
             windows,
             probability: g.probability,
             allow_single_az: g.allow_single_az,
+            freeze,
+            min_interval,
         },
         recovery: Recovery {
             timeout,
             alarms: raw.recovery.alarms,
         },
         notify_refusals: raw.notify_refusals,
+        hypothesis,
+        start,
+    })
+}
+
+/// One `guards.freeze` entry: one `date`, or `from` and `to` (both included).
+fn parse_freeze(f: RawFreeze, path: &str) -> Result<Freeze, SpecError> {
+    if f.name.trim().is_empty() || f.name.len() > 100 {
+        return Err(SpecError::new(
+            format!("{path}.name"),
+            "must be 1 to 100 characters: the refusal names the date by it",
+        ));
+    }
+    let day = |field: &str, v: &str| {
+        NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|e| {
+            SpecError::new(
+                format!("{path}.{field}"),
+                format!("{v:?} is not a date like \"2026-12-24\" ({e})"),
+            )
+        })
+    };
+    let (from, to) = match (f.date, f.from, f.to) {
+        (Some(d), None, None) => {
+            let d = day("date", &d)?;
+            (d, d)
+        }
+        (None, Some(a), Some(b)) => (day("from", &a)?, day("to", &b)?),
+        _ => {
+            return Err(SpecError::new(
+                path,
+                "give either \"date\" or both \"from\" and \"to\"",
+            ))
+        }
+    };
+    if to < from {
+        return Err(SpecError::new(
+            format!("{path}.to"),
+            format!("{to} is before from ({from})"),
+        ));
+    }
+    let tz: Tz = f.tz.parse().map_err(|_| {
+        SpecError::new(
+            format!("{path}.tz"),
+            format!(
+                "{:?} is not an IANA time zone (like \"Europe/London\" or \"UTC\")",
+                f.tz
+            ),
+        )
+    })?;
+    Ok(Freeze {
+        name: f.name,
+        from,
+        to,
+        tz,
+    })
+}
+
+/// `hypothesis`: durations in range, each condition's metric, statistic, comparison, phases
+/// and period.
+fn parse_hypothesis(h: RawHypothesis, path: &str) -> Result<Hypothesis, SpecError> {
+    let secs = |field: &str, v: Option<String>, default: u64, min: u64, max: u64| {
+        v.map(|t| span(&format!("{path}.{field}"), &t, "5m", min, max).map(|d| d.as_secs()))
+            .transpose()
+            .map(|x| x.unwrap_or(default))
+    };
+    let max_ttr_s = h
+        .max_ttr
+        .map(|t| span(&format!("{path}.max_ttr"), &t, "5m", 1, 7 * 24 * 3600).map(|d| d.as_secs()))
+        .transpose()?;
+    let before_s = secs("before", h.before, DEFAULT_BEFORE_S, 60, 24 * 3600)?;
+    let after_s = secs("after", h.after, DEFAULT_AFTER_S, 0, 24 * 3600)?;
+    let (runs, factor) = match h.regression {
+        None => (DEFAULT_REGRESSION_RUNS, DEFAULT_REGRESSION_FACTOR),
+        Some(r) => (
+            r.runs.unwrap_or(DEFAULT_REGRESSION_RUNS),
+            r.factor.unwrap_or(DEFAULT_REGRESSION_FACTOR),
+        ),
+    };
+    if runs > 100 {
+        return Err(SpecError::new(
+            format!("{path}.regression.runs"),
+            format!("{runs} is more than 100 previous runs"),
+        ));
+    }
+    if !(factor.is_finite() && factor > 1.0 && factor <= 100.0) {
+        return Err(SpecError::new(
+            format!("{path}.regression.factor"),
+            format!("must be above 1.0 and at most 100 (1.5 = 50 % slower), got {factor}"),
+        ));
+    }
+    let conditions = h
+        .steady_state
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| parse_steady_state(c, &format!("{path}.steady_state[{i}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    if conditions.len() > 20 {
+        return Err(SpecError::new(
+            format!("{path}.steady_state"),
+            format!("{} conditions: at most 20", conditions.len()),
+        ));
+    }
+    let mut names: Vec<&str> = conditions.iter().map(|c| c.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(SpecError::new(
+            format!("{path}.steady_state"),
+            format!(
+                "two conditions are named {:?}: give each a distinct \"name\"",
+                w[0]
+            ),
+        ));
+    }
+    Ok(Hypothesis {
+        max_ttr_s,
+        conditions,
+        before_s,
+        after_s,
+        regression_runs: runs,
+        regression_factor: factor,
+    })
+}
+
+const STATISTICS: [&str; 5] = ["Average", "Minimum", "Maximum", "Sum", "SampleCount"];
+
+fn valid_statistic(s: &str) -> bool {
+    STATISTICS.contains(&s)
+        || s.strip_prefix('p').is_some_and(|p| {
+            !p.is_empty()
+                && p.len() <= 6
+                && p.parse::<f64>().is_ok_and(|v| v > 0.0 && v < 100.0)
+                && p.chars().all(|c| c.is_ascii_digit() || c == '.')
+        })
+}
+
+fn parse_steady_state(c: RawSteadyState, path: &str) -> Result<SteadyState, SpecError> {
+    let at = |f: &str| format!("{path}.{f}");
+    if c.namespace.is_empty() || c.namespace.len() > 255 {
+        return Err(SpecError::new(
+            at("namespace"),
+            "must be 1 to 255 characters",
+        ));
+    }
+    if c.metric.is_empty() || c.metric.len() > 255 {
+        return Err(SpecError::new(at("metric"), "must be 1 to 255 characters"));
+    }
+    if c.dimensions.len() > 30 {
+        return Err(SpecError::new(at("dimensions"), "at most 30 dimensions"));
+    }
+    if !valid_statistic(&c.statistic) {
+        return Err(SpecError::new(
+            at("statistic"),
+            format!(
+                "{:?} is not a statistic: use Average, Minimum, Maximum, Sum, SampleCount or a \
+                 percentile like p99",
+                c.statistic
+            ),
+        ));
+    }
+    let comparison = match c.comparison.as_str() {
+        ">=" => Comparison::Ge,
+        ">" => Comparison::Gt,
+        "<=" => Comparison::Le,
+        "<" => Comparison::Lt,
+        other => {
+            return Err(SpecError::new(
+                at("comparison"),
+                format!("{other:?} is not a comparison: use >=, >, <= or <"),
+            ))
+        }
+    };
+    if !c.threshold.is_finite() {
+        return Err(SpecError::new(at("threshold"), "must be a finite number"));
+    }
+    let mut when = c
+        .when
+        .iter()
+        .map(|w| match w.as_str() {
+            "before" => Ok(HPhase::Before),
+            "during" => Ok(HPhase::During),
+            "after" => Ok(HPhase::After),
+            other => Err(SpecError::new(
+                at("when"),
+                format!("{other:?} is not a phase: use \"before\", \"during\", \"after\""),
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    when.sort_unstable();
+    when.dedup();
+    if when.is_empty() {
+        return Err(SpecError::new(
+            at("when"),
+            "name at least one phase: \"before\", \"during\", \"after\"",
+        ));
+    }
+    let period_s = match c.period {
+        None => 60,
+        Some(t) => {
+            let d = span(&at("period"), &t, "60s", 1, 24 * 3600)?.as_secs();
+            if !(matches!(d, 1 | 5 | 10 | 30) || d % 60 == 0) {
+                return Err(SpecError::new(
+                    at("period"),
+                    format!(
+                        "{t:?}: CloudWatch periods are 1, 5, 10, 30 seconds or a multiple of 60"
+                    ),
+                ));
+            }
+            d as u32
+        }
+    };
+    let name = match c.name {
+        Some(n) if n.is_empty() || n.len() > 64 => {
+            return Err(SpecError::new(at("name"), "must be 1 to 64 characters"))
+        }
+        Some(n) => n,
+        None => format!("{} {}", c.metric, c.statistic),
+    };
+    Ok(SteadyState {
+        name,
+        namespace: c.namespace,
+        metric: c.metric,
+        dimensions: c.dimensions,
+        statistic: c.statistic,
+        comparison,
+        threshold: c.threshold,
+        when,
+        period_s,
     })
 }
 
