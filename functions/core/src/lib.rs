@@ -50,4 +50,5 @@ pub mod select;
 pub mod settings;
 pub mod spec;
 pub mod window;
+pub mod verdict;
 pub mod zone;
