@@ -544,3 +544,136 @@ fn toward_zones_applies_to_network_faults_only() {
         .join(" ")
         .contains("--to 10.0.2.0/24"));
 }
+
+#[test]
+fn a_hypothesis_parses_with_its_defaults_and_phases() {
+    let e = parse(&bare(
+        r#""hypothesis": {"max_ttr": "5m", "steady_state": [
+            {"namespace": "faultline/traffic", "metric": "SuccessRate",
+             "dimensions": {"Target": "web:80"}, "statistic": "Average",
+             "comparison": ">=", "threshold": 99, "when": ["during", "before", "during"]},
+            {"name": "p99", "namespace": "faultline/traffic", "metric": "Latency",
+             "dimensions": {"Target": "web:80", "Percentile": "p99"}, "statistic": "Maximum",
+             "comparison": "<=", "threshold": 300, "when": ["after"], "period": "5m"}]}"#,
+    ))
+    .unwrap()
+    .experiment;
+    let h = e.hypothesis.unwrap();
+    assert_eq!(h.max_ttr_s, Some(300));
+    assert_eq!((h.before_s, h.after_s), (DEFAULT_BEFORE_S, DEFAULT_AFTER_S));
+    assert_eq!(h.regression_runs, DEFAULT_REGRESSION_RUNS);
+    let c = &h.conditions[0];
+    assert_eq!(c.name, "SuccessRate Average");
+    assert_eq!(c.when, vec![Phase::Before, Phase::During]);
+    assert_eq!((c.comparison, c.period_s), (Comparison::Ge, 60));
+    assert!(c.comparison.holds(99.0, 99.0) && !c.comparison.holds(98.9, 99.0));
+    assert_eq!(h.conditions[1].period_s, 300);
+    assert_eq!(h.in_phase(Phase::After).count(), 1);
+    assert_eq!(e.start, Start::Schedule);
+}
+
+#[test]
+fn a_bad_hypothesis_names_its_field() {
+    let cond = |patch: &str| {
+        let base = r#""namespace": "n", "metric": "m", "statistic": "Average", "comparison": ">=", "threshold": 1, "when": ["during"]"#;
+        let key = patch.split(':').next().unwrap();
+        let kept: Vec<&str> = base.split(", ").filter(|f| !f.starts_with(key)).collect();
+        bare(&format!(
+            r#""hypothesis": {{"steady_state": [{{{}, {patch}}}]}}"#,
+            kept.join(", ")
+        ))
+    };
+    for (patch, path) in [
+        (
+            r#""statistic": "Median""#,
+            "hypothesis.steady_state[0].statistic",
+        ),
+        (
+            r#""statistic": "p100""#,
+            "hypothesis.steady_state[0].statistic",
+        ),
+        (
+            r#""comparison": "=>""#,
+            "hypothesis.steady_state[0].comparison",
+        ),
+        (r#""when": []"#, "hypothesis.steady_state[0].when"),
+        (r#""when": ["later"]"#, "hypothesis.steady_state[0].when"),
+        (r#""period": "45s""#, "hypothesis.steady_state[0].period"),
+        (r#""namespace": """#, "hypothesis.steady_state[0].namespace"),
+    ] {
+        assert_eq!(err(&cond(patch)).path, path, "{patch}");
+    }
+    assert!(parse(&cond(r#""statistic": "p99.9""#)).is_ok());
+    assert_eq!(
+        err(&bare(r#""hypothesis": {"max_ttr": "soon"}"#)).path,
+        "hypothesis.max_ttr"
+    );
+    assert_eq!(
+        err(&bare(r#""hypothesis": {"regression": {"factor": 0.9}}"#)).path,
+        "hypothesis.regression.factor"
+    );
+    assert_eq!(
+        err(&bare(r#""hypothesis": {"verdict": "pass"}"#)).path,
+        "hypothesis.verdict"
+    );
+}
+
+#[test]
+fn freeze_dates_min_interval_and_random_start_parse_and_name_bad_fields() {
+    let e = parse(&bare(
+        r#""guards": {"freeze": [{"name": "Christmas", "from": "2026-12-24", "to": "2026-12-26", "tz": "Europe/London"},
+                                 {"name": "Release day", "date": "2026-12-01"}],
+                      "min_interval": "1d",
+                      "windows": [{"days": "MON-FRI", "start": "10:00", "end": "16:00"}]},
+           "start": "random""#,
+    ))
+    .unwrap()
+    .experiment;
+    assert_eq!(e.guards.freeze.len(), 2);
+    assert_eq!(e.guards.freeze[0].tz, chrono_tz::Europe::London);
+    assert_eq!(e.guards.freeze[1].from, e.guards.freeze[1].to);
+    assert_eq!(e.guards.min_interval, Some(Duration::from_secs(86_400)));
+    assert_eq!(e.start, Start::Random);
+
+    for (patch, path) in [
+        (
+            r#""guards": {"freeze": [{"name": "x", "date": "24/12"}]}"#,
+            "guards.freeze[0].date",
+        ),
+        (
+            r#""guards": {"freeze": [{"name": "x", "from": "2026-12-26", "to": "2026-12-24"}]}"#,
+            "guards.freeze[0].to",
+        ),
+        (
+            r#""guards": {"freeze": [{"name": "x", "date": "2026-12-24", "from": "2026-12-24"}]}"#,
+            "guards.freeze[0]",
+        ),
+        (
+            r#""guards": {"freeze": [{"name": "", "date": "2026-12-24"}]}"#,
+            "guards.freeze[0].name",
+        ),
+        (
+            r#""guards": {"freeze": [{"name": "x", "date": "2026-12-24", "tz": "Mars/Base"}]}"#,
+            "guards.freeze[0].tz",
+        ),
+        (r#""guards": {"min_interval": "5s"}"#, "guards.min_interval"),
+        (r#""start": "random""#, "start"),
+        (r#""start": "soon""#, "start"),
+    ] {
+        assert_eq!(err(&bare(patch)).path, path, "{patch}");
+    }
+}
+
+#[test]
+fn the_envelope_names_its_purpose_and_keeps_the_spec_as_given() {
+    let inv = parse(&FULL.replacen('{', r#"{"phase": "plan-start", "#, 1)).unwrap();
+    assert_eq!(inv.purpose, Purpose::PlanStart);
+    assert_eq!(inv.spec["name"], "web-terminate");
+    assert_eq!(parse(FULL).unwrap().purpose, Purpose::Run);
+    assert_eq!(
+        err(&FULL.replacen('{', r#"{"phase": "later", "#, 1)).path,
+        "phase"
+    );
+    let inv = parse(&bare("")).unwrap();
+    assert_eq!(inv.spec["name"], "x");
+}
