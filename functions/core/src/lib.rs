@@ -49,6 +49,6 @@ pub mod round;
 pub mod select;
 pub mod settings;
 pub mod spec;
-pub mod window;
 pub mod verdict;
+pub mod window;
 pub mod zone;
