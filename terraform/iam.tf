@@ -73,6 +73,13 @@ data "aws_iam_policy_document" "monkey" {
     resources = [local.alarm_arns]
   }
 
+  # The hypothesis' `before` conditions, read as a guard.
+  statement {
+    sid       = "SteadyStateMetrics"
+    actions   = ["cloudwatch:GetMetricData"]
+    resources = ["*"] # GetMetricData has no resource type
+  }
+
   statement {
     sid       = "KillSwitch"
     actions   = ["ssm:GetParameter"]
@@ -239,6 +246,13 @@ data "aws_iam_policy_document" "recovery_timer" {
     resources = [local.alarm_arns]
   }
 
+  # The hypothesis' conditions and the groups' capacity before, during and after, for verdicts.
+  statement {
+    sid       = "HypothesisMetrics"
+    actions   = ["cloudwatch:GetMetricData"]
+    resources = ["*"] # GetMetricData has no resource type
+  }
+
   statement {
     sid       = "TimeToRecoverMetrics"
     actions   = ["cloudwatch:PutMetricData"]
@@ -349,7 +363,7 @@ data "aws_iam_policy_document" "recovery_timer" {
   statement {
     sid       = "OpenExperimentRecords"
     actions   = ["dynamodb:Query"]
-    resources = [local.records_open_index_arn]
+    resources = [local.records_open_index_arn, local.records_experiment_index_arn]
   }
 
   statement {

@@ -2,7 +2,8 @@
 # monkey creates it (a conditional put: a redelivered event finds it and does nothing) and
 # rewrites it after acting; the recovery timer finds the open ones through the sparse `open`
 # index (only open records carry `open`) and closes each once; `faultline history` reads every
-# record, newest first, through `history` (every record has `kind = "experiment"`). Records
+# record, newest first, through `history` (every record has `kind = "experiment"`); the recovery
+# timer reads an experiment's previous runs (the regression check) through `experiment`. Records
 # expire `record_retention_days` after they close (TTL on `expires_at`, which the functions set).
 #
 # Encrypted with the module's key (kms.tf allows DynamoDB to describe it; the functions may
@@ -30,6 +31,10 @@ resource "aws_dynamodb_table" "records" {
     name = "started_at"
     type = "S"
   }
+  attribute {
+    name = "experiment"
+    type = "S"
+  }
 
   global_secondary_index {
     name            = "open"
@@ -41,6 +46,13 @@ resource "aws_dynamodb_table" "records" {
   global_secondary_index {
     name            = "history"
     hash_key        = "kind"
+    range_key       = "started_at"
+    projection_type = "ALL"
+  }
+
+  global_secondary_index {
+    name            = "experiment"
+    hash_key        = "experiment"
     range_key       = "started_at"
     projection_type = "ALL"
   }
@@ -66,5 +78,7 @@ resource "aws_dynamodb_table" "records" {
 
 locals {
   records_table_arn      = aws_dynamodb_table.records.arn
-  records_open_index_arn = "${aws_dynamodb_table.records.arn}/index/open"
+  records_open_index_arn       = "${aws_dynamodb_table.records.arn}/index/open"
+  records_history_index_arn    = "${aws_dynamodb_table.records.arn}/index/history"
+  records_experiment_index_arn = "${aws_dynamodb_table.records.arn}/index/experiment"
 }

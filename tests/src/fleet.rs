@@ -105,7 +105,8 @@ impl Fleet {
     }
 
     /// Creates a records table as `terraform/records.tf` declares it: hash key `id`, the sparse
-    /// `open` index and the `history` index (both ranged on `started_at`, projecting all).
+    /// `open` index, the `history` index and the `experiment` index (all ranged on
+    /// `started_at`, projecting all).
     pub async fn create_records_table(&self, name: &str) -> Result<()> {
         use aws_sdk_dynamodb::types::{
             AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
@@ -143,9 +144,11 @@ impl Fleet {
             .attribute_definitions(attr("open")?)
             .attribute_definitions(attr("kind")?)
             .attribute_definitions(attr("started_at")?)
+            .attribute_definitions(attr("experiment")?)
             .key_schema(key("id", KeyType::Hash)?)
             .global_secondary_indexes(index("open", "open")?)
             .global_secondary_indexes(index("history", "kind")?)
+            .global_secondary_indexes(index("experiment", "experiment")?)
             .send()
             .await?;
         Ok(())

@@ -405,6 +405,7 @@ async fn publish(aws: &Aws, cfg: &AbortConfig, report: &mut AbortReport) {
         Some(topic) => {
             let attrs = [
                 ("event", "aborted"),
+                ("verdict", "aborted"),
                 ("experiment", rec.experiment.as_str()),
                 ("trigger", a.trigger.name()),
                 ("time_to_safe_seconds", tts.as_str()),

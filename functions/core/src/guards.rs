@@ -31,6 +31,9 @@ pub enum Guard {
     /// An Availability Zone outage that may not run as asked (a single-zone group, a floor in
     /// the surviving zones, an ACL the restore could not put back).
     Zone,
+    /// A hypothesis condition checked `before` did not hold over the window before now: a
+    /// system that is not steady is not tested.
+    SteadyState,
 }
 
 impl Guard {
@@ -46,6 +49,7 @@ impl Guard {
             Guard::RecordTooLarge => "record_too_large",
             Guard::PlanChanged => "plan_changed",
             Guard::Zone => "zone",
+            Guard::SteadyState => "steady_state",
         }
     }
 }

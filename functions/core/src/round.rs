@@ -33,11 +33,13 @@ use crate::lambda;
 use crate::message;
 use crate::outcome::{ms, RoundError, RoundOutcome, RoundResult, TargetResult, Timings};
 use crate::record::{
-    Closed, Context, Outcome, Record, RecordAction, RecordGroup, RecordTarget, State, VERSION,
+    Closed, Context, Outcome, Record, RecordAction, RecordGroup, RecordTarget, Spared, State,
+    MAX_SPARED, VERSION,
 };
 use crate::select::{self, Inventory, Plan, Target};
 use crate::settings::Settings;
-use crate::spec::{Action, Invocation, Resource};
+use crate::spec::{Action, Invocation, Phase, Resource};
+use crate::verdict;
 use crate::zone;
 
 /// A round whose guards passed and whose targets are chosen; nothing has been touched.
@@ -50,6 +52,8 @@ pub struct Planned {
     calls0: u64,
     /// What an `az-outage` will change besides the instances.
     outage: Option<zone::Outage>,
+    /// The guards passed, in order (the record's `context.guards`).
+    passed: Vec<String>,
 }
 
 impl Planned {
@@ -164,6 +168,93 @@ async fn stop_alarms(aws: &Aws, inv: &Invocation) -> Result<Result<(), Refusal>,
     Ok(guards::stop_alarms(&states))
 }
 
+// --- hypothesis `before` as a guard, and the record's context (issue 17) ---
+
+/// The hypothesis' `before` conditions over `[now - before_s, now)`: one `GetMetricData` (no
+/// call when there are none).
+async fn steady_state(
+    aws: &Aws,
+    inv: &Invocation,
+    now: DateTime<Utc>,
+) -> Result<Result<(), Refusal>, AwsError> {
+    let Some(h) = &inv.experiment.hypothesis else {
+        return Ok(Ok(()));
+    };
+    let queries: Vec<cloudwatch::MetricQuery> = h
+        .in_phase(Phase::Before)
+        .map(cloudwatch::MetricQuery::condition)
+        .collect();
+    if queries.is_empty() {
+        return Ok(Ok(()));
+    }
+    let w = verdict::before_window(h, now);
+    let series = cloudwatch::metric_data(&aws.cloudwatch, &queries, w.start, w.end).await?;
+    Ok(verdict::steady(h, &w, &series).map_err(|why| Refusal::new(Guard::SteadyState, why)))
+}
+
+/// The guards a round that reached selection passed, in chain order.
+fn passed_guards(inv: &Invocation) -> Vec<String> {
+    let mut out: Vec<String> = [
+        Guard::KillSwitch,
+        Guard::Disabled,
+        Guard::Window,
+        Guard::Probability,
+        Guard::StopAlarm,
+    ]
+    .iter()
+    .map(|g| g.name().to_owned())
+    .collect();
+    let steady = inv
+        .experiment
+        .hypothesis
+        .as_ref()
+        .is_some_and(|h| h.in_phase(Phase::Before).next().is_some());
+    if steady {
+        out.push(Guard::SteadyState.name().to_owned());
+    }
+    out
+}
+
+/// The record's context: the guards passed and what the plan spared (groups with why, the
+/// instances excluded per reason, the eligible ones not chosen), at most [`MAX_SPARED`] listed.
+fn fill_context(rec: &mut Record, passed: Vec<String>, plan: &Plan) {
+    let Some(cx) = &mut rec.context else {
+        return;
+    };
+    cx.guards = passed;
+    let mut spared: Vec<Spared> = plan
+        .groups
+        .iter()
+        .filter_map(|g| {
+            g.spared.as_ref().map(|why| Spared {
+                id: g.name.clone(),
+                reason: why.clone(),
+            })
+        })
+        .collect();
+    let mut total = spared.len();
+    for (reason, n) in &plan.excluded {
+        spared.push(Spared {
+            id: format!("{n} instance(s)"),
+            reason: reason.clone(),
+        });
+        total += n;
+    }
+    let not_chosen = plan.eligible.saturating_sub(plan.chosen.len());
+    if not_chosen > 0 {
+        spared.push(Spared {
+            id: format!("{not_chosen} instance(s)"),
+            reason: "eligible, not chosen".to_owned(),
+        });
+        total += not_chosen;
+    }
+    spared.truncate(MAX_SPARED);
+    cx.spared = spared;
+    cx.spared_total = total;
+}
+
+// --- end hypothesis guard and context ---
+
 /// Plans one round: the guard chain, then inventory and selection. `rng` drives the
 /// probability roll and the choice of targets. Touches nothing and records nothing.
 pub async fn plan(
@@ -223,6 +314,12 @@ pub async fn plan(
     if let Err(r) = stop_alarms(aws, inv).await? {
         return Ok(Planning::Done(cx.refuse(r).await));
     }
+    // --- hypothesis `before` as a guard (issue 17) ---
+    // 5b. Steady state: the hypothesis' `before` conditions over the window before now.
+    if let Err(r) = steady_state(aws, inv, now).await? {
+        return Ok(Planning::Done(cx.refuse(r).await));
+    }
+    // --- end hypothesis guard ---
     cx.result.timings.guards_ms = ms(t);
     info!(experiment = %exp.name, decision = "guards_passed", "kill switch, window, probability and stop alarms allow the round");
 
@@ -282,6 +379,7 @@ pub async fn plan(
         started: cx.started,
         calls0: cx.calls0,
         outage,
+        passed: passed_guards(inv),
     }))
 }
 
@@ -369,6 +467,7 @@ pub async fn execute(
         started,
         calls0,
         outage,
+        passed,
     } = planned;
     let inv = &inv;
     let exp = &inv.experiment;
@@ -394,6 +493,7 @@ pub async fn execute(
     let t = Instant::now();
     let now = clock.now();
     let mut rec = new_record(inv, &cx.result.plan, now);
+    fill_context(&mut rec, passed, &cx.result.plan);
     if let (Some(o), RecordAction::AzOutage { groups, acls, .. }) = (&outage, &mut rec.action) {
         groups.clone_from(&o.groups);
         *acls = zone::prepare(aws, o, &settings.opt_in, &rec.id).await?;

@@ -12,14 +12,15 @@
 use aws_sdk_cloudwatch::types::StandardUnit;
 use chrono::{DateTime, Utc};
 use faultline_core::abort::{self, Abort, AbortConfig};
-use faultline_core::aws::cloudwatch::{self, Datum};
+use faultline_core::aws::cloudwatch::{self, Datum, MetricQuery};
 use faultline_core::aws::records::Records;
 use faultline_core::aws::{ec2, sns, Aws, AwsError};
 use faultline_core::clock::{Clock, SystemClock};
 use faultline_core::lambda;
 use faultline_core::observe;
-use faultline_core::record::{AbortTrigger, Record, RecordAction, State};
+use faultline_core::record::{AbortTrigger, Closed, Record, RecordAction, State, Verdict};
 use faultline_core::recovery::{self, Closing, Decision, Launch, Observation, Outcome};
+use faultline_core::verdict::{self, Series};
 use faultline_core::zone;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
@@ -64,6 +65,8 @@ pub struct ClosedReport {
     pub ttr_s: Option<i64>,
     /// The TTR is a bound observed by this run.
     pub observed: bool,
+    /// `passed` / `failed` (`none` for a record closed without a verdict).
+    pub verdict: &'static str,
     /// The SNS message id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
@@ -455,10 +458,66 @@ impl Timer {
         }
     }
 
-    /// Closes one record: the conditional update (the right to publish), then the message and
-    /// the metrics. `None` when another run closed it first.
+    /// The record's closed state with its verdict and regression, and the metric series they
+    /// were judged on (one `GetMetricData` per window: the hypothesis' conditions of that
+    /// phase and each recorded group's `GroupInServiceInstances`), for a report writer. A
+    /// failed metric read fails the close (the next run retries); a failed read of the
+    /// previous runs only skips the regression check.
+    pub async fn judge(&self, r: &Record, c: &Closing) -> Result<(Closed, Vec<Series>), AwsError> {
+        let mut summary = c.closed();
+        let h = r.hypothesis.as_ref();
+        let windows = h
+            .map(|h| verdict::windows(r, h, c.recovered_at, c.now))
+            .unwrap_or_default();
+        let mut parts = Vec::new();
+        for w in &windows {
+            let mut queries: Vec<MetricQuery> = h
+                .into_iter()
+                .flat_map(|h| h.in_phase(w.phase))
+                .map(MetricQuery::condition)
+                .collect();
+            queries.extend(
+                r.groups
+                    .iter()
+                    .map(|(g, rg)| MetricQuery::capacity(g, rg.desired)),
+            );
+            parts.extend(
+                cloudwatch::metric_data(&self.aws.cloudwatch, &queries, w.start, w.end).await?,
+            );
+        }
+        let series = verdict::merge(parts);
+        summary.verdict = Some(verdict::judge(
+            h,
+            c.outcome,
+            summary.ttr_s,
+            r.timeout_s,
+            &windows,
+            &series,
+        ));
+        if let Some(h) = h.filter(|h| h.regression_runs > 0 && summary.ttr_s.is_some()) {
+            match self
+                .records()
+                .previous(&r.experiment, r.started_at, h.regression_runs as usize)
+                .await
+            {
+                Ok(page) => {
+                    let ttrs = verdict::previous_ttrs(&page.records);
+                    summary.regression = verdict::regression(h, summary.ttr_s, &ttrs);
+                }
+                Err(e) => {
+                    warn!(experiment = %r.experiment, id = %r.id, error = %e,
+                          "cannot read the previous runs: no regression check");
+                }
+            }
+        }
+        Ok((summary, series))
+    }
+
+    /// Closes one record: its verdict ([`Timer::judge`]), the conditional update (the right
+    /// to publish), then the message and the metrics. `None` when another run closed it first.
     async fn close(&self, r: &Record, c: &Closing) -> Result<Option<ClosedReport>, AwsError> {
-        let summary = c.closed();
+        let (mut summary, series) = self.judge(r, c).await?;
+        summary.report = report_location(r, &summary, &series);
         let mut closed = r.clone();
         closed.state = State::Closed(summary.clone());
         if !self
@@ -470,8 +529,10 @@ impl Timer {
                   "another run closed this record; left alone");
             return Ok(None);
         }
-        let msg = recovery::message(r, c);
+        let msg = recovery::verdict_message(r, c, &summary);
         let ttr_s = summary.ttr_s.map(|s| s.to_string());
+        let verdict_name = summary.verdict.as_ref().map_or("none", Verdict::name);
+        let targets = r.targets.len().to_string();
         let mut message_id = None;
         match &self.settings.topic_arn {
             Some(topic) => {
@@ -479,9 +540,15 @@ impl Timer {
                     ("event", c.outcome.event()),
                     ("experiment", r.experiment.as_str()),
                     ("outcome", c.outcome.name()),
+                    ("verdict", verdict_name),
+                    ("action", r.action.name()),
+                    ("targets", targets.as_str()),
                 ];
                 if let Some(t) = &ttr_s {
                     attrs.push(("ttr_seconds", t.as_str()));
+                }
+                if let Some(url) = &summary.report {
+                    attrs.push(("report_url", url.as_str()));
                 }
                 match sns::publish(&self.aws.sns, topic, &msg.subject, &msg.body, &attrs).await {
                     Ok(id) => message_id = Some(id),
@@ -504,22 +571,34 @@ impl Timer {
             }
         }
         let dims = vec![("Experiment", r.experiment.clone())];
-        let mut data = vec![Datum {
-            name: match c.outcome {
+        let count = |name: &'static str, value: f64| Datum {
+            name,
+            value,
+            unit: StandardUnit::Count,
+            dimensions: dims.clone(),
+        };
+        let mut data = vec![count(
+            match c.outcome {
                 Outcome::Recovered => "Recovered",
                 Outcome::NotRecovered => "NotRecovered",
                 Outcome::Failed => "Failed",
             },
-            value: 1.0,
-            unit: StandardUnit::Count,
-            dimensions: dims.clone(),
-        }];
+            1.0,
+        )];
+        match &summary.verdict {
+            Some(Verdict::Passed) => data.push(count("Passed", 1.0)),
+            Some(Verdict::Failed { .. }) => data.push(count("Failed", 1.0)),
+            Some(Verdict::Aborted) | None => {}
+        }
+        if let Some(reg) = &summary.regression {
+            data.push(count("Regression", if reg.slower { 1.0 } else { 0.0 }));
+        }
         if let Some(s) = summary.ttr_s {
             data.push(Datum {
                 name: "TimeToRecover",
                 value: s as f64,
                 unit: StandardUnit::Seconds,
-                dimensions: dims,
+                dimensions: dims.clone(),
             });
         }
         if let Err(e) =
@@ -527,7 +606,8 @@ impl Timer {
         {
             error!(experiment = %r.experiment, error = %e, "the message went out but the metrics did not");
         }
-        info!(experiment = %r.experiment, id = %r.id, outcome = c.outcome.name(),
+        info!(experiment = %r.experiment, id = %r.id, outcome = c.outcome.name(), verdict = verdict_name,
+              slower = summary.regression.as_ref().is_some_and(|x| x.slower),
               ttr_s = summary.ttr_s, observed = summary.observed,
               message_id = message_id.as_deref().unwrap_or(""), decision = "closed", "{}", msg.subject);
         Ok(Some(ClosedReport {
@@ -536,9 +616,16 @@ impl Timer {
             outcome: c.outcome.name(),
             ttr_s: summary.ttr_s,
             observed: summary.observed,
+            verdict: verdict_name,
             message_id,
         }))
     }
+}
+
+/// Where the closing record's report is written: the hook the report writer fills (it gets
+/// the closed record's summary and the series the verdict was judged on). `None`: no report.
+pub fn report_location(_rec: &Record, _closed: &Closed, _series: &[Series]) -> Option<String> {
+    None
 }
 
 /// The first of `r`'s stop alarms in `ALARM`, with when it changed state.

@@ -1,8 +1,11 @@
-//! CloudWatch: the state of stop and recovery alarms, and the recovery metrics.
+//! CloudWatch: the state of stop and recovery alarms, the recovery metrics, and the metric
+//! series a hypothesis is judged on ([`metric_data`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::AwsError;
+use crate::spec::SteadyState;
+use crate::verdict::{self, Measure, Point, Series};
 
 /// The state of each named alarm (metric or composite), `None` for names CloudWatch does not
 /// know. Order follows `names`.
@@ -125,6 +128,156 @@ pub async fn put_metrics(
             .map_err(|e| AwsError::new("PutMetricData", e))?;
     }
     Ok(())
+}
+
+/// One metric series to read with [`metric_data`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricQuery {
+    /// What it measures (carried into the [`Series`]).
+    pub measure: Measure,
+    /// Namespace (`faultline/traffic`, `AWS/AutoScaling`).
+    pub namespace: String,
+    /// Metric name.
+    pub metric: String,
+    /// Dimensions, exactly.
+    pub dimensions: BTreeMap<String, String>,
+    /// `Average`, `Minimum`, `p99`, ...
+    pub statistic: String,
+    /// Seconds per data point.
+    pub period_s: u32,
+}
+
+impl MetricQuery {
+    /// A hypothesis condition's metric.
+    pub fn condition(c: &SteadyState) -> Self {
+        Self {
+            measure: verdict::condition_measure(c),
+            namespace: c.namespace.clone(),
+            metric: c.metric.clone(),
+            dimensions: c.dimensions.clone(),
+            statistic: c.statistic.clone(),
+            period_s: c.period_s,
+        }
+    }
+
+    /// An Auto Scaling group's healthy capacity: `AWS/AutoScaling` `GroupInServiceInstances`
+    /// `Minimum` per minute (group metrics collection must be enabled on the group).
+    pub fn capacity(group: &str, desired: u32) -> Self {
+        Self {
+            measure: Measure::Capacity {
+                group: group.to_owned(),
+                desired,
+            },
+            namespace: "AWS/AutoScaling".to_owned(),
+            metric: "GroupInServiceInstances".to_owned(),
+            dimensions: BTreeMap::from([("AutoScalingGroupName".to_owned(), group.to_owned())]),
+            statistic: "Minimum".to_owned(),
+            period_s: 60,
+        }
+    }
+
+    /// `namespace/metric statistic`.
+    pub fn label(&self) -> String {
+        format!("{}/{} {}", self.namespace, self.metric, self.statistic)
+    }
+}
+
+/// The most queries one `GetMetricData` call takes.
+pub const MAX_QUERIES: usize = 500;
+
+fn smithy_time(t: chrono::DateTime<chrono::Utc>) -> aws_smithy_types::DateTime {
+    aws_smithy_types::DateTime::from_millis(t.timestamp_millis())
+}
+
+/// Every series of `queries` over `[start, end)`: ONE `GetMetricData` call (per 500 queries,
+/// following `NextToken`), query ids `m0`, `m1`, ... in the order given. Returns one [`Series`]
+/// per query, same order, points oldest first (a query with no data has none).
+pub async fn metric_data(
+    client: &aws_sdk_cloudwatch::Client,
+    queries: &[MetricQuery],
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Series>, AwsError> {
+    use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
+    let mut out: Vec<Series> = queries
+        .iter()
+        .map(|q| Series {
+            measure: q.measure.clone(),
+            label: q.label(),
+            points: vec![],
+        })
+        .collect();
+    if queries.is_empty() || end <= start {
+        return Ok(out);
+    }
+    for (chunk_no, chunk) in queries.chunks(MAX_QUERIES).enumerate() {
+        let base = chunk_no * MAX_QUERIES;
+        let data: Vec<MetricDataQuery> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, q)| {
+                let metric = Metric::builder()
+                    .namespace(&q.namespace)
+                    .metric_name(&q.metric)
+                    .set_dimensions(Some(
+                        q.dimensions
+                            .iter()
+                            .map(|(k, v)| Dimension::builder().name(k).value(v).build())
+                            .collect(),
+                    ))
+                    .build();
+                MetricDataQuery::builder()
+                    .id(format!("m{}", base + i))
+                    .metric_stat(
+                        MetricStat::builder()
+                            .metric(metric)
+                            .period(q.period_s as i32)
+                            .stat(&q.statistic)
+                            .build(),
+                    )
+                    .return_data(true)
+                    .build()
+            })
+            .collect();
+        let mut token: Option<String> = None;
+        loop {
+            let page = client
+                .get_metric_data()
+                .set_metric_data_queries(Some(data.clone()))
+                .start_time(smithy_time(start))
+                .end_time(smithy_time(end))
+                .scan_by(ScanBy::TimestampAscending)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::new("GetMetricData", e))?;
+            for r in page.metric_data_results() {
+                let Some(n) = r
+                    .id()
+                    .and_then(|id| id.strip_prefix('m')?.parse::<usize>().ok())
+                else {
+                    continue;
+                };
+                let Some(series) = out.get_mut(n) else {
+                    continue;
+                };
+                for (t, v) in r.timestamps().iter().zip(r.values()) {
+                    if let Some(at) = chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()) {
+                        series.points.push(Point { at, value: *v });
+                    }
+                }
+            }
+            token = page.next_token().map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+    }
+    for s in &mut out {
+        s.points.sort_by_key(|p| p.at);
+        s.points.dedup_by_key(|p| p.at);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 //! | `open` | `open`, only while open: the sparse index [`OPEN_INDEX`] (hash `open`, range `started_at`) |
 //! | `kind` | always `experiment`: the index [`HISTORY_INDEX`] (hash `kind`, range `started_at`) |
 //! | `started_at` | RFC 3339 UTC with milliseconds, so it sorts as text |
-//! | `experiment` | the experiment's name |
+//! | `experiment` | the experiment's name: the index [`EXPERIMENT_INDEX`] (hash `experiment`, range `started_at`) |
 //! | `expires_at` | once closed or aborted: epoch seconds after which DynamoDB's TTL deletes it |
 //!
 //! Creating is conditional on the id being new (the idempotency lock); every later write is a
@@ -30,6 +30,10 @@ use crate::settings::RecordStore;
 pub const OPEN_INDEX: &str = "open";
 /// The index of every record by start time.
 pub const HISTORY_INDEX: &str = "history";
+/// The index of one experiment's records by start time.
+pub const EXPERIMENT_INDEX: &str = "experiment";
+/// The most pages [`Records::previous`] reads (bounded reads: at most this many `Query` calls).
+pub const MAX_PREVIOUS_PAGES: usize = 5;
 /// The `kind` of every record item.
 pub const KIND: &str = "experiment";
 
@@ -255,6 +259,75 @@ impl<'a> Records<'a> {
         }
         out.more = start.is_some() || out.records.len() > limit;
         out.records.truncate(limit);
+        Ok(out)
+    }
+
+    /// The newest `n` closed records of `experiment` that started before `before`, newest
+    /// first, through the experiment index: at most [`MAX_PREVIOUS_PAGES`] `Query` calls
+    /// (`more` says older closed records may exist).
+    pub async fn previous(
+        &self,
+        experiment: &str,
+        before: DateTime<Utc>,
+        n: usize,
+    ) -> Result<Page, AwsError> {
+        let mut out = Page::default();
+        if n == 0 {
+            return Ok(out);
+        }
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        for _ in 0..MAX_PREVIOUS_PAGES {
+            let page = self
+                .client
+                .query()
+                .table_name(self.table())
+                .index_name(EXPERIMENT_INDEX)
+                .key_condition_expression("#e = :e AND #t < :t")
+                .filter_expression("#s = :closed")
+                .expression_attribute_names("#e", "experiment")
+                .expression_attribute_names("#t", "started_at")
+                .expression_attribute_names("#s", "state")
+                .expression_attribute_values(":e", s(experiment))
+                .expression_attribute_values(":t", s(sort_key(before)))
+                .expression_attribute_values(":closed", s("closed"))
+                .scan_index_forward(false)
+                .limit(i32::try_from((n * 2).clamp(4, 100)).unwrap_or(100))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::new("Query", e))?;
+            parse_items(page.items(), &mut out);
+            start = page.last_evaluated_key;
+            if out.records.len() >= n || start.is_none() {
+                break;
+            }
+        }
+        out.more = start.is_some() || out.records.len() > n;
+        out.records.truncate(n);
+        Ok(out)
+    }
+
+    /// Every record (open, closed or aborted) that started at or after `t`, newest first,
+    /// through the history index.
+    pub async fn since(&self, t: DateTime<Utc>) -> Result<Page, AwsError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(self.table())
+            .index_name(HISTORY_INDEX)
+            .key_condition_expression("#k = :k AND #t >= :t")
+            .expression_attribute_names("#k", "kind")
+            .expression_attribute_names("#t", "started_at")
+            .expression_attribute_values(":k", s(KIND))
+            .expression_attribute_values(":t", s(sort_key(t)))
+            .scan_index_forward(false)
+            .into_paginator()
+            .send();
+        let mut out = Page::default();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::new("Query", e))?;
+            parse_items(page.items(), &mut out);
+        }
         Ok(out)
     }
 

@@ -267,6 +267,15 @@ pub fn ttr_base(rec: &Record) -> DateTime<Utc> {
     }
 }
 
+/// When the hypothesis' `after` window ends for a recovery at `recovered_at`; `None` when it
+/// has no condition checked `after`.
+pub fn after_window_end(rec: &Record, recovered_at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let h = rec.hypothesis.as_ref()?;
+    h.in_phase(crate::spec::Phase::After)
+        .next()
+        .map(|_| recovered_at + Duration::seconds(h.after_s as i64))
+}
+
 /// Decides what to do with an open record at `now`.
 pub fn decide(rec: &Record, obs: &Observation, now: DateTime<Utc>) -> Decision {
     let conds = conditions(rec, obs, now);
@@ -291,6 +300,28 @@ pub fn decide(rec: &Record, obs: &Observation, now: DateTime<Utc>) -> Decision {
         };
         let base = ttr_base(rec);
         if recovered_at <= deadline {
+            // The hypothesis' `after` conditions are watched for `after_s` from recovery: the
+            // record closes (with its verdict) only then; the TTR does not change. An observed
+            // recovery has no fixed time to wait from, and closes at once.
+            if let Some(until) = after_window_end(rec, recovered_at).filter(|_| !observed) {
+                if now < until {
+                    let mut conditions = conds;
+                    conditions.push(Condition {
+                        what: "hypothesis after-window".to_owned(),
+                        met: false,
+                        at: None,
+                        detail: format!(
+                            "recovered at {}; the after conditions are watched until {}",
+                            recovered_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                            until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                        ),
+                    });
+                    return Decision::Pending {
+                        conditions,
+                        deadline: until,
+                    };
+                }
+            }
             return Decision::Close(Closing {
                 outcome: Outcome::Recovered,
                 now,

@@ -36,9 +36,10 @@ mod report;
 mod tests;
 
 pub use self::decision::{
-    conditions, counted_healthy, decide, Closing, Condition, Decision, ALARM_DETAIL, CLAMPED,
+    after_window_end, conditions, counted_healthy, decide, Closing, Condition, Decision,
+    ALARM_DETAIL, CLAMPED,
 };
 pub use self::duration::short_duration;
 pub use self::observation::{AlarmObs, GroupObs, InstanceObs, Launch, Observation};
-pub use self::report::message;
+pub use self::report::{message, verdict_message};
 pub use crate::record::{Closed, Outcome};

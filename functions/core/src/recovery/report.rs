@@ -6,7 +6,7 @@ use std::fmt::Write;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::message::{subject_line, Message};
-use crate::record::{Outcome, Record};
+use crate::record::{Closed, Outcome, Record, Verdict};
 use crate::recovery::decision::{Closing, Condition};
 use crate::recovery::duration::short_duration;
 
@@ -156,6 +156,78 @@ pub fn message(rec: &Record, c: &Closing) -> Message {
                 }
             }
         }
+    }
+    Message {
+        subject: subject_line(&subject),
+        body: b,
+    }
+}
+
+/// The closing message with the verdict: the subject says it (`[faultline] web PASSED:
+/// recovered in 2m 31s`, `[faultline] web FAILED: SuccessRate during 91.2 < 99`), the body
+/// adds the verdict, each breach and the regression check to [`message`]'s.
+pub fn verdict_message(rec: &Record, c: &Closing, closed: &Closed) -> Message {
+    let base = message(rec, c);
+    let Some(v) = &closed.verdict else {
+        return base;
+    };
+    let ttr = c.ttr.map(|d| short_duration(d.num_seconds()));
+    let why = match (v, c.outcome, &ttr) {
+        (Verdict::Passed, Outcome::Recovered, Some(t)) if c.observed => {
+            format!("PASSED: recovered, observed within {t}")
+        }
+        (Verdict::Passed, Outcome::Recovered, Some(t)) => format!("PASSED: recovered in {t}"),
+        (Verdict::Failed { .. } | Verdict::Passed | Verdict::Aborted, _, _) => {
+            crate::verdict::headline(v)
+        }
+    };
+    let slower = closed.regression.as_ref().is_some_and(|r| r.slower);
+    let subject = format!(
+        "[faultline] {} {why}{}",
+        rec.experiment,
+        if slower { " (slower than usual)" } else { "" }
+    );
+    let mut b = String::new();
+    let mut lines = base.body.lines();
+    if let Some(first) = lines.next() {
+        let _ = writeln!(b, "{first}");
+    }
+    let _ = writeln!(b);
+    let _ = writeln!(b, "Verdict:          {}", v.name().to_uppercase());
+    if let Verdict::Failed { breaches } = v {
+        for x in breaches {
+            let _ = writeln!(b, "  - {}", x.detail);
+        }
+    }
+    match &closed.regression {
+        Some(r) => {
+            let _ =
+                writeln!(
+                b,
+                "Regression:       TTR {} s against a median of {} s over {} previous run(s): {}",
+                r.ttr_s,
+                crate::verdict::num(r.median_s),
+                r.runs,
+                if r.slower {
+                    format!("SLOWER (over {}x the median)", crate::verdict::num(r.factor))
+                } else {
+                    format!("not slower (within {}x)", crate::verdict::num(r.factor))
+                }
+            );
+        }
+        None => {
+            let _ = writeln!(
+                b,
+                "Regression:       not checked (no TTR, the check is off, or fewer than {} previous runs)",
+                crate::verdict::MIN_REGRESSION_RUNS
+            );
+        }
+    }
+    if let Some(report) = &closed.report {
+        let _ = writeln!(b, "Report:           {report}");
+    }
+    for l in lines {
+        let _ = writeln!(b, "{l}");
     }
     Message {
         subject: subject_line(&subject),

@@ -287,3 +287,55 @@ fn a_lambda_change_recovers_from_its_restore_to_the_alarms_ok() {
     assert_eq!(c.ttr, Some(Duration::zero()));
     assert_eq!(c.recovered_at, Some(t("10:05:10")));
 }
+
+/// A recovered record whose hypothesis has an `after` condition stays pending until the
+/// after-window ends, with a condition saying so; the TTR is unchanged when it closes.
+#[test]
+fn the_after_window_keeps_a_recovered_record_pending() {
+    let mut r = rec("terminate", &[]);
+    r.hypothesis = Some(crate::spec::Hypothesis {
+        max_ttr_s: None,
+        conditions: vec![crate::spec::SteadyState {
+            name: "sr".into(),
+            namespace: "app".into(),
+            metric: "SuccessRate".into(),
+            dimensions: Default::default(),
+            statistic: "Average".into(),
+            comparison: crate::spec::Comparison::Ge,
+            threshold: 99.0,
+            when: vec![crate::spec::Phase::After],
+            period_s: 60,
+        }],
+        before_s: 300,
+        after_s: 300,
+        regression_runs: 5,
+        regression_factor: 1.5,
+    });
+    let mut o = obs(&["i-b", "i-c", "i-d"], None);
+    o.launches.push(Launch {
+        group: "web-asg".into(),
+        instance: Some("i-d".into()),
+        end_time: t("10:02:00"),
+        source: "scaling activity",
+    });
+    match decide(&r, &o, t("10:04:00")) {
+        Decision::Pending {
+            conditions,
+            deadline,
+        } => {
+            assert_eq!(deadline, t("10:07:00"));
+            let c = conditions.last().unwrap();
+            assert_eq!(c.what, "hypothesis after-window");
+            assert!(!c.met);
+            assert!(c.detail.contains("2026-11-23T10:07:00Z"), "{}", c.detail);
+        }
+        d => panic!("{d:?}"),
+    }
+    match decide(&r, &o, t("10:07:00")) {
+        Decision::Close(c) => {
+            assert_eq!(c.outcome, Outcome::Recovered);
+            assert_eq!(c.ttr, Some(Duration::minutes(2)));
+        }
+        d => panic!("{d:?}"),
+    }
+}
