@@ -5,6 +5,8 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::calendar;
+use crate::spec::Freeze;
 use crate::window::Window;
 
 /// Which guard refused.
@@ -31,6 +33,10 @@ pub enum Guard {
     /// An Availability Zone outage that may not run as asked (a single-zone group, a floor in
     /// the surviving zones, an ACL the restore could not put back).
     Zone,
+    // --- calendars (issue 17 part 5) ---
+    /// Today is a freeze date (`guards.freeze` or the shared calendar), or the shared
+    /// calendar cannot be read.
+    Freeze,
 }
 
 impl Guard {
@@ -46,6 +52,7 @@ impl Guard {
             Guard::RecordTooLarge => "record_too_large",
             Guard::PlanChanged => "plan_changed",
             Guard::Zone => "zone",
+            Guard::Freeze => "freeze",
         }
     }
 }
@@ -109,6 +116,20 @@ pub fn windows(now: DateTime<Utc>, windows: &[Window]) -> Result<(), Refusal> {
     ))
 }
 
+// --- calendars (issue 17 part 5) ---
+/// Freeze dates: `now`, in each entry's own time zone, must fall on none of `freezes` (the
+/// experiment's and the shared calendar's).
+pub fn freeze(now: DateTime<Utc>, freezes: &[Freeze]) -> Result<(), Refusal> {
+    match calendar::frozen(freezes, now) {
+        None => Ok(()),
+        Some(f) => Err(Refusal::new(
+            Guard::Freeze,
+            format!("frozen: {}", calendar::describe(f)),
+        )),
+    }
+}
+// --- end calendars ---
+
 /// The probability roll: `roll` is uniform in `[0, 1)`; the round runs when `roll < p`, so
 /// `p = 1` always runs and `p = 0` never does.
 pub fn probability(p: f64, roll: f64) -> Result<(), Refusal> {
@@ -166,6 +187,25 @@ mod tests {
         assert!(r.reason.contains("/p is false"));
         let r = kill_switch("/p", Some("flase")).unwrap_err();
         assert!(r.reason.contains("\"flase\""));
+    }
+
+    #[test]
+    fn freeze_refuses_with_the_dates_name() {
+        let f = Freeze {
+            name: "Christmas".into(),
+            from: "2026-12-24".parse().unwrap(),
+            to: "2026-12-26".parse().unwrap(),
+            tz: "Europe/London".parse().unwrap(),
+        };
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert!(freeze(at("2026-12-23T23:59:00Z"), std::slice::from_ref(&f)).is_ok());
+        let r = freeze(at("2026-12-25T10:00:00Z"), &[f]).unwrap_err();
+        assert_eq!(r.guard, Guard::Freeze);
+        assert_eq!(r.guard.name(), "freeze");
+        assert_eq!(
+            r.reason,
+            "frozen: Christmas (2026-12-24 to 2026-12-26, Europe/London)"
+        );
     }
 
     #[test]

@@ -271,6 +271,32 @@ impl<'a> Records<'a> {
             .map_err(|e| AwsError::new("GetItem", e))?;
         Ok(out.item.map(|item| parse_item(&item)))
     }
+
+    // --- TEMPORARY (h3, calendars): a minimal `since`; another helper's branch adds the real
+    // one with this exact signature. The integrator keeps theirs and drops this block. ---
+    /// Every record started at or after `t`, oldest first: one `Query` of the history index
+    /// (all pages).
+    pub async fn since(&self, t: DateTime<Utc>) -> Result<Page, AwsError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(self.table())
+            .index_name(HISTORY_INDEX)
+            .key_condition_expression("#k = :k AND #t >= :t")
+            .expression_attribute_names("#k", "kind")
+            .expression_attribute_names("#t", "started_at")
+            .expression_attribute_values(":k", s(KIND))
+            .expression_attribute_values(":t", s(sort_key(t)))
+            .into_paginator()
+            .send();
+        let mut out = Page::default();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::new("Query", e))?;
+            parse_items(page.items(), &mut out);
+        }
+        Ok(out)
+    }
+    // --- end TEMPORARY (h3) ---
 }
 
 fn parse_items(items: &[HashMap<String, AttributeValue>], out: &mut Page) {
