@@ -155,10 +155,7 @@ pub const HORIZON: TimeDelta = TimeDelta::hours(24);
 /// so across a daylight-saving change only the real minutes count: none in the skipped hour,
 /// none twice in the repeated one.
 pub fn start_minutes(windows: &[Window], now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
-    let first = now
-        .duration_trunc(TimeDelta::minutes(1))
-        .unwrap_or(now)
-        + TimeDelta::minutes(1);
+    let first = now.duration_trunc(TimeDelta::minutes(1)).unwrap_or(now) + TimeDelta::minutes(1);
     let last = now + HORIZON;
     let mut out = Vec::new();
     let mut t = first;
@@ -282,7 +279,12 @@ mod tests {
             "Christmas (2026-12-24 to 2026-12-26, Europe/London)"
         );
         // 2026-12-23 23:30 in Los Angeles is already the 24th in UTC: not frozen there.
-        let la = [freeze("Eve", "2026-12-24", "2026-12-24", "America/Los_Angeles")];
+        let la = [freeze(
+            "Eve",
+            "2026-12-24",
+            "2026-12-24",
+            "America/Los_Angeles",
+        )];
         assert_eq!(frozen(&la, at("2026-12-24T07:30:00Z")), None);
         assert!(frozen(&la, at("2026-12-24T08:30:00Z")).is_some());
         assert_eq!(describe(&la[0]), "Eve (2026-12-24, America/Los_Angeles)");
@@ -307,7 +309,10 @@ mod tests {
             r#"[{"name": "x", "date": "2026-12-24", "colour": "red"}]"#,
         ] {
             let e = shared_freezes("/faultline/calendar", Some(bad)).unwrap_err();
-            assert!(e.contains("shared calendar /faultline/calendar is malformed"), "{e}");
+            assert!(
+                e.contains("shared calendar /faultline/calendar is malformed"),
+                "{e}"
+            );
             assert!(e.contains("every round is refused"), "{e}");
         }
         let e = shared_freezes("/faultline/calendar", None).unwrap_err();
@@ -322,7 +327,12 @@ mod tests {
         assert_eq!(span(Duration::from_secs(61)), "61s");
     }
 
-    fn record(id: &str, exp: &str, started: DateTime<Utc>, targets: &[(&str, Option<&str>)]) -> Record {
+    fn record(
+        id: &str,
+        exp: &str,
+        started: DateTime<Utc>,
+        targets: &[(&str, Option<&str>)],
+    ) -> Record {
         Record {
             v: VERSION,
             id: id.into(),
@@ -368,7 +378,12 @@ mod tests {
         };
         Inventory {
             groups: vec![group("web"), group("api")],
-            instances: vec![inst("i-1", Some("web")), inst("i-2", Some("api")), inst("i-3", None), inst("i-4", None)],
+            instances: vec![
+                inst("i-1", Some("web")),
+                inst("i-2", Some("api")),
+                inst("i-3", None),
+                inst("i-4", None),
+            ],
             functions: vec![
                 Function {
                     name: "f1".into(),
@@ -389,20 +404,56 @@ mod tests {
         let now = at("2026-12-01T12:00:00Z");
         let day = Duration::from_secs(86_400);
         let records = [
-            record("r1", "other", at("2026-12-01T02:00:00Z"), &[("i-9", Some("web"))]),
-            record("r2", "mine", at("2026-11-30T11:00:00Z"), &[("i-2", Some("api"))]), // 25h ago
-            record("r3", "mine", at("2026-12-01T11:00:00Z"), &[("i-3", None), ("f1", None)]),
+            record(
+                "r1",
+                "other",
+                at("2026-12-01T02:00:00Z"),
+                &[("i-9", Some("web"))],
+            ),
+            record(
+                "r2",
+                "mine",
+                at("2026-11-30T11:00:00Z"),
+                &[("i-2", Some("api"))],
+            ), // 25h ago
+            record(
+                "r3",
+                "mine",
+                at("2026-12-01T11:00:00Z"),
+                &[("i-3", None), ("f1", None)],
+            ),
             record("own", "mine", at("2026-12-01T11:59:00Z"), &[("i-4", None)]),
         ];
         let hits = recent_hits(&records, "own", now, day);
         assert_eq!(hits.keys().collect::<Vec<_>>(), ["f1", "i-3", "web"]);
         let mut inv = inventory();
         let spared = spare_recent(&mut inv, &hits, day);
-        assert_eq!(inv.groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(), ["api"]);
-        assert_eq!(inv.instances.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["i-2", "i-4"]);
-        assert_eq!(inv.functions.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["f2"]);
+        assert_eq!(
+            inv.groups
+                .iter()
+                .map(|g| g.name.as_str())
+                .collect::<Vec<_>>(),
+            ["api"]
+        );
+        assert_eq!(
+            inv.instances
+                .iter()
+                .map(|i| i.id.as_str())
+                .collect::<Vec<_>>(),
+            ["i-2", "i-4"]
+        );
+        assert_eq!(
+            inv.functions
+                .iter()
+                .map(|f| f.name.as_str())
+                .collect::<Vec<_>>(),
+            ["f2"]
+        );
         let (web, _) = spared.iter().find(|(s, _)| s.id == "web").unwrap();
-        assert_eq!(web.reason, "hit by other at 2026-12-01 02:00 UTC, min_interval 1d");
+        assert_eq!(
+            web.reason,
+            "hit by other at 2026-12-01 02:00 UTC, min_interval 1d"
+        );
         assert_eq!(spared.len(), 3);
     }
 
@@ -431,7 +482,10 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(1);
         // Monday noon: Saturday is days away.
         assert_eq!(random_start(&w, at("2026-11-30T12:00:00Z"), &mut rng), None);
-        assert_eq!(random_start(&[], at("2026-11-30T12:00:00Z"), &mut rng), None);
+        assert_eq!(
+            random_start(&[], at("2026-11-30T12:00:00Z"), &mut rng),
+            None
+        );
     }
 
     #[test]

@@ -52,6 +52,6 @@ pub mod round;
 pub mod select;
 pub mod settings;
 pub mod spec;
-pub mod window;
 pub mod verdict;
+pub mod window;
 pub mod zone;

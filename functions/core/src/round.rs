@@ -195,8 +195,8 @@ async fn spare_recent(
     let Some(min_interval) = inv.experiment.guards.min_interval else {
         return Ok(vec![]);
     };
-    let since = now
-        - chrono::TimeDelta::from_std(min_interval).unwrap_or(chrono::TimeDelta::days(90));
+    let since =
+        now - chrono::TimeDelta::from_std(min_interval).unwrap_or(chrono::TimeDelta::days(90));
     let page = Records::new(&aws.dynamodb, &settings.records)
         .since(since)
         .await?;
@@ -330,7 +330,10 @@ pub async fn plan(
         let why = if spared.is_empty() {
             why
         } else {
-            let list: Vec<String> = spared.iter().map(|s| format!("{} {}", s.id, s.reason)).collect();
+            let list: Vec<String> = spared
+                .iter()
+                .map(|s| format!("{} {}", s.id, s.reason))
+                .collect();
             format!("{why}; spared by guards.min_interval: {}", list.join("; "))
         };
         return Ok(Planning::Done(

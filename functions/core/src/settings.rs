@@ -328,7 +328,9 @@ mod tests {
             CalendarSettings {
                 parameter: Some("/faultline/calendar".into()),
                 schedule_group: Some("faultline".into()),
-                scheduler_role_arn: Some("arn:aws:iam::123456789012:role/faultline-scheduler".into()),
+                scheduler_role_arn: Some(
+                    "arn:aws:iam::123456789012:role/faultline-scheduler".into()
+                ),
             }
         );
         let e = from(&[(vars::CALENDAR_PARAMETER, "calendar")]).unwrap_err();
