@@ -272,7 +272,7 @@ impl<'a> Records<'a> {
         Ok(out.item.map(|item| parse_item(&item)))
     }
 
-    // --- TEMPORARY (h3, calendars): a minimal `since`; another helper's branch adds the real
+    // --- TEMPORARY (h3, calendars): a minimal `since`; another helper adds the real
     // one with this exact signature. The integrator keeps theirs and drops this block. ---
     /// Every record started at or after `t`, oldest first: one `Query` of the history index
     /// (all pages).
