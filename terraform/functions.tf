@@ -20,6 +20,9 @@ locals {
           FAULTLINE_AGENT_DOCUMENT        = aws_ssm_document.agent.name
           FAULTLINE_LAYER_PREFIX          = var.layer_config_prefix
           FAULTLINE_LAYER_NAME            = "${var.name}-layer"
+          FAULTLINE_CALENDAR_PARAMETER    = aws_ssm_parameter.calendar.name
+          FAULTLINE_SCHEDULE_GROUP        = aws_scheduler_schedule_group.this.name
+          FAULTLINE_SCHEDULER_ROLE_ARN    = aws_iam_role.scheduler.arn
         }
       }
       recovery_timer = {

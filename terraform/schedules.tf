@@ -5,13 +5,33 @@
 locals {
   # jsonencode writes "<" and ">" as \u003c / \u003e, which the scheduler would not recognise
   # as its placeholders: put them back.
+  #
+  # An experiment with "start": "random" (read from its JSON: the one source of truth) is
+  # invoked with "phase": "plan-start": that invocation only draws a random minute inside the
+  # experiment's windows within the next 24 hours and creates a one-shot at() schedule in this
+  # group that runs the round then (and deletes itself). Run its planner once a day, e.g.
+  # cron(0 0 * * ? *).
+  random_start = {
+    for k, e in var.experiments : k => try(jsondecode(e.experiment).start, "schedule") == "random"
+  }
   schedule_inputs = {
-    for k, e in var.experiments : k => replace(replace(jsonencode({
+    for k, e in var.experiments : k => replace(replace(jsonencode(merge({
       execution_id   = "<aws.scheduler.execution-id>"
       scheduled_time = "<aws.scheduler.scheduled-time>"
       experiment     = merge({ name = k }, jsondecode(e.experiment))
-    }), "\\u003c", "<"), "\\u003e", ">")
+    }, local.random_start[k] ? { phase = "plan-start" } : {})), "\\u003c", "<"), "\\u003e", ">")
   }
+}
+
+# The deployment's shared freeze dates (holidays, code freezes): every experiment's rounds are
+# refused on them, as on its own guards.freeze. A JSON list of the same entries.
+resource "aws_ssm_parameter" "calendar" {
+  #checkov:skip=CKV2_AWS_34:a list of public dates, not a secret; the monkey reads it with the kill switch on every round
+  name        = var.calendar_parameter
+  description = "faultline shared calendar: freeze dates on which no experiment runs (JSON list)"
+  type        = "String"
+  value       = jsonencode(var.freeze_dates)
+  tags        = local.tags
 }
 
 resource "aws_scheduler_schedule_group" "this" {

@@ -79,6 +79,10 @@ variable "experiments" {
       enabled     - false keeps the schedule but pauses it (default true)
       experiment  - the experiment spec as JSON (jsonencode({...}) or file("web.json")); its name defaults to the map key
       description - shown on the schedule
+    An experiment whose JSON has "start": "random" (and guards.windows) is planned, not run, by
+    its schedule: run that planner once a day, e.g. cron(0 0 * * ? *) or rate(1 day); each day it
+    picks a random minute inside the windows within the next 24 hours and schedules the round
+    then (a one-shot schedule in this deployment's schedule group).
   EOT
   type = map(object({
     schedule    = string
@@ -134,6 +138,56 @@ variable "experiments" {
       )
     ])
     error_message = "experiments: guards.max_targets is required when the selection can exceed 10 targets (\"all\", any percent, a count above 10): set it to at most how many instances one round may hit."
+  }
+  validation {
+    condition = alltrue([for k, e in var.experiments :
+      contains(["schedule", "random"], try(jsondecode(e.experiment).start, "schedule"))
+    ])
+    error_message = "experiments: start must be \"schedule\" (default) or \"random\"."
+  }
+  validation {
+    # A random start plans the next 24 hours: its schedule is the once-a-day planner.
+    condition = alltrue([for k, e in var.experiments :
+      try(jsondecode(e.experiment).start, "schedule") != "random" || can(regex(
+        "^(rate\\(1 day\\)|cron\\([0-9]{1,2} [0-9]{1,2} \\* \\* \\? \\*\\))$", e.schedule
+      ))
+    ])
+    error_message = "experiments: an experiment with \"start\": \"random\" is planned once a day: its schedule must be daily, e.g. cron(0 0 * * ? *) or rate(1 day)."
+  }
+  validation {
+    condition = alltrue([for k, e in var.experiments :
+      try(jsondecode(e.experiment).start, "schedule") != "random" || length(try(jsondecode(e.experiment).guards.windows, [])) > 0
+    ])
+    error_message = "experiments: an experiment with \"start\": \"random\" needs guards.windows: the random minute is drawn inside them."
+  }
+}
+
+variable "calendar_parameter" {
+  description = "SSM parameter of the shared freeze calendar (the JSON list of freeze_dates), read with the kill switch on every round."
+  type        = string
+  default     = "/faultline/calendar"
+
+  validation {
+    condition     = can(regex("^/[A-Za-z0-9_./-]+$", var.calendar_parameter))
+    error_message = "calendar_parameter must be an SSM parameter path starting with '/' (letters, digits, '_', '.', '-', '/')."
+  }
+}
+
+variable "freeze_dates" {
+  description = "Dates on which no experiment runs (holidays, code freezes), shared by all: each { name, date } or { name, from, to }, dates like 2026-12-24, with an optional tz (IANA, default UTC). The monkey checks each as it checks guards.freeze; one it cannot read refuses every round."
+  type        = list(map(string))
+  default     = []
+
+  validation {
+    condition = alltrue([for f in var.freeze_dates :
+      length(trimspace(lookup(f, "name", ""))) > 0 &&
+      alltrue([for k in keys(f) : contains(["name", "date", "from", "to", "tz"], k)]) &&
+      (can(regex("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", lookup(f, "date", "x"))) != (
+        can(regex("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", lookup(f, "from", "x"))) &&
+        can(regex("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", lookup(f, "to", "x")))
+      ))
+    ])
+    error_message = "freeze_dates: each entry is { name, date } or { name, from, to } (dates like 2026-12-24), with an optional tz; no other keys."
   }
 }
 

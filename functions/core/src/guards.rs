@@ -5,6 +5,8 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::calendar;
+use crate::spec::Freeze;
 use crate::window::Window;
 
 /// Which guard refused.
@@ -34,6 +36,10 @@ pub enum Guard {
     /// A hypothesis condition checked `before` did not hold over the window before now: a
     /// system that is not steady is not tested.
     SteadyState,
+    // --- calendars (issue 17 part 5) ---
+    /// Today is a freeze date (`guards.freeze` or the shared calendar), or the shared
+    /// calendar cannot be read.
+    Freeze,
 }
 
 impl Guard {
@@ -50,6 +56,7 @@ impl Guard {
             Guard::PlanChanged => "plan_changed",
             Guard::Zone => "zone",
             Guard::SteadyState => "steady_state",
+            Guard::Freeze => "freeze",
         }
     }
 }
@@ -113,6 +120,20 @@ pub fn windows(now: DateTime<Utc>, windows: &[Window]) -> Result<(), Refusal> {
     ))
 }
 
+// --- calendars (issue 17 part 5) ---
+/// Freeze dates: `now`, in each entry's own time zone, must fall on none of `freezes` (the
+/// experiment's and the shared calendar's).
+pub fn freeze(now: DateTime<Utc>, freezes: &[Freeze]) -> Result<(), Refusal> {
+    match calendar::frozen(freezes, now) {
+        None => Ok(()),
+        Some(f) => Err(Refusal::new(
+            Guard::Freeze,
+            format!("frozen: {}", calendar::describe(f)),
+        )),
+    }
+}
+// --- end calendars ---
+
 /// The probability roll: `roll` is uniform in `[0, 1)`; the round runs when `roll < p`, so
 /// `p = 1` always runs and `p = 0` never does.
 pub fn probability(p: f64, roll: f64) -> Result<(), Refusal> {
@@ -170,6 +191,25 @@ mod tests {
         assert!(r.reason.contains("/p is false"));
         let r = kill_switch("/p", Some("flase")).unwrap_err();
         assert!(r.reason.contains("\"flase\""));
+    }
+
+    #[test]
+    fn freeze_refuses_with_the_dates_name() {
+        let f = Freeze {
+            name: "Christmas".into(),
+            from: "2026-12-24".parse().unwrap(),
+            to: "2026-12-26".parse().unwrap(),
+            tz: "Europe/London".parse().unwrap(),
+        };
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert!(freeze(at("2026-12-23T23:59:00Z"), std::slice::from_ref(&f)).is_ok());
+        let r = freeze(at("2026-12-25T10:00:00Z"), &[f]).unwrap_err();
+        assert_eq!(r.guard, Guard::Freeze);
+        assert_eq!(r.guard.name(), "freeze");
+        assert_eq!(
+            r.reason,
+            "frozen: Christmas (2026-12-24 to 2026-12-26, Europe/London)"
+        );
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! - [`settings`]: the monkey's deployment settings and their one parser, [`settings::settings_from`].
 //! - [`clock`]: where "now" comes from ([`clock::SystemClock`], [`clock::FixedClock`]).
 //! - [`window`]: recurring time windows, evaluated in their own time zone.
+//! - [`calendar`]: freeze dates, the least time between two hits on one resource, and the
+//!   random start of an experiment, pure.
 //! - [`logging`]: one logging setup for the Lambda functions (Lambda's advanced logging controls).
 //! - [`guards`]: the round-level guards (kill switch, windows, probability, stop alarms), pure.
 //! - [`select`]: opt-in, health and blast radius: from inventory to chosen targets, pure.
@@ -35,6 +37,7 @@
 pub mod abort;
 pub mod act;
 pub mod aws;
+pub mod calendar;
 pub mod clock;
 pub mod guards;
 pub mod lambda;

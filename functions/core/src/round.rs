@@ -27,6 +27,7 @@ use crate::act;
 use crate::aws::autoscaling::{self, GroupQuery};
 use crate::aws::records::{Created, Records};
 use crate::aws::{cloudwatch, ec2, sns, ssm, Aws, AwsError};
+use crate::calendar;
 use crate::clock::Clock;
 use crate::guards::{self, Guard, Refusal};
 use crate::lambda;
@@ -38,7 +39,7 @@ use crate::record::{
 };
 use crate::select::{self, Inventory, Plan, Target};
 use crate::settings::Settings;
-use crate::spec::{Action, Invocation, Phase, Resource};
+use crate::spec::{Action, Freeze, Invocation, Phase, Resource};
 use crate::verdict;
 use crate::zone;
 
@@ -54,6 +55,8 @@ pub struct Planned {
     outage: Option<zone::Outage>,
     /// The guards passed, in order (the record's `context.guards`).
     passed: Vec<String>,
+    /// Resources hit within `guards.min_interval`, spared (for the record's context).
+    spared: Vec<Spared>,
 }
 
 impl Planned {
@@ -149,14 +152,70 @@ impl Ctx<'_> {
     }
 }
 
-/// The kill switch, read now.
-async fn kill_switch(aws: &Aws, settings: &Settings) -> Result<Result<(), Refusal>, AwsError> {
-    let switch = ssm::get(&aws.ssm, &settings.kill_switch_param).await?;
-    Ok(guards::kill_switch(
-        &settings.kill_switch_param,
-        switch.as_deref(),
+// --- calendars (issue 17 part 5) ---
+/// The kill switch and the deployment's shared freeze calendar, read now in one
+/// `GetParameters` (one `GetParameter` of the kill switch when there is no shared calendar).
+/// The second part is the shared freeze dates, or the refusal of a calendar that is missing or
+/// malformed (fail safe).
+async fn switches(
+    aws: &Aws,
+    settings: &Settings,
+) -> Result<(Result<(), Refusal>, Result<Vec<Freeze>, Refusal>), AwsError> {
+    let kill = &settings.kill_switch_param;
+    let Some(cal) = &settings.calendar.parameter else {
+        let switch = ssm::get(&aws.ssm, kill).await?;
+        return Ok((guards::kill_switch(kill, switch.as_deref()), Ok(vec![])));
+    };
+    let values = ssm::get_many(&aws.ssm, &[kill.clone(), cal.clone()]).await?;
+    let shared = calendar::shared_freezes(cal, values.get(cal).map(String::as_str))
+        .map_err(|why| Refusal::new(Guard::Freeze, why));
+    Ok((
+        guards::kill_switch(kill, values.get(kill).map(String::as_str)),
+        shared,
     ))
 }
+
+/// The freeze guard: the experiment's dates, then the shared calendar's.
+fn freeze(
+    now: DateTime<Utc>,
+    inv: &Invocation,
+    shared: Result<Vec<Freeze>, Refusal>,
+) -> Result<(), Refusal> {
+    let mut all = inv.experiment.guards.freeze.clone();
+    all.extend(shared?);
+    guards::freeze(now, &all)
+}
+
+/// `guards.min_interval`: what was hit within it (by any experiment, from one query of the
+/// records started since), taken out of the inventory and returned as spared.
+async fn spare_recent(
+    aws: &Aws,
+    settings: &Settings,
+    inv: &Invocation,
+    inventory: &mut Inventory,
+    now: DateTime<Utc>,
+) -> Result<Vec<(Spared, usize)>, AwsError> {
+    let Some(min_interval) = inv.experiment.guards.min_interval else {
+        return Ok(vec![]);
+    };
+    let since =
+        now - chrono::TimeDelta::from_std(min_interval).unwrap_or(chrono::TimeDelta::days(90));
+    let page = Records::new(&aws.dynamodb, &settings.records)
+        .since(since)
+        .await?;
+    for m in &page.malformed {
+        warn!(experiment = %inv.experiment.name, record = %m.id, reason = %m.reason,
+              "a malformed record is not counted for min_interval");
+    }
+    let hits = calendar::recent_hits(&page.records, inv.execution_id.as_str(), now, min_interval);
+    let spared = calendar::spare_recent(inventory, &hits, min_interval);
+    for (s, n) in &spared {
+        info!(experiment = %inv.experiment.name, resource = %s.id, instances = n, reason = %s.reason,
+              decision = "spared", "min_interval");
+    }
+    Ok(spared)
+}
+// --- end calendars ---
 
 /// The experiment's stop alarms, read now (no call when it has none).
 async fn stop_alarms(aws: &Aws, inv: &Invocation) -> Result<Result<(), Refusal>, AwsError> {
@@ -198,6 +257,7 @@ fn passed_guards(inv: &Invocation) -> Vec<String> {
         Guard::KillSwitch,
         Guard::Disabled,
         Guard::Window,
+        Guard::Freeze,
         Guard::Probability,
         Guard::StopAlarm,
     ]
@@ -292,9 +352,10 @@ pub async fn plan(
     };
     info!(experiment = %exp.name, id = %inv.execution_id, action = exp.action.name(), dry_run = exp.dry_run, "round started");
 
-    // 1. Kill switch.
+    // 1. Kill switch (and the shared calendar, in the same read).
     let t = Instant::now();
-    if let Err(r) = kill_switch(aws, settings).await? {
+    let (switch, shared) = switches(aws, settings).await?;
+    if let Err(r) = switch {
         return Ok(Planning::Done(cx.refuse(r).await));
     }
     // 2. The experiment's own switch.
@@ -304,6 +365,10 @@ pub async fn plan(
     }
     // 3. Time windows.
     if let Err(r) = guards::windows(now, &exp.guards.windows) {
+        return Ok(Planning::Done(cx.refuse(r).await));
+    }
+    // 3b. Freeze dates (calendars).
+    if let Err(r) = freeze(now, inv, shared) {
         return Ok(Planning::Done(cx.refuse(r).await));
     }
     // 4. Probability.
@@ -325,9 +390,15 @@ pub async fn plan(
 
     // 6. Inventory, then opt-in, health and blast radius (select::plan).
     let t = Instant::now();
-    let inventory = inventory(aws, settings, inv).await?;
+    let mut inventory = inventory(aws, settings, inv).await?;
+    // 6a. min_interval (calendars): what was hit recently is out before selection.
+    let recent = spare_recent(aws, settings, inv, &mut inventory, now).await?;
     cx.result.timings.inventory_ms = ms(t);
-    let plan: Plan = select::plan(exp, &settings.opt_in, &inventory, rng);
+    let mut plan: Plan = select::plan(exp, &settings.opt_in, &inventory, rng);
+    for (s, n) in &recent {
+        plan.excluded.insert(format!("{}: {}", s.id, s.reason), *n);
+    }
+    let spared: Vec<Spared> = recent.into_iter().map(|(s, _)| s).collect();
     for g in &plan.groups {
         info!(experiment = %exp.name, asg = %g.name, healthy = g.healthy_in_service, floor = g.floor,
               budget = g.budget, chosen = g.chosen, spared = g.spared.as_deref().unwrap_or(""), decision = "group", "blast radius");
@@ -351,6 +422,16 @@ pub async fn plan(
                 plan.eligible,
                 plan.capped_by.join("; ")
             )
+        };
+        // Calendars: say what min_interval spared.
+        let why = if spared.is_empty() {
+            why
+        } else {
+            let list: Vec<String> = spared
+                .iter()
+                .map(|s| format!("{} {}", s.id, s.reason))
+                .collect();
+            format!("{why}; spared by guards.min_interval: {}", list.join("; "))
         };
         return Ok(Planning::Done(
             cx.refuse(Refusal::new(Guard::NoTargets, why)).await,
@@ -380,6 +461,7 @@ pub async fn plan(
         calls0: cx.calls0,
         outage,
         passed: passed_guards(inv),
+        spared,
     }))
 }
 
@@ -408,8 +490,11 @@ pub async fn execute_confirmed(
     clock: &dyn Clock,
 ) -> Result<RoundResult, RoundError> {
     let inv = &planned.inv;
-    let guards = match kill_switch(aws, settings).await? {
-        Ok(()) => match guards::windows(clock.now(), &inv.experiment.guards.windows) {
+    let (switch, shared) = switches(aws, settings).await?;
+    let guards = match switch {
+        Ok(()) => match guards::windows(clock.now(), &inv.experiment.guards.windows)
+            .and_then(|()| freeze(clock.now(), inv, shared))
+        {
             Ok(()) => stop_alarms(aws, inv).await?,
             Err(r) => Err(r),
         },
@@ -468,6 +553,7 @@ pub async fn execute(
         calls0,
         outage,
         passed,
+        spared,
     } = planned;
     let inv = &inv;
     let exp = &inv.experiment;
@@ -494,6 +580,12 @@ pub async fn execute(
     let now = clock.now();
     let mut rec = new_record(inv, &cx.result.plan, now);
     fill_context(&mut rec, passed, &cx.result.plan);
+    // Calendars: what min_interval spared, for the report.
+    if let Some(c) = &mut rec.context {
+        c.spared_total += spared.len();
+        c.spared.extend(spared);
+        c.spared.truncate(MAX_SPARED);
+    }
     if let (Some(o), RecordAction::AzOutage { groups, acls, .. }) = (&outage, &mut rec.action) {
         groups.clone_from(&o.groups);
         *acls = zone::prepare(aws, o, &settings.opt_in, &rec.id).await?;

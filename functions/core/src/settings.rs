@@ -21,6 +21,23 @@ pub struct Settings {
     pub agent_document: String,
     /// Where `lambda-fault` may write layer parameters, and which layer it looks for.
     pub layer: LayerSettings,
+    /// The shared freeze calendar and where random starts are scheduled.
+    pub calendar: CalendarSettings,
+}
+
+/// The deployment's calendar: the shared freeze dates and the one-shot schedules of
+/// experiments with `"start": "random"`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CalendarSettings {
+    /// The SSM parameter holding the shared freeze dates, a JSON list of `guards.freeze`
+    /// entries (`FAULTLINE_CALENDAR_PARAMETER`); none = no shared calendar.
+    pub parameter: Option<String>,
+    /// The EventBridge Scheduler group random starts are created in
+    /// (`FAULTLINE_SCHEDULE_GROUP`).
+    pub schedule_group: Option<String>,
+    /// The role EventBridge Scheduler assumes to invoke the monkey
+    /// (`FAULTLINE_SCHEDULER_ROLE_ARN`).
+    pub scheduler_role_arn: Option<String>,
 }
 
 /// What the monkey knows of the faultline layer, for `lambda-fault`.
@@ -53,6 +70,7 @@ impl Default for Settings {
             topic_arn: None,
             agent_document: "faultline-agent".to_owned(),
             layer: LayerSettings::default(),
+            calendar: CalendarSettings::default(),
         }
     }
 }
@@ -75,6 +93,12 @@ pub mod vars {
     pub const LAYER_PREFIX: &str = "FAULTLINE_LAYER_PREFIX";
     /// The faultline layer's name.
     pub const LAYER_NAME: &str = "FAULTLINE_LAYER_NAME";
+    /// The SSM parameter of the shared freeze calendar.
+    pub const CALENDAR_PARAMETER: &str = "FAULTLINE_CALENDAR_PARAMETER";
+    /// The EventBridge Scheduler group of random starts.
+    pub const SCHEDULE_GROUP: &str = "FAULTLINE_SCHEDULE_GROUP";
+    /// The role EventBridge Scheduler assumes to invoke the monkey.
+    pub const SCHEDULER_ROLE_ARN: &str = "FAULTLINE_SCHEDULER_ROLE_ARN";
 }
 
 /// Builds [`Settings`] from a variable lookup (`std::env::var` in the binary, a map in tests),
@@ -124,6 +148,31 @@ pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings
             ));
         }
         s.layer.name = n;
+    }
+    if let Some(p) = get(vars::CALENDAR_PARAMETER) {
+        s.calendar.parameter = Some(ssm_path(vars::CALENDAR_PARAMETER, p)?);
+    }
+    if let Some(g) = get(vars::SCHEDULE_GROUP) {
+        if g.len() > 64
+            || !g
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return Err(format!(
+                "{}={g:?} is not a schedule group name (1 to 64 of letters, digits, '-', '_', '.')",
+                vars::SCHEDULE_GROUP
+            ));
+        }
+        s.calendar.schedule_group = Some(g);
+    }
+    if let Some(arn) = get(vars::SCHEDULER_ROLE_ARN) {
+        if !(arn.starts_with("arn:") && arn.contains(":iam::") && arn.contains(":role/")) {
+            return Err(format!(
+                "{}={arn:?} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
+                vars::SCHEDULER_ROLE_ARN
+            ));
+        }
+        s.calendar.scheduler_role_arn = Some(arn);
     }
     Ok(s)
 }
@@ -261,6 +310,35 @@ mod tests {
         // never passed on to the document.
         let s = from(&[("FAULTLINE_AGENT_S3_URI", "s3://elsewhere/faultline-agent")]).unwrap();
         assert_eq!(s, Settings::default());
+    }
+
+    #[test]
+    fn calendar_settings() {
+        let s = from(&[
+            (vars::CALENDAR_PARAMETER, "/faultline/calendar"),
+            (vars::SCHEDULE_GROUP, "faultline"),
+            (
+                vars::SCHEDULER_ROLE_ARN,
+                "arn:aws:iam::123456789012:role/faultline-scheduler",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.calendar,
+            CalendarSettings {
+                parameter: Some("/faultline/calendar".into()),
+                schedule_group: Some("faultline".into()),
+                scheduler_role_arn: Some(
+                    "arn:aws:iam::123456789012:role/faultline-scheduler".into()
+                ),
+            }
+        );
+        let e = from(&[(vars::CALENDAR_PARAMETER, "calendar")]).unwrap_err();
+        assert!(e.starts_with("FAULTLINE_CALENDAR_PARAMETER="), "{e}");
+        let e = from(&[(vars::SCHEDULE_GROUP, "a b")]).unwrap_err();
+        assert!(e.starts_with("FAULTLINE_SCHEDULE_GROUP="), "{e}");
+        let e = from(&[(vars::SCHEDULER_ROLE_ARN, "faultline-scheduler")]).unwrap_err();
+        assert!(e.contains("not an IAM role ARN"), "{e}");
     }
 
     #[test]

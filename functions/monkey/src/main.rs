@@ -25,7 +25,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let monkey = Monkey::new(aws, settings);
     let monkey = &monkey;
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
-        monkey.handle(ev.payload).await.map_err(diagnostic)
+        // The monkey's own ARN: the target of a random start's one-shot schedule.
+        monkey
+            .handle_event(ev.payload, &ev.context.invoked_function_arn)
+            .await
+            .map_err(diagnostic)
     }))
     .await
 }

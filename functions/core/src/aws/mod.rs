@@ -21,6 +21,7 @@ pub mod ec2;
 pub mod instances;
 pub mod lambda;
 pub mod records;
+pub mod scheduler;
 pub mod sns;
 pub mod ssm;
 pub mod vpc;
@@ -110,6 +111,8 @@ pub struct Aws {
     pub lambda: aws_sdk_lambda::Client,
     /// The Resource Groups Tagging API (opted-in functions by tag).
     pub tagging: aws_sdk_resourcegroupstagging::Client,
+    /// EventBridge Scheduler (the one-shot schedules of random starts).
+    pub scheduler: aws_sdk_scheduler::Client,
     /// Requests made through all of the above.
     pub calls: CallCounter,
 }
@@ -156,6 +159,11 @@ impl Aws {
             ),
             tagging: aws_sdk_resourcegroupstagging::Client::from_conf(
                 aws_sdk_resourcegroupstagging::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            scheduler: aws_sdk_scheduler::Client::from_conf(
+                aws_sdk_scheduler::config::Builder::from(conf)
                     .interceptor(calls.clone())
                     .build(),
             ),

@@ -3,12 +3,12 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::spec::calendar::Purpose;
+use crate::spec::calendar::{Freeze, Purpose};
 use crate::spec::error::SpecError;
 use crate::spec::experiment::Experiment;
 use crate::spec::invocation::{ExecutionId, Invocation};
-use crate::spec::raw::{RawEnvelope, RawExperiment};
-use crate::spec::validate::validate;
+use crate::spec::raw::{RawEnvelope, RawExperiment, RawFreeze};
+use crate::spec::validate::{parse_freeze, validate};
 
 impl Invocation {
     /// Parses a monkey payload from JSON text.
@@ -108,6 +108,29 @@ impl Experiment {
             ));
         }
         validate(from_value_at(value, "")?, "")
+    }
+}
+
+impl Freeze {
+    /// Parses a JSON list of freeze entries (the deployment's shared calendar), each checked
+    /// exactly as one of `guards.freeze` is; errors name `path[i].field`.
+    pub fn list_from_json_str(text: &str, path: &str) -> Result<Vec<Freeze>, SpecError> {
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| SpecError::new(path, format!("not valid JSON: {e}")))?;
+        if !value.is_array() {
+            return Err(SpecError::new(
+                path,
+                format!(
+                    "expected a JSON list of freeze entries like [{{\"name\": \"Christmas\", \"from\": \"2026-12-24\", \"to\": \"2026-12-26\", \"tz\": \"Europe/London\"}}], got {}",
+                    json_kind(&value)
+                ),
+            ));
+        }
+        let raw: Vec<RawFreeze> = from_value_at(value, path)?;
+        raw.into_iter()
+            .enumerate()
+            .map(|(i, f)| parse_freeze(f, &format!("{path}[{i}]")))
+            .collect()
     }
 }
 

@@ -389,7 +389,7 @@ pub(super) fn validate(mut raw: RawExperiment, p: &str) -> Result<Experiment, Sp
 }
 
 /// One `guards.freeze` entry: one `date`, or `from` and `to` (both included).
-fn parse_freeze(f: RawFreeze, path: &str) -> Result<Freeze, SpecError> {
+pub(super) fn parse_freeze(f: RawFreeze, path: &str) -> Result<Freeze, SpecError> {
     if f.name.trim().is_empty() || f.name.len() > 100 {
         return Err(SpecError::new(
             format!("{path}.name"),
