@@ -29,7 +29,8 @@
 //!   instances, alarms, launches, read through the adapters.
 //! - [`zone`]: Availability Zone outages (plan, prepare, inject, restore) and gray failure
 //!   toward zones.
-//! - [`aws`]: thin AWS adapters (EC2, Auto Scaling, SSM, SNS, CloudWatch) and a request counter.
+//! - [`aws`]: thin AWS adapters (EC2, Auto Scaling, SSM, SNS, CloudWatch, EventBridge Scheduler)
+//!   and a request counter.
 //!
 //! Domain logic takes its clock and RNG as arguments, so tests are deterministic and need no
 //! network; AWS calls sit in `aws` and are tested against a local AWS (moto).
