@@ -100,9 +100,9 @@ pub fn html(r: &Report) -> String {
     recovery(&mut o, r);
     targets(&mut o, r);
     details(&mut o, r);
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<footer>faultline report v{} &middot; {}</footer></main></body></html>\n",
+        "<footer>faultline report v{} &middot; {}</footer></main></body></html>",
         r.v,
         escape(&r.id)
     );
@@ -217,9 +217,10 @@ fn conditions(o: &mut String, r: &Report) {
         let _ = write!(
             o,
             "<figure class=\"chart condition\" data-condition=\"{name}\"><figcaption>{name} \
-             <span class=\"rule\">{rule}</span> <span class=\"muted\">{phases}</span> {verdict}</figcaption>",
+             <span class=\"rule\">{rule}</span> <span class=\"muted\">{phases} &middot; {label}</span> {verdict}</figcaption>",
+            label = escape(c.series.map(|s| s.label.as_str()).unwrap_or("no series read")),
             name = escape(c.name),
-            rule = escape(&svg::rule(c.name, c.threshold)),
+            rule = escape(&svg::rule(c.threshold)),
             phases = escape(&phases),
         );
         chart(o, svg::condition_chart(r, &c));

@@ -41,15 +41,15 @@ fn phase_color(p: Phase) -> (RGBColor, &'static str) {
     }
 }
 
-/// Seconds from the injection.
+/// Minutes from the injection (so plotters' round ticks fall on whole minutes).
 fn x_of(r: &Report, t: DateTime<Utc>) -> f64 {
-    (t - r.injection.at).num_milliseconds() as f64 / 1000.0
+    (t - r.injection.at).num_milliseconds() as f64 / 60_000.0
 }
 
 /// `10:03:00` for an x value.
 fn clock(r: &Report, x: f64) -> String {
-    (r.injection.at + Duration::milliseconds((x * 1000.0) as i64))
-        .format("%H:%M:%S")
+    (r.injection.at + Duration::milliseconds((x * 60_000.0).round() as i64))
+        .format("%H:%M")
         .to_string()
 }
 
@@ -75,7 +75,7 @@ pub fn timeline(r: &Report) -> String {
             y = axis - 12.0,
             wd = (x1 - x0).max(1.0),
             tx = (x0 + 4.0),
-            ty = axis + 4.0,
+            ty = axis + 26.0,
         );
     }
     let _ = write!(
@@ -284,10 +284,13 @@ pub fn condition_chart(r: &Report, c: &Charted<'_>) -> Result<String, String> {
     Ok(svg)
 }
 
+/// A group, its desired capacity and its healthy-capacity points.
+type GroupLine = (String, u32, Vec<(f64, f64)>);
+
 /// The groups' healthy capacity, one line per group with its desired capacity dashed in the
 /// same colour.
 pub fn capacity_chart(r: &Report, series: &[&Series]) -> Result<String, String> {
-    let lines: Vec<(String, u32, Vec<(f64, f64)>)> = series
+    let lines: Vec<GroupLine> = series
         .iter()
         .filter_map(|s| match &s.measure {
             Measure::Capacity { group, desired } => Some((
@@ -377,10 +380,10 @@ pub fn number(v: f64) -> String {
     }
 }
 
-/// `SuccessRate >= 99`.
-pub fn rule(name: &str, threshold: Option<(Comparison, f64)>) -> String {
+/// `>= 99`.
+pub fn rule(threshold: Option<(Comparison, f64)>) -> String {
     match threshold {
-        Some((c, t)) => format!("{name} {} {}", c.symbol(), number(t)),
-        None => name.to_owned(),
+        Some((c, t)) => format!("{} {}", c.symbol(), number(t)),
+        None => String::new(),
     }
 }

@@ -190,7 +190,7 @@ pub fn series() -> Vec<Series> {
             },
             label: "AWS/AutoScaling/GroupInServiceInstances Minimum".into(),
             points: points(|m| match m {
-                0 | 1 | 2 => 1.0,
+                0..=2 => 1.0,
                 3 | 4 => 2.0,
                 _ => 3.0,
             }),
