@@ -11,6 +11,8 @@
 //!   `faultline_core::abort`.
 //! - [`layer`]: `layer set | show | clear`, the Lambda layer's configuration per function.
 //! - [`migrate`]: `migrate-records`, SSM-parameter records (format 1) into the records table.
+//! - [`report`]: `report <id>`, an experiment's report (`faultline-report`): from S3, or built
+//!   from the record.
 //! - [`follow`]: `run`'s live view of the recovery, read-only: it observes what the recovery
 //!   timer observes (`faultline_core::observe`) and decides with the same
 //!   `faultline_core::recovery::decide`, but closes and publishes nothing (that stays the
@@ -29,6 +31,7 @@ mod commands;
 mod follow;
 mod layer;
 mod migrate;
+mod report;
 
 /// The exit codes, as `--help` shows them.
 const EXIT_CODES: &str = "\
@@ -169,6 +172,21 @@ enum Command {
         #[arg(long, default_value = "/faultline/experiments")]
         prefix: String,
     },
+    /// An experiment's report: what was hit and spared, the injection, each recovery
+    /// condition, the verdict and its breaches, the regression. Read from S3 when the record
+    /// says where (else built from the record alone, without metric series).
+    #[command(
+        after_help = "Exit codes: 0 shown, 1 no such experiment record, 3 AWS or other \
+                            error."
+    )]
+    Report {
+        /// The experiment's execution id (`faultline history` lists them).
+        id: String,
+        /// Write the report as one self-contained HTML page (charts included) to this path,
+        /// and print the path.
+        #[arg(long, value_name = "PATH")]
+        html: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -251,6 +269,7 @@ async fn dispatch(args: Args) -> anyhow::Result<ExitCode> {
         } => layer::clear(a, out).await,
         Command::History { limit } => commands::records(true, limit, out).await,
         Command::MigrateRecords { prefix } => migrate::run(&prefix, out).await,
+        Command::Report { id, html } => report::run(&id, html.as_deref(), out).await,
     }
 }
 
