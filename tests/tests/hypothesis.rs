@@ -193,7 +193,7 @@ async fn a_hypothesis_that_holds_passes() -> Result<()> {
     let m = e.message("recovered").await?;
     assert!(
         m.subject
-            .starts_with("[faultline] web-hyp PASSED: recovered in"),
+            .starts_with("[faultline] web-hyp PASSED: recovered"),
         "{}",
         m.subject
     );

@@ -165,10 +165,11 @@ pub fn message(rec: &Record, c: &Closing) -> Message {
 
 /// The closing message with the verdict: the subject says it (`[faultline] web PASSED:
 /// recovered in 2m 31s`, `[faultline] web FAILED: SuccessRate during 91.2 < 99`), the body
-/// adds the verdict, each breach and the regression check to [`message`]'s.
+/// adds the verdict, each breach and the regression check to [`message`]'s. An experiment
+/// without a hypothesis is judged on recovery alone, and its message is [`message`]'s.
 pub fn verdict_message(rec: &Record, c: &Closing, closed: &Closed) -> Message {
     let base = message(rec, c);
-    let Some(v) = &closed.verdict else {
+    let (Some(v), Some(_)) = (&closed.verdict, &rec.hypothesis) else {
         return base;
     };
     let ttr = c.ttr.map(|d| short_duration(d.num_seconds()));
