@@ -21,9 +21,12 @@ use faultline_core::settings::{RecordStore, Settings as MonkeySettings};
 use faultline_e2e::{Fleet, Moto, OPT_IN};
 use faultline_recovery_timer::config::TimerConfig;
 use faultline_recovery_timer::handler::{RunReport, Timer};
+use faultline_report::store;
 use serde_json::{json, Value};
 
 const EXPERIMENT: &str = "web-hyp";
+/// The reports bucket (the module creates it; here the test does).
+const REPORTS: &str = "faultline-reports";
 
 struct Env {
     moto: Moto,
@@ -38,6 +41,11 @@ async fn env() -> Result<Env> {
     let fleet = Fleet::new(&conf).await?;
     let topic = fleet.topic("faultline").await?;
     fleet.group("web-asg", 1, 3, 6, &[OPT_IN]).await?;
+    store::client(&conf)
+        .create_bucket()
+        .bucket(REPORTS)
+        .send()
+        .await?;
     Ok(Env {
         moto,
         fleet,
@@ -76,10 +84,12 @@ impl Env {
             self.aws(),
             TimerConfig {
                 topic_arn: Some(self.topic.clone()),
+                reports_bucket: Some(REPORTS.to_owned()),
                 ..TimerConfig::default()
             },
         )
         .with_clock(Box::new(FixedClock(at)))
+        .with_reports(store::client(&self.conf))
     }
 
     async fn round(
@@ -247,6 +257,26 @@ async fn a_hypothesis_broken_during_the_experiment_fails_naming_the_condition_an
             .contains("SuccessRate Average during: 91.2 < 99 (by 7.8)"),
         "{}",
         m.body
+    );
+
+    // The report: written when it closed, where the record says, with the verdict and the
+    // series it was judged on; the message links it (a pre-signed URL of report.html).
+    let location = rec["state"]["report"].as_str().unwrap();
+    assert_eq!(location, format!("s3://{REPORTS}/reports/fail-1/"));
+    let report = store::get(&store::client(&e.conf), location).await?;
+    assert_eq!(report.id, "fail-1");
+    let json = serde_json::to_value(&report)?;
+    assert!(json.to_string().contains("91.2"), "{json:#}");
+    let html = faultline_report::html(&report);
+    assert!(
+        html.contains("data-condition=\"SuccessRate Average\""),
+        "no chart of the condition"
+    );
+    let link = &m.attributes["report_url"];
+    assert!(
+        link.contains("/faultline-reports/reports/fail-1/report.html")
+            && link.contains("X-Amz-Expires=604800"),
+        "{link}"
     );
     Ok(())
 }

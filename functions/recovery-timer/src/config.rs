@@ -11,6 +11,10 @@ pub mod vars {
     pub const TOPIC_ARN: &str = "FAULTLINE_TOPIC_ARN";
     /// The CloudWatch namespace of `TimeToRecover`, `Recovered` and `NotRecovered`.
     pub const METRIC_NAMESPACE: &str = "FAULTLINE_METRIC_NAMESPACE";
+    /// The S3 bucket the experiments' reports are written to (none: no report is written).
+    pub const REPORTS_BUCKET: &str = "FAULTLINE_REPORTS_BUCKET";
+    /// How long the report link in a message works, seconds (60 to 604800).
+    pub const REPORT_URL_TTL: &str = "FAULTLINE_REPORT_URL_TTL";
 }
 
 /// What the timer needs to know about its deployment.
@@ -25,7 +29,15 @@ pub struct TimerConfig {
     /// The faultline SSM document (`FAULTLINE_AGENT_DOCUMENT`, default `faultline-agent`): an
     /// agent experiment whose stop alarm fires is rolled back with it (`Mode=rollback`).
     pub agent_document: String,
+    /// Where reports go (`FAULTLINE_REPORTS_BUCKET`); none: no report is written.
+    pub reports_bucket: Option<String>,
+    /// How long a message's report link works (`FAULTLINE_REPORT_URL_TTL`, default 7 days, the
+    /// longest a pre-signed URL may live).
+    pub report_link_ttl: std::time::Duration,
 }
+
+/// The longest a pre-signed URL may live: 7 days.
+pub const MAX_LINK_TTL_S: u64 = 604_800;
 
 impl Default for TimerConfig {
     fn default() -> Self {
@@ -34,6 +46,8 @@ impl Default for TimerConfig {
             topic_arn: None,
             namespace: "faultline".to_owned(),
             agent_document: "faultline-agent".to_owned(),
+            reports_bucket: None,
+            report_link_ttl: std::time::Duration::from_secs(MAX_LINK_TTL_S),
         }
     }
 }
@@ -58,6 +72,31 @@ pub fn settings_from(lookup: impl Fn(&str) -> Option<String>) -> Result<TimerCon
     }
     if let Some(doc) = get(vars::AGENT_DOCUMENT) {
         s.agent_document = agent_document(doc)?;
+    }
+    if let Some(b) = get(vars::REPORTS_BUCKET) {
+        let ok = (3..=63).contains(&b.len())
+            && b.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+        if !ok {
+            return Err(format!(
+                "{}={b:?} is not an S3 bucket name (3 to 63 of a-z 0-9 . -)",
+                vars::REPORTS_BUCKET
+            ));
+        }
+        s.reports_bucket = Some(b);
+    }
+    if let Some(t) = get(vars::REPORT_URL_TTL) {
+        match t.parse::<u64>() {
+            Ok(n) if (60..=MAX_LINK_TTL_S).contains(&n) => {
+                s.report_link_ttl = std::time::Duration::from_secs(n)
+            }
+            _ => {
+                return Err(format!(
+                    "{}={t:?}: use whole seconds from 60 to {MAX_LINK_TTL_S} (7 days, the longest a pre-signed URL lives)",
+                    vars::REPORT_URL_TTL
+                ))
+            }
+        }
     }
     Ok(s)
 }
@@ -105,5 +144,18 @@ mod tests {
         assert!(from(&[(vars::METRIC_NAMESPACE, "AWS/EC2")])
             .unwrap_err()
             .contains("AWS/"));
+        assert!(from(&[(vars::REPORTS_BUCKET, "Reports_Bucket")])
+            .unwrap_err()
+            .contains(vars::REPORTS_BUCKET));
+        assert!(from(&[(vars::REPORT_URL_TTL, "604801")])
+            .unwrap_err()
+            .contains("7 days"));
+        let s = from(&[
+            (vars::REPORTS_BUCKET, "faultline-reports-123"),
+            (vars::REPORT_URL_TTL, "3600"),
+        ])
+        .unwrap();
+        assert_eq!(s.reports_bucket.as_deref(), Some("faultline-reports-123"));
+        assert_eq!(s.report_link_ttl.as_secs(), 3600);
     }
 }

@@ -22,6 +22,7 @@ use faultline_core::record::{AbortTrigger, Closed, Record, RecordAction, State, 
 use faultline_core::recovery::{self, Closing, Decision, Launch, Observation, Outcome};
 use faultline_core::verdict::{self, Series};
 use faultline_core::zone;
+use faultline_report::store;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
 use serde_json::Value;
@@ -125,6 +126,8 @@ pub struct Timer {
     aws: Aws,
     settings: TimerConfig,
     clock: Box<dyn Clock>,
+    /// Writes reports when `FAULTLINE_REPORTS_BUCKET` is set.
+    s3: Option<aws_sdk_s3::Client>,
 }
 
 impl Timer {
@@ -134,6 +137,7 @@ impl Timer {
             aws,
             settings,
             clock: Box::new(SystemClock),
+            s3: None,
         }
     }
 
@@ -153,6 +157,13 @@ impl Timer {
     /// The same with another clock (tests).
     pub fn with_clock(mut self, clock: Box<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The same, writing each closing experiment's report with `s3` (into
+    /// `FAULTLINE_REPORTS_BUCKET`, when set).
+    pub fn with_reports(mut self, s3: aws_sdk_s3::Client) -> Self {
+        self.s3 = Some(s3);
         self
     }
 
@@ -513,13 +524,57 @@ impl Timer {
         Ok((summary, series))
     }
 
+    /// Writes the report of `closed` (the record as it will be stored, verdict included) with
+    /// the series it was judged on: `report.json` and `report.html` in the reports bucket.
+    /// Returns the location for the record and a pre-signed link to the HTML for the message.
+    /// A report that cannot be written is logged and left out: the verdict still closes the
+    /// record and goes out (the CLI rebuilds a report from the record).
+    async fn write_report(
+        &self,
+        closed: &Record,
+        c: &Closing,
+        series: Vec<Series>,
+    ) -> Option<(String, Option<String>)> {
+        let (Some(s3), Some(bucket)) = (&self.s3, &self.settings.reports_bucket) else {
+            return None;
+        };
+        let report = faultline_report::Report::build(closed, series, self.clock.now())
+            .with_conditions(&c.conditions);
+        let location = match store::put(s3, bucket, store::DEFAULT_PREFIX, &report).await {
+            Ok(l) => l,
+            Err(e) => {
+                error!(experiment = %closed.experiment, id = %closed.id, error = %e,
+                       decision = "report_failed", "cannot write the report; closing without it");
+                return None;
+            }
+        };
+        let key = store::Location::of(bucket, store::DEFAULT_PREFIX, &closed.id).key(store::HTML);
+        let link = match store::presign(s3, bucket, &key, self.settings.report_link_ttl).await {
+            Ok(u) => Some(u),
+            Err(e) => {
+                warn!(id = %closed.id, error = %e, "cannot sign a link to the report; the message names its location");
+                None
+            }
+        };
+        info!(experiment = %closed.experiment, id = %closed.id, location = %location,
+              decision = "report_written", "report written");
+        Some((location, link))
+    }
+
     /// Closes one record: its verdict ([`Timer::judge`]), the conditional update (the right
     /// to publish), then the message and the metrics. `None` when another run closed it first.
     async fn close(&self, r: &Record, c: &Closing) -> Result<Option<ClosedReport>, AwsError> {
         let (mut summary, series) = self.judge(r, c).await?;
-        summary.report = report_location(r, &summary, &series);
         let mut closed = r.clone();
         closed.state = State::Closed(summary.clone());
+        let link = match self.write_report(&closed, c, series).await {
+            Some((location, link)) => {
+                summary.report = Some(location);
+                closed.state = State::Closed(summary.clone());
+                link
+            }
+            None => None,
+        };
         if !self
             .records()
             .update(&closed, closed.json(), &State::Open)
@@ -547,8 +602,8 @@ impl Timer {
                 if let Some(t) = &ttr_s {
                     attrs.push(("ttr_seconds", t.as_str()));
                 }
-                if let Some(url) = &summary.report {
-                    attrs.push(("report_url", url.as_str()));
+                if let Some(url) = link.as_deref().or(summary.report.as_deref()) {
+                    attrs.push(("report_url", url));
                 }
                 match sns::publish(&self.aws.sns, topic, &msg.subject, &msg.body, &attrs).await {
                     Ok(id) => message_id = Some(id),
@@ -586,8 +641,8 @@ impl Timer {
             1.0,
         )];
         match &summary.verdict {
-            Some(Verdict::Passed) => data.push(count("Passed", 1.0)),
-            Some(Verdict::Failed { .. }) => data.push(count("Failed", 1.0)),
+            Some(Verdict::Passed) => data.push(count("VerdictPassed", 1.0)),
+            Some(Verdict::Failed { .. }) => data.push(count("VerdictFailed", 1.0)),
             Some(Verdict::Aborted) | None => {}
         }
         if let Some(reg) = &summary.regression {
@@ -620,12 +675,6 @@ impl Timer {
             message_id,
         }))
     }
-}
-
-/// Where the closing record's report is written: the hook the report writer fills (it gets
-/// the closed record's summary and the series the verdict was judged on). `None`: no report.
-pub fn report_location(_rec: &Record, _closed: &Closed, _series: &[Series]) -> Option<String> {
-    None
 }
 
 /// The first of `r`'s stop alarms in `ALARM`, with when it changed state.

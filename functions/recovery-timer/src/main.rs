@@ -5,6 +5,7 @@ use anyhow::Context;
 use faultline_core::aws::Aws;
 use faultline_recovery_timer::config::settings_from;
 use faultline_recovery_timer::handler::Timer;
+use faultline_report::store;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 
@@ -16,7 +17,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .map_err(anyhow::Error::msg)
         .context("invalid recovery-timer configuration")?;
     let conf = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let timer = Timer::new(Aws::new(&conf), settings);
+    let timer = Timer::new(Aws::new(&conf), settings).with_reports(store::client(&conf));
     timer.warm().await;
     let timer = &timer;
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
