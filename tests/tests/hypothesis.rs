@@ -166,6 +166,32 @@ impl Env {
         Err(anyhow!("{id} never closed"))
     }
 
+    /// The sum of a `faultline` metric for the experiment over the last and next hour.
+    async fn metric_sum(&self, name: &str) -> Result<f64> {
+        let now = Utc::now();
+        let t =
+            |d: DateTime<Utc>| aws_sdk_cloudwatch::primitives::DateTime::from_secs(d.timestamp());
+        let out = self
+            .fleet
+            .cw
+            .get_metric_statistics()
+            .namespace("faultline")
+            .metric_name(name)
+            .dimensions(
+                Dimension::builder()
+                    .name("Experiment")
+                    .value(EXPERIMENT)
+                    .build(),
+            )
+            .start_time(t(now - Duration::hours(1)))
+            .end_time(t(now + Duration::hours(1)))
+            .period(60)
+            .statistics(aws_sdk_cloudwatch::types::Statistic::Sum)
+            .send()
+            .await?;
+        Ok(out.datapoints().iter().filter_map(|d| d.sum()).sum())
+    }
+
     async fn message(&self, event: &str) -> Result<faultline_e2e::SnsMessage> {
         self.moto
             .sns_messages(&self.topic)
@@ -195,6 +221,14 @@ async fn a_hypothesis_that_holds_passes() -> Result<()> {
         "{rec:#}"
     );
 
+    // The two eligible instances not chosen are spared, and say why.
+    assert_eq!(rec["context"]["spared_total"], 2, "{rec:#}");
+    assert_eq!(rec["context"]["spared"][0]["id"], "2 instance(s)");
+    assert_eq!(
+        rec["context"]["spared"][0]["reason"],
+        "eligible, not chosen"
+    );
+
     let run = e.close("pass-1").await?;
     assert_eq!(run.closed[0].verdict, "passed", "{run:#?}");
     let rec = e.record("pass-1").await?;
@@ -211,6 +245,8 @@ async fn a_hypothesis_that_holds_passes() -> Result<()> {
     assert_eq!(m.attributes["action"], "terminate");
     assert_eq!(m.attributes["targets"], "1");
     assert!(m.body.contains("Verdict:          PASSED"), "{}", m.body);
+    assert_eq!(e.metric_sum("Passed").await?, 1.0);
+    assert_eq!(e.metric_sum("Failed").await?, 0.0);
     Ok(())
 }
 
@@ -252,6 +288,7 @@ async fn a_hypothesis_broken_during_the_experiment_fails_naming_the_condition_an
         "[faultline] web-hyp FAILED: SuccessRate Average during 91.2 < 99"
     );
     assert_eq!(m.attributes["verdict"], "failed");
+    assert_eq!(e.metric_sum("Failed").await?, 1.0);
     assert!(
         m.body
             .contains("SuccessRate Average during: 91.2 < 99 (by 7.8)"),
@@ -376,5 +413,6 @@ async fn a_ttr_slower_than_the_previous_runs_is_a_regression() -> Result<()> {
     let m = e.message("recovered").await?;
     assert!(m.subject.ends_with("(slower than usual)"), "{}", m.subject);
     assert!(m.body.contains("SLOWER"), "{}", m.body);
+    assert_eq!(e.metric_sum("Regression").await?, 1.0);
     Ok(())
 }
