@@ -36,6 +36,9 @@ locals {
           FAULTLINE_TOPIC_ARN             = aws_sns_topic.events.arn
           FAULTLINE_METRIC_NAMESPACE      = var.metric_namespace
           FAULTLINE_AGENT_DOCUMENT        = aws_ssm_document.agent.name
+          # Reports (reports.tf): where they go, and how long their presigned links last.
+          FAULTLINE_REPORTS_BUCKET = local.reports_bucket
+          FAULTLINE_REPORT_URL_TTL = tostring(var.report_link_ttl)
         }
       }
     },

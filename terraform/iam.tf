@@ -2,7 +2,8 @@
 # reboot, replace and run the agent only on resources carrying the opt-in tag (and the recovery
 # timer, aborting, may roll the agent back and start stopped instances only there); parameters only
 # under faultline's paths; experiment records only in the records table (the timer finds open
-# ones only through its `open` index); publish only to its topic.
+# ones only through its `open` index); publish only to its topic; reports only under the reports
+# bucket's `reports/`; one-off schedules only in the module's group, run by its scheduler role.
 #
 # Each function's policy document lists exactly the AWS operations its code calls (statements
 # without the "Runtime" Sid prefix); tests/tests/iam.rs collects those operations from the
@@ -10,6 +11,11 @@
 # need on the function's behalf (logs, dead-letter queue, the KMS key of the encrypted topic
 # and queue; kms:Decrypt of the records table's key, which DynamoDB calls as the caller when
 # it reads the table key, only through DynamoDB and only for that table).
+
+locals {
+  records_experiment_index_arn = "${aws_dynamodb_table.records.arn}/index/experiment"
+  schedule_arns                = "arn:${local.partition}:scheduler:${local.region}:${local.account_id}:schedule/${aws_scheduler_schedule_group.this.name}/*"
+}
 
 data "aws_iam_policy_document" "lambda_assume" {
   statement {
@@ -192,6 +198,45 @@ data "aws_iam_policy_document" "monkey" {
     resources = [local.records_table_arn]
   }
 
+  # Hypotheses and calendars (issue 17): the steady-state guard reads metrics before acting,
+  # min_interval finds the experiment's last round through the records' `experiment` index,
+  # the change calendar is one operator-owned parameter, and a random `start` becomes a
+  # one-off schedule in the module's group that the scheduler role runs.
+  statement {
+    sid       = "SteadyStateMetrics"
+    actions   = ["cloudwatch:GetMetricData"]
+    resources = ["*"] # GetMetricData supports no resource-level permissions
+  }
+
+  statement {
+    sid       = "LastRoundOfAnExperiment"
+    actions   = ["dynamodb:Query"]
+    resources = [local.records_experiment_index_arn]
+  }
+
+  statement {
+    sid       = "ChangeCalendar"
+    actions   = ["ssm:GetParameters"]
+    resources = ["${local.ssm_parameter_arn}${coalesce(var.calendar_parameter, "/unset")}"]
+  }
+
+  statement {
+    sid       = "OneOffStartSchedules"
+    actions   = ["scheduler:CreateSchedule"]
+    resources = [local.schedule_arns]
+  }
+
+  statement {
+    sid       = "PassTheSchedulerRoleToTheSchedulerOnly"
+    actions   = ["iam:PassRole"]
+    resources = [aws_iam_role.scheduler.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["scheduler.amazonaws.com"]
+    }
+  }
+
   statement {
     sid       = "PublishToTheTopic"
     actions   = ["sns:Publish"]
@@ -372,10 +417,44 @@ data "aws_iam_policy_document" "recovery_timer" {
     resources = [local.records_table_arn]
   }
 
+  # Verdicts and reports (issue 17): the hypothesis' metrics over the experiment, the report
+  # written under reports/ only, and read back only through the presigned links it signs (a
+  # presigned GET acts with the signer's permissions).
+  statement {
+    sid       = "HypothesisMetrics"
+    actions   = ["cloudwatch:GetMetricData"]
+    resources = ["*"] # GetMetricData supports no resource-level permissions
+  }
+
+  statement {
+    sid       = "WriteAndLinkReports"
+    actions   = ["s3:PutObject", "s3:GetObject"]
+    resources = [local.reports_objects_arn]
+  }
+
   statement {
     sid       = "PublishToTheTopic"
     actions   = ["sns:Publish"]
     resources = [aws_sns_topic.events.arn]
+  }
+
+  # S3 encrypts and decrypts the reports with the module's key as the caller: only through S3
+  # and only for the reports bucket (with an S3 Bucket Key the encryption context is the
+  # bucket's ARN; without, the object's).
+  statement {
+    sid       = "RuntimeEncryptedReports"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [local.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "kms:EncryptionContext:aws:s3:arn"
+      values   = [local.reports_bucket_arn, local.reports_objects_arn]
+    }
   }
 
   statement {

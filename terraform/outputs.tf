@@ -92,3 +92,8 @@ output "dashboard_name" {
   description = "CloudWatch dashboard name, or null when create_dashboard is false."
   value       = var.create_dashboard ? aws_cloudwatch_dashboard.this[0].dashboard_name : null
 }
+
+output "reports_bucket" {
+  description = "S3 bucket of the experiment reports (objects under reports/, FAULTLINE_REPORTS_BUCKET of the recovery timer); private, KMS-encrypted, expired after report_retention_days."
+  value       = aws_s3_bucket.reports.id
+}

@@ -352,3 +352,36 @@ variable "reserved_concurrency" {
     error_message = "reserved_concurrency: each value must be -1 (unreserved) or a whole number >= 1."
   }
 }
+
+variable "report_retention_days" {
+  description = "Days an experiment report is kept in the reports bucket: S3 expires report objects (and their noncurrent versions) this many days after they are written."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.report_retention_days >= 1 && var.report_retention_days <= 3650 && floor(var.report_retention_days) == var.report_retention_days
+    error_message = "report_retention_days must be a whole number of days from 1 to 3650."
+  }
+}
+
+variable "report_link_ttl" {
+  description = "Seconds a report link (an S3 presigned URL in the Slack message and the email) stays valid (FAULTLINE_REPORT_URL_TTL of the recovery timer). S3 accepts at most 7 days (604800 s); a link signed with the function's role credentials lasts at most as long as its session, whatever this says."
+  type        = number
+  default     = 604800
+
+  validation {
+    condition     = var.report_link_ttl >= 60 && var.report_link_ttl <= 604800 && floor(var.report_link_ttl) == var.report_link_ttl
+    error_message = "report_link_ttl must be a whole number of seconds from 60 to 604800 (7 days, the longest S3 presigned URL)."
+  }
+}
+
+variable "calendar_parameter" {
+  description = "Name of an existing SSM parameter holding the change calendar the monkey reads before each round (FAULTLINE_CALENDAR_PARAMETER): freeze dates that refuse a round. The module does not create it (the calendar is the operators', edited outside Terraform); null: no calendar parameter, only the experiments' own guards.freeze."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.calendar_parameter == null || can(regex("^/[A-Za-z0-9_./-]+$", var.calendar_parameter))
+    error_message = "calendar_parameter must be an SSM parameter path starting with '/', or null."
+  }
+}

@@ -226,6 +226,26 @@ async fn bad_variables_and_missing_artifacts_fail_plan_with_their_message() -> R
             "record_retention_days must be a whole number of days from 1 to 3650",
         ),
         (
+            "report_retention_days 0",
+            json!({"report_retention_days": 0}),
+            "report_retention_days must be a whole number of days from 1 to 3650",
+        ),
+        (
+            "report_link_ttl 59",
+            json!({"report_link_ttl": 59}),
+            "report_link_ttl must be a whole number of seconds from 60 to 604800",
+        ),
+        (
+            "report_link_ttl 8 days",
+            json!({"report_link_ttl": 691200}),
+            "report_link_ttl must be a whole number of seconds from 60 to 604800",
+        ),
+        (
+            "calendar_parameter without a slash",
+            json!({"calendar_parameter": "calendar"}),
+            "calendar_parameter must be an SSM parameter path starting with '/', or null",
+        ),
+        (
             "missing artifact",
             json!({"artifacts_dir": "/nonexistent/dist"}),
             "is missing: run `make package ARCH=x86_64`",
@@ -961,12 +981,14 @@ async fn complete_example_applies_against_moto_and_its_monkey_acts() -> Result<(
         "{table_arn}"
     );
     let open_index = format!("{table_arn}/index/open");
+    let experiment_index = format!("{table_arn}/index/experiment");
     for (name, expected) in [
         (
             "monkey",
             BTreeMap::from([
                 ("dynamodb:PutItem", table_arn.as_str()),
                 ("dynamodb:UpdateItem", table_arn.as_str()),
+                ("dynamodb:Query", experiment_index.as_str()),
             ]),
         ),
         (
@@ -1038,6 +1060,117 @@ async fn complete_example_applies_against_moto_and_its_monkey_acts() -> Result<(
             "{name}: {env}"
         );
     }
+
+    // 2d. The reports bucket (issue 17): private, the module's key with a bucket key, TLS
+    //     only, versioned, expiring; the timer writes (and links) only under reports/ and uses
+    //     the key only through S3 for that bucket; it knows the bucket and the links' lifetime.
+    let bucket = resources(&state)
+        .into_iter()
+        .find(|r| r["type"] == "aws_s3_bucket" && r["name"] == "reports")
+        .and_then(|r| r["values"]["id"].as_str())
+        .context("no reports bucket in state")?
+        .to_owned();
+    assert!(bucket.starts_with("faultline-reports-"), "{bucket}");
+    let of = |ty: &str| -> Result<Value> {
+        resources(&state)
+            .into_iter()
+            .find(|r| r["type"] == ty && r["name"] == "reports")
+            .map(|r| r["values"].clone())
+            .with_context(|| format!("no {ty}.reports in state"))
+    };
+    let block = of("aws_s3_bucket_public_access_block")?;
+    for k in [
+        "block_public_acls",
+        "block_public_policy",
+        "ignore_public_acls",
+        "restrict_public_buckets",
+    ] {
+        assert_eq!(block[k], true, "{k}: {block}");
+    }
+    let owner = of("aws_s3_bucket_ownership_controls")?;
+    assert_eq!(
+        owner["rule"][0]["object_ownership"], "BucketOwnerEnforced",
+        "{owner}"
+    );
+    let sse = of("aws_s3_bucket_server_side_encryption_configuration")?;
+    let rule = &sse["rule"][0];
+    assert_eq!(rule["bucket_key_enabled"], true, "{sse}");
+    let default = &rule["apply_server_side_encryption_by_default"][0];
+    assert_eq!(default["sse_algorithm"], "aws:kms", "{sse}");
+    assert_eq!(default["kms_master_key_id"], key_arn.as_str(), "{sse}");
+    let versioning = of("aws_s3_bucket_versioning")?;
+    assert_eq!(
+        versioning["versioning_configuration"][0]["status"], "Enabled",
+        "{versioning}"
+    );
+    let lifecycle = of("aws_s3_bucket_lifecycle_configuration")?;
+    let rule = &lifecycle["rule"][0];
+    assert_eq!(rule["expiration"][0]["days"], 90, "{lifecycle}");
+    assert_eq!(
+        rule["noncurrent_version_expiration"][0]["noncurrent_days"], 90,
+        "{lifecycle}"
+    );
+    assert_eq!(
+        rule["abort_incomplete_multipart_upload"][0]["days_after_initiation"], 1,
+        "{lifecycle}"
+    );
+    let bucket_policy: Value = serde_json::from_str(
+        of("aws_s3_bucket_policy")?["policy"]
+            .as_str()
+            .context("bucket policy")?,
+    )?;
+    let tls = kms_statement(&bucket_policy, "TlsOnly");
+    assert_eq!(tls["Effect"], "Deny", "{tls}");
+    assert_eq!(
+        tls["Condition"]["Bool"]["aws:SecureTransport"], "false",
+        "{tls}"
+    );
+    let write = kms_statement(&deployed["recovery_timer"], "WriteAndLinkReports");
+    assert_eq!(
+        write["Resource"],
+        format!("arn:aws:s3:::{bucket}/reports/*"),
+        "{write}"
+    );
+    let via_s3 = kms_statement(&deployed["recovery_timer"], "RuntimeEncryptedReports");
+    assert_eq!(via_s3["Resource"], key_arn.as_str(), "{via_s3}");
+    assert_eq!(
+        via_s3["Condition"]["StringEquals"]["kms:ViaService"],
+        format!("s3.{region}.amazonaws.com"),
+        "{via_s3}"
+    );
+    let timer_env = &outputs["function_environments"]["value"]["recovery_timer"];
+    assert_eq!(
+        timer_env["FAULTLINE_REPORTS_BUCKET"],
+        bucket.as_str(),
+        "{timer_env}"
+    );
+    assert_eq!(
+        timer_env["FAULTLINE_REPORT_URL_TTL"], "604800",
+        "{timer_env}"
+    );
+    // One-off start schedules only in the module's group, and the scheduler role passed only
+    // to the scheduler.
+    let schedules = kms_statement(&deployed["monkey"], "OneOffStartSchedules");
+    assert!(
+        schedules["Resource"].as_str().is_some_and(
+            |r| r.starts_with("arn:aws:scheduler:") && r.ends_with(":schedule/faultline/*")
+        ),
+        "{schedules}"
+    );
+    let pass = kms_statement(
+        &deployed["monkey"],
+        "PassTheSchedulerRoleToTheSchedulerOnly",
+    );
+    assert_eq!(
+        pass["Condition"]["StringEquals"]["iam:PassedToService"], "scheduler.amazonaws.com",
+        "{pass}"
+    );
+    assert!(
+        pass["Resource"]
+            .as_str()
+            .is_some_and(|r| r.ends_with(":role/faultline-scheduler")),
+        "{pass}"
+    );
 
     // 3. The monkey binary, under the emulator with the environment Terraform set on the
     //    function, acts on the fleet Terraform made: one of web-asg's three, never batch-asg.

@@ -23,6 +23,10 @@ use crate::{abort, follow, Output};
 pub(crate) const INVALID: u8 = 2;
 /// Exit code: acted, but not seen to recover within the timeout.
 const NOT_RECOVERED: u8 = 5;
+/// Exit code (`run --wait`): recovered, but the hypothesis failed.
+const HYPOTHESIS_FAILED: u8 = 6;
+/// Exit code (`run --wait`): the experiment was aborted.
+const ABORTED: u8 = 7;
 
 pub(crate) fn settings() -> Result<Settings> {
     settings_from(|k| std::env::var(k).ok()).map_err(anyhow::Error::msg)
@@ -215,10 +219,23 @@ pub async fn run(
         };
         println!("{}", serde_json::to_string_pretty(&doc)?);
     }
+    let wait = follow.is_some_and(|f| f.wait);
     Ok(match recovery {
+        Some(r) if wait => wait_code(&r).map_or_else(|| code_of(&result), ExitCode::from),
         Some(r) if r.outcome != follow::Verdict::Recovered => ExitCode::from(NOT_RECOVERED),
         _ => code_of(&result),
     })
+}
+
+/// `run --wait`'s exit code from the recovery timer's close: aborted 7, not recovered 5 (before
+/// any verdict), failed 6; `None` (the round's own code) when it passed or was not judged.
+fn wait_code(r: &follow::Report) -> Option<u8> {
+    match (r.outcome, r.verdict) {
+        (follow::Verdict::Aborted, _) | (_, Some("aborted")) => Some(ABORTED),
+        (follow::Verdict::NotRecovered | follow::Verdict::Unobserved, _) => Some(NOT_RECOVERED),
+        (follow::Verdict::Recovered, Some("failed")) => Some(HYPOTHESIS_FAILED),
+        (follow::Verdict::Recovered, _) => None,
+    }
 }
 
 /// `halt` / `resume`. `halt` sets the kill switch to false (no new round), then aborts every
@@ -341,13 +358,14 @@ fn record_line(r: &Record) -> String {
                 (Closing::Recovered, Some(t)) => format!(" in {}", humantime_secs(t)),
                 _ => String::new(),
             };
+            let verdict = c.verdict.as_ref().map_or("-", |v| v.name());
             format!(
-                "{when}  {:<24} {action} {victims} target(s): {outcome}{ttr}  ({})",
+                "{when}  {verdict:<7}  {:<24} {action} {victims} target(s): {outcome}{ttr}  ({})",
                 r.experiment, r.id
             )
         }
         State::Aborted(a) => format!(
-            "{when}  {:<24} {action} {victims} target(s): aborted ({}), rolled back on {} of {} in {}  ({})",
+            "{when}  aborted  {:<24} {action} {victims} target(s): aborted ({}), rolled back on {} of {} in {}  ({})",
             r.experiment,
             a.trigger.describe(),
             a.ok(),

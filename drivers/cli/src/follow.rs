@@ -14,7 +14,7 @@ use faultline_core::aws::records::Records;
 use faultline_core::aws::Aws;
 use faultline_core::observe;
 use faultline_core::outcome::RoundResult;
-use faultline_core::record::{Outcome, Record};
+use faultline_core::record::{Outcome, Record, Verdict as CoreVerdict};
 use faultline_core::recovery::{
     self, counted_healthy, short_duration, Condition, Decision, Observation,
 };
@@ -26,6 +26,10 @@ use crate::Output;
 /// Used only when the record cannot be read at all, so its recovery timeout is unknown.
 const FALLBACK_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
+/// `--wait` waits this long beyond the record's recovery timeout and hypothesis window for the
+/// recovery timer to close it (the timer runs on events and a backstop schedule).
+pub const WAIT_MARGIN: Duration = Duration::from_secs(5 * 60);
+
 /// How to follow.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -34,6 +38,10 @@ pub struct Options {
     pub timeout: Option<Duration>,
     /// Time between observations.
     pub poll: Duration,
+    /// `--wait`: do not decide here; wait until the recovery timer closes (or an abort ends)
+    /// the record, for its verdict. `timeout` then replaces the default wait (the record's
+    /// timeout + the hypothesis' `after` + [`WAIT_MARGIN`]).
+    pub wait: bool,
 }
 
 /// How following ended.
@@ -109,6 +117,19 @@ pub struct Report {
     /// 3.2 s`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aborted: Option<String>,
+    /// The recovery timer's verdict on the hypothesis (`passed`, `failed`, `aborted`); none
+    /// when it has not judged (no hypothesis, or not closed by it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<&'static str>,
+    /// What did not hold (failed verdicts), for people.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub breaches: Vec<String>,
+    /// Where the report is (`s3://bucket/key/`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
+    /// Still open when waiting ended (`--wait` only): the timer had not closed it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub still_open: bool,
 }
 
 impl Report {
@@ -142,6 +163,26 @@ impl Report {
 
     fn text(&self) -> String {
         let mut s = self.headline();
+        if self.still_open {
+            s.push_str(
+                "\nthe recovery timer has not closed the record yet: no verdict \
+                 (`faultline history` shows it once closed)",
+            );
+        }
+        if let Some(v) = self.verdict {
+            s.push_str(&format!("\nverdict: {v}"));
+        } else if self.decided_by == "recovery timer" {
+            s.push_str("\nverdict: none (no hypothesis to judge)");
+        }
+        for b in &self.breaches {
+            s.push_str(&format!("\n  breach: {b}"));
+        }
+        if let Some(r) = &self.report {
+            s.push_str(&format!(
+                "\nreport: {r} (`faultline report {}`)",
+                self.record
+            ));
+        }
         if matches!(self.outcome, Verdict::NotRecovered | Verdict::Unobserved) {
             for c in self.conditions.iter().filter(|c| !c.met) {
                 s.push_str(&format!("\n  still not met: {}: {}", c.what, c.detail));
@@ -255,6 +296,7 @@ pub async fn follow(
     let progress = Progress::for_output(out);
     let mut injected_at = result.started_at;
     let mut record_timeout = opts.timeout.unwrap_or(FALLBACK_TIMEOUT);
+    let mut record_timeout_s = record_timeout.as_secs();
     let mut known = false;
     let mut conditions: Vec<ConditionDoc> = Vec::new();
     let mut error: Option<String> = None;
@@ -293,10 +335,22 @@ pub async fn follow(
                     recovered_at: closed.and_then(|c| c.recovered_at),
                     ttr_s: closed.and_then(|c| c.ttr_s),
                     observed: closed.is_some_and(|c| c.observed),
-                    timeout_s: effective(opts.timeout, r.timeout_s).as_secs(),
+                    timeout_s: limit(opts, &r).as_secs(),
                     record_timeout_s: r.timeout_s,
                     conditions: vec![],
                     error: None,
+                    verdict: closed
+                        .and_then(|c| c.verdict.as_ref())
+                        .map(CoreVerdict::name)
+                        .or(r.aborted().map(|_| "aborted")),
+                    breaches: closed
+                        .and_then(|c| c.verdict.as_ref())
+                        .map(breach_lines)
+                        .unwrap_or_default(),
+                    report: closed
+                        .and_then(|c| c.report.clone())
+                        .or_else(|| r.aborted().and_then(|a| a.report.clone())),
+                    still_open: false,
                 };
                 return finish(report, out);
             }
@@ -306,11 +360,27 @@ pub async fn follow(
                 decision,
             }) => {
                 injected_at = rec.started_at;
-                record_timeout = Duration::from_secs(rec.timeout_s);
+                record_timeout = limit(opts, &rec);
+                record_timeout_s = rec.timeout_s;
                 known = true;
                 error = None;
-                let timeout = effective(opts.timeout, rec.timeout_s);
+                let timeout = limit(opts, &rec);
                 match decision {
+                    Decision::Close(c) if opts.wait => {
+                        // Recovered or not by this view: the timer closes it with the verdict.
+                        let seen = match c.outcome {
+                            Outcome::Recovered => "recovered",
+                            Outcome::NotRecovered | Outcome::Failed => "not recovered",
+                        };
+                        let state = format!("{seen}; waiting for the recovery timer's verdict");
+                        match progress {
+                            Progress::Lines if state != last_state => {
+                                println!("{}  {state}", now.format("%H:%M:%S"));
+                            }
+                            _ => progress.write(&state),
+                        }
+                        last_state = state;
+                    }
                     Decision::Close(c) => {
                         progress.clear();
                         let report = Report {
@@ -329,6 +399,10 @@ pub async fn follow(
                             conditions: c.conditions.iter().map(ConditionDoc::from).collect(),
                             error: None,
                             aborted: None,
+                            verdict: None,
+                            breaches: vec![],
+                            report: None,
+                            still_open: false,
                         };
                         return finish(report, out);
                     }
@@ -358,11 +432,7 @@ pub async fn follow(
                 error = Some(e);
             }
         }
-        let timeout = if known {
-            effective(opts.timeout, record_timeout.as_secs())
-        } else {
-            record_timeout
-        };
+        let timeout = record_timeout;
         let deadline = injected_at + chrono::Duration::from_std(timeout).unwrap_or_default();
         let now = Utc::now();
         if now >= deadline {
@@ -380,15 +450,39 @@ pub async fn follow(
                 ttr_s: None,
                 observed: false,
                 timeout_s: timeout.as_secs(),
-                record_timeout_s: record_timeout.as_secs(),
+                record_timeout_s,
                 conditions,
                 error,
                 aborted: None,
+                verdict: None,
+                breaches: vec![],
+                report: None,
+                still_open: opts.wait && known,
             };
             return finish(report, out);
         }
         let left = (deadline - now).to_std().unwrap_or_default();
         tokio::time::sleep(opts.poll.min(left)).await;
+    }
+}
+
+/// How long to follow `rec` from its injection: [`effective`], or with `--wait` the flag, else
+/// the record's timeout plus the hypothesis' `after` window plus [`WAIT_MARGIN`].
+fn limit(opts: Options, rec: &Record) -> Duration {
+    if !opts.wait {
+        return effective(opts.timeout, rec.timeout_s);
+    }
+    opts.timeout.unwrap_or_else(|| {
+        let after = rec.hypothesis.as_ref().map_or(0, |h| h.after_s);
+        Duration::from_secs(rec.timeout_s + after) + WAIT_MARGIN
+    })
+}
+
+/// A verdict's breaches, for people.
+fn breach_lines(v: &CoreVerdict) -> Vec<String> {
+    match v {
+        CoreVerdict::Failed { breaches } => breaches.iter().map(|b| b.detail.clone()).collect(),
+        CoreVerdict::Passed | CoreVerdict::Aborted => vec![],
     }
 }
 
@@ -471,6 +565,10 @@ mod tests {
             }],
             error: None,
             aborted: None,
+            verdict: None,
+            breaches: vec![],
+            report: None,
+            still_open: false,
         }
     }
 

@@ -44,7 +44,10 @@ Exit codes:
   3  AWS or other error before acting; nothing was changed
   4  acted with failures: some or all chosen targets failed (abort, halt: some targets did
      not confirm their rollback)
-  5  acted, but not seen to recover within the timeout (`run` following the recovery)
+  5  acted, but not seen to recover within the timeout (`run` following the recovery;
+     with --wait: the recovery timer closed it not recovered, or did not close it in time)
+  6  `run --wait`: recovered, but the hypothesis failed (the verdict's breaches are printed)
+  7  `run --wait`: the experiment was aborted (stop alarm, `faultline abort`, `halt`)
 
 With --output json every command prints one JSON document on stdout (errors too:
 {\"error\": ..., \"exit_code\": ...}); progress and prompts never go to stdout.";
@@ -105,9 +108,11 @@ enum Command {
     /// from the injection. Following is read-only: the recovery timer still closes the record
     /// and publishes the result.
     #[command(
-        after_help = "Exit codes: 0 acted and recovered (or dry run), 1 refused or not \
-                            confirmed, 2 bad input, 3 AWS error before acting, 4 some targets \
-                            failed, 5 acted but not recovered within the timeout."
+        after_help = "Exit codes: 0 acted and recovered (or dry run; with --wait: the verdict \
+                            passed, or there was no hypothesis), 1 refused or not confirmed, \
+                            2 bad input, 3 AWS error before acting, 4 some targets failed, \
+                            5 acted but not recovered within the timeout, 6 (--wait) the \
+                            hypothesis failed, 7 (--wait) aborted."
     )]
     Run {
         /// The experiment spec (JSON).
@@ -123,8 +128,15 @@ enum Command {
         /// Do not follow the recovery; return as soon as the round acted.
         #[arg(long)]
         no_follow: bool,
+        /// Wait for the recovery timer's verdict: until it closes the record (or an abort ends
+        /// it), then print the verdict, its breaches and the report's location; the exit code
+        /// says passed (0), not recovered (5), failed (6) or aborted (7).
+        #[arg(long, conflicts_with = "no_follow")]
+        wait: bool,
         /// Stop following after this long from the injection (`90s`, `15m`). Default and
-        /// maximum: the spec's recovery.timeout, which is what the recovery timer uses.
+        /// maximum: the spec's recovery.timeout, which is what the recovery timer uses. With
+        /// --wait: how long to wait for the verdict (default: recovery.timeout +
+        /// hypothesis.after + 5m).
         #[arg(long, value_name = "DURATION", value_parser = duration)]
         timeout: Option<Duration>,
         /// How often to re-observe while following (`2s`, `500ms`).
@@ -242,10 +254,15 @@ async fn dispatch(args: Args) -> anyhow::Result<ExitCode> {
             yes,
             seed,
             no_follow,
+            wait,
             timeout,
             poll,
         } => {
-            let follow = (!no_follow).then_some(follow::Options { timeout, poll });
+            let follow = (!no_follow).then_some(follow::Options {
+                timeout,
+                poll,
+                wait,
+            });
             commands::run(&spec, yes, seed, follow, out).await
         }
         Command::Halt => commands::switch(false, out).await,
@@ -308,9 +325,24 @@ mod tests {
             "0  done",
             "2  bad input",
             "5  acted, but not seen to recover",
+            "6  `run --wait`: recovered, but the hypothesis failed",
+            "7  `run --wait`: the experiment was aborted",
         ] {
             assert!(help.contains(code), "{help}");
         }
+    }
+
+    #[test]
+    fn wait_needs_following() {
+        let e = Args::try_parse_from(["faultline", "run", "s.json", "--wait", "--no-follow"])
+            .unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict);
+        let msg = e.to_string();
+        assert!(
+            msg.contains("--wait") && msg.contains("--no-follow"),
+            "{msg}"
+        );
+        assert!(Args::try_parse_from(["faultline", "run", "s.json", "--yes", "--wait"]).is_ok());
     }
 
     #[test]

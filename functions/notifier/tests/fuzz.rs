@@ -31,6 +31,21 @@ const WORDS: &[&str] = &[
     "refused",
     "recovered",
     "not-recovered",
+    "verdict",
+    "passed",
+    "failed",
+    "aborted",
+    "action",
+    "targets",
+    "ttr_seconds",
+    "report_url",
+    "https://r.example/x",
+    "Breaches:",
+    "  - p99 > 800",
+    "Breach: p99 > 800",
+    "97",
+    "1e300",
+    "-1",
     "i-0123456789abcdef0",
     "Time to recover: 94s",
     "targets: i-1, i-2",
@@ -41,6 +56,18 @@ const WORDS: &[&str] = &[
     "é",
     "✓",
     "👩‍🚀",
+];
+
+/// The attributes faultline's publishers set.
+const ATTRIBUTES: &[&str] = &[
+    "event",
+    "experiment",
+    "outcome",
+    "verdict",
+    "action",
+    "targets",
+    "ttr_seconds",
+    "report_url",
 ];
 
 fn sns_events() -> Vec<Value> {
@@ -82,6 +109,8 @@ fn render_all(ev: &SnsEvent) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Messages with any attributes, the new ones (`verdict`, `report_url`, `ttr_seconds`, ...)
+/// among the words, and bodies long enough to cross every limit.
 fn arb_message() -> impl Strategy<Value = SnsMessage> {
     let body = prop_oneof![
         arb_text(WORDS),
@@ -99,7 +128,14 @@ fn arb_message() -> impl Strategy<Value = SnsMessage> {
         arb_text(WORDS),
         prop::option::of(body.clone()),
         body,
-        prop::collection::btree_map(arb_text(WORDS), (arb_text(WORDS), arb_text(WORDS)), 0..4),
+        prop::collection::btree_map(
+            prop_oneof![
+                prop::sample::select(ATTRIBUTES.to_vec()).prop_map(str::to_owned),
+                arb_text(WORDS)
+            ],
+            (arb_text(WORDS), arb_text(WORDS)),
+            0..8,
+        ),
     )
         .prop_map(|(id, subject, message, attrs)| SnsMessage {
             message_id: id,
@@ -143,6 +179,22 @@ proptest! {
         let p = payload(&m);
         let header = p["attachments"][0]["blocks"][0]["text"]["text"].as_str().unwrap_or_default();
         prop_assert!(header.chars().count() <= 150, "header over Slack's 150: {}", header.len());
+        // Within Slack's limits: field texts 2000, section and context texts 3000, button
+        // URLs 3000; at most 10 fields; never the body pasted in a code block.
+        for b in p["attachments"][0]["blocks"].as_array().unwrap() {
+            for f in b["fields"].as_array().into_iter().flatten() {
+                prop_assert!(f["text"].as_str().unwrap().chars().count() <= 2000, "{f}");
+            }
+            prop_assert!(b["fields"].as_array().map_or(0, Vec::len) <= 10);
+            if let Some(t) = b["text"]["text"].as_str() {
+                prop_assert!(t.chars().count() <= 3000, "{b}");
+            }
+            for e in b["elements"].as_array().into_iter().flatten() {
+                prop_assert!(e["text"].as_str().map_or(0, |t| t.chars().count()) <= 3000, "{e}");
+                prop_assert!(e["url"].as_str().map_or(0, str::len) <= 3000, "{e}");
+            }
+        }
+        prop_assert!(p["attachments"][0]["color"].as_str().is_some_and(|c| c.starts_with('#')));
         render_all(&SnsEvent { records: vec![SnsRecord { sns: m }] })?;
     }
 }
