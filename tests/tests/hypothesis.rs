@@ -245,8 +245,8 @@ async fn a_hypothesis_that_holds_passes() -> Result<()> {
     assert_eq!(m.attributes["action"], "terminate");
     assert_eq!(m.attributes["targets"], "1");
     assert!(m.body.contains("Verdict:          PASSED"), "{}", m.body);
-    assert_eq!(e.metric_sum("Passed").await?, 1.0);
-    assert_eq!(e.metric_sum("Failed").await?, 0.0);
+    assert_eq!(e.metric_sum("VerdictPassed").await?, 1.0);
+    assert_eq!(e.metric_sum("VerdictFailed").await?, 0.0);
     Ok(())
 }
 
@@ -288,7 +288,7 @@ async fn a_hypothesis_broken_during_the_experiment_fails_naming_the_condition_an
         "[faultline] web-hyp FAILED: SuccessRate Average during 91.2 < 99"
     );
     assert_eq!(m.attributes["verdict"], "failed");
-    assert_eq!(e.metric_sum("Failed").await?, 1.0);
+    assert_eq!(e.metric_sum("VerdictFailed").await?, 1.0);
     assert!(
         m.body
             .contains("SuccessRate Average during: 91.2 < 99 (by 7.8)"),
