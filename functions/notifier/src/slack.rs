@@ -173,7 +173,7 @@ pub const MAX_BREACHES: usize = 5;
 /// non-negative number of seconds.
 pub fn duration(seconds: &str) -> Option<String> {
     let s = seconds.trim().parse::<f64>().ok()?;
-    if !s.is_finite() || s < 0.0 || s > 1e9 {
+    if !s.is_finite() || !(0.0..=1e9).contains(&s) {
         return None;
     }
     let s = s.round() as u64;
