@@ -13,8 +13,7 @@
 # it reads the table key, only through DynamoDB and only for that table).
 
 locals {
-  records_experiment_index_arn = "${aws_dynamodb_table.records.arn}/index/experiment"
-  schedule_arns                = "arn:${local.partition}:scheduler:${local.region}:${local.account_id}:schedule/${aws_scheduler_schedule_group.this.name}/*"
+  schedule_arns = "arn:${local.partition}:scheduler:${local.region}:${local.account_id}:schedule/${aws_scheduler_schedule_group.this.name}/*"
 }
 
 data "aws_iam_policy_document" "lambda_assume" {
@@ -77,13 +76,6 @@ data "aws_iam_policy_document" "monkey" {
     sid       = "StopConditionAlarms"
     actions   = ["cloudwatch:DescribeAlarms"]
     resources = [local.alarm_arns]
-  }
-
-  # The hypothesis' `before` conditions, read as a guard.
-  statement {
-    sid       = "SteadyStateMetrics"
-    actions   = ["cloudwatch:GetMetricData"]
-    resources = ["*"] # GetMetricData has no resource type
   }
 
   statement {
@@ -199,8 +191,8 @@ data "aws_iam_policy_document" "monkey" {
   }
 
   # Hypotheses and calendars (issue 17): the steady-state guard reads metrics before acting,
-  # min_interval finds the experiment's last round through the records' `experiment` index,
-  # the change calendar is one operator-owned parameter, and a random `start` becomes a
+  # min_interval reads the rounds since now - min_interval through the records' history index,
+  # the shared freeze calendar is read with the kill switch in one GetParameters, and a random `start` becomes a
   # one-off schedule in the module's group that the scheduler role runs.
   statement {
     sid       = "SteadyStateMetrics"
@@ -209,15 +201,18 @@ data "aws_iam_policy_document" "monkey" {
   }
 
   statement {
-    sid       = "LastRoundOfAnExperiment"
+    sid       = "RecentRoundsForMinInterval"
     actions   = ["dynamodb:Query"]
-    resources = [local.records_experiment_index_arn]
+    resources = [local.records_history_index_arn]
   }
 
   statement {
-    sid       = "ChangeCalendar"
-    actions   = ["ssm:GetParameters"]
-    resources = ["${local.ssm_parameter_arn}${coalesce(var.calendar_parameter, "/unset")}"]
+    sid     = "ChangeCalendar"
+    actions = ["ssm:GetParameters"]
+    resources = [
+      "${local.ssm_parameter_arn}${var.kill_switch_parameter}",
+      aws_ssm_parameter.calendar.arn,
+    ]
   }
 
   statement {
@@ -289,13 +284,6 @@ data "aws_iam_policy_document" "recovery_timer" {
     sid       = "RecoveryAlarms"
     actions   = ["cloudwatch:DescribeAlarms"]
     resources = [local.alarm_arns]
-  }
-
-  # The hypothesis' conditions and the groups' capacity before, during and after, for verdicts.
-  statement {
-    sid       = "HypothesisMetrics"
-    actions   = ["cloudwatch:GetMetricData"]
-    resources = ["*"] # GetMetricData has no resource type
   }
 
   statement {

@@ -77,7 +77,7 @@ resource "aws_dynamodb_table" "records" {
 }
 
 locals {
-  records_table_arn      = aws_dynamodb_table.records.arn
+  records_table_arn            = aws_dynamodb_table.records.arn
   records_open_index_arn       = "${aws_dynamodb_table.records.arn}/index/open"
   records_history_index_arn    = "${aws_dynamodb_table.records.arn}/index/history"
   records_experiment_index_arn = "${aws_dynamodb_table.records.arn}/index/experiment"

@@ -375,13 +375,3 @@ variable "report_link_ttl" {
   }
 }
 
-variable "calendar_parameter" {
-  description = "Name of an existing SSM parameter holding the change calendar the monkey reads before each round (FAULTLINE_CALENDAR_PARAMETER): freeze dates that refuse a round. The module does not create it (the calendar is the operators', edited outside Terraform); null: no calendar parameter, only the experiments' own guards.freeze."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.calendar_parameter == null || can(regex("^/[A-Za-z0-9_./-]+$", var.calendar_parameter))
-    error_message = "calendar_parameter must be an SSM parameter path starting with '/', or null."
-  }
-}

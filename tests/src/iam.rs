@@ -55,29 +55,6 @@ pub const IMPLIED: &[(&str, &str)] = &[
     ("iam:PassRole", "scheduler:CreateSchedule"),
 ];
 
-/// Permissions granted ahead of the code that calls them (issue 17: hypotheses, verdicts,
-/// reports and calendars are written on parallel branches): (policy, action). A pending
-/// permission the code does not call yet is not reported as stale; once the code calls it, it
-/// is an ordinary permission, and [`pending_but_called`] names the entries to delete here.
-pub const PENDING: &[(&str, &str)] = &[
-    ("monkey", "cloudwatch:GetMetricData"),
-    ("monkey", "dynamodb:Query"),
-    ("monkey", "scheduler:CreateSchedule"),
-    ("monkey", "iam:PassRole"),
-    ("recovery_timer", "cloudwatch:GetMetricData"),
-    ("recovery_timer", "s3:PutObject"),
-    ("recovery_timer", "s3:GetObject"),
-];
-
-/// The [`PENDING`] entries of `function` its code now calls (delete them from the list).
-pub fn pending_but_called(function: &str, code: &BTreeSet<String>) -> Vec<String> {
-    PENDING
-        .iter()
-        .filter(|(f, op)| *f == function && code.contains(*op))
-        .map(|(_, op)| (*op).to_owned())
-        .collect()
-}
-
 /// The Lambda functions: (policy document name in iam.tf, crate directory).
 pub const FUNCTIONS: &[(&str, &str)] = &[
     ("monkey", "functions/monkey"),
@@ -727,9 +704,6 @@ pub fn differences(
         if IMPLIED.iter().any(|(p, by)| p == op && code.contains(*by)) {
             continue;
         }
-        if PENDING.iter().any(|(f, p)| *f == function && p == op) {
-            continue;
-        }
         out.push(format!(
             "{function}: its policy allows {op}, which the code never calls (stale permission)"
         ));
@@ -853,7 +827,7 @@ mod tests {
             ops(&s, "functions/recovery-timer"),
             ["s3:GetObject", "s3:PutObject", "scheduler:CreateSchedule"]
         );
-        // PassRole comes with CreateSchedule; a pending grant is no stale permission.
+        // PassRole comes with CreateSchedule (implied), so it is no stale permission.
         let code: BTreeSet<String> = ["scheduler:CreateSchedule".to_owned()].into();
         let statements = [Statement {
             sid: "S".to_owned(),
@@ -866,10 +840,6 @@ mod tests {
         assert_eq!(
             differences("monkey", &code, &statements),
             Vec::<String>::new()
-        );
-        assert_eq!(
-            pending_but_called("monkey", &code),
-            ["scheduler:CreateSchedule"]
         );
     }
 

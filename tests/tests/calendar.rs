@@ -255,8 +255,19 @@ async fn min_interval_spares_a_group_hit_by_an_earlier_record_and_hits_the_other
     let stored = e.fleet.record("interval-1").await?.context("no record")?;
     let spared = &stored["context"]["spared"];
     assert_eq!(
-        spared,
-        &json!([{"id": "web-a", "reason": "hit by api-latency at 2026-12-01 10:00 UTC, min_interval 1d"}]),
+        spared[0],
+        json!({"id": "web-a", "reason": "hit by api-latency at 2026-12-01 10:00 UTC, min_interval 1d"}),
+        "{stored:#}"
+    );
+    // Listed once, by name (not again as a count of instances).
+    assert_eq!(
+        spared
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s.to_string().contains("api-latency"))
+            .count(),
+        1,
         "{stored:#}"
     );
 

@@ -19,6 +19,7 @@ const SECTIONS: &[&str] = &[
     "10. The Slack payload",
     "11. Time to recover",
     "12. Safety rails",
+    "13. Verdict and report",
 ];
 
 #[test]
@@ -43,11 +44,14 @@ fn make_demo_runs_twice_and_prints_the_timeline() -> Result<()> {
             "schedule web-terminate: cron(0 10 ? * MON-FRI *) (Europe/London)",
             "outcome acted: 6 eligible, 3 requested, 3 chosen",
             "batch-asg  4 of 4 still running",
-            "Subject: [faultline] web-terminate recovered in",
-            "\"text\": \"[faultline] web-terminate recovered in",
-            "steady state during the round: 200 requests, success 100",
+            "Subject: [faultline] web-terminate PASSED: recovered in",
+            "\"text\": \"[faultline] web-terminate PASSED: recovered in",
+            "| Report:           s3://faultline-reports-",
+            "steady state during the round: 1000 requests, success 100",
             "-> duplicate",
             "next round -> refused: the kill switch",
+            "Verdict: PASSED",
+            "Report:  ",
             "moto are stopped",
         ] {
             assert!(
@@ -80,8 +84,26 @@ fn without_terraform_the_demo_says_so_and_sets_up_with_the_sdk() -> Result<()> {
         "{stdout}"
     );
     assert!(
-        stdout.contains("Subject: [faultline] web-terminate recovered in"),
+        stdout.contains("Subject: [faultline] web-terminate PASSED: recovered in"),
         "{stdout}"
+    );
+    // The demo ends with the verdict and the path of the HTML report, which exists.
+    let tail: Vec<&str> = stdout.lines().rev().take(4).collect();
+    assert!(
+        tail.iter().any(|l| l.contains("Verdict: PASSED")),
+        "{stdout}"
+    );
+    let report = tail
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("Report:"))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no report path at the end:\n{stdout}"));
+    assert!(report.ends_with(".html"), "{report}");
+    let html = std::fs::read_to_string(report)?;
+    assert!(html.contains("id=\"timeline\""), "{report}");
+    assert!(
+        html.contains("data-condition=\"checkout success\""),
+        "{report}"
     );
     Ok(())
 }

@@ -158,7 +158,7 @@ async fn posts_block_kit_retries_a_429_after_retry_after_and_never_logs_the_url(
 
     let m = &e.message;
     assert_eq!(m.subject, "[faultline] web-terminate recovered in 1m 37s");
-    // Facts as fields (the timer's attributes, the body for the targets), the summary as a
+    // Facts as fields (the timer's attributes: action, targets, verdict), the summary as a
     // context line; no code block of the body (the email has it).
     let summary = m
         .body
@@ -170,14 +170,15 @@ async fn posts_block_kit_retries_a_429_after_retry_after_and_never_logs_the_url(
     let want = json!({
         "text": m.subject,
         "attachments": [{
-            "color": "#2EB67D",
+            "color": "#2eb67d",
             "blocks": [
                 {"type": "header", "text": {"type": "plain_text", "text": m.subject, "emoji": false}},
                 {"type": "section", "fields": [
                     {"type": "mrkdwn", "text": "*Experiment*\nweb-terminate"},
-                    {"type": "mrkdwn", "text": "*Targets (1)*\ni-0dead0000000beef0"},
+                    {"type": "mrkdwn", "text": "*Action*\nterminate"},
+                    {"type": "mrkdwn", "text": "*Targets*\n1"},
                     {"type": "mrkdwn", "text": "*Time to recover*\n1m 37s"},
-                    {"type": "mrkdwn", "text": "*Event*\nrecovered"},
+                    {"type": "mrkdwn", "text": "*Verdict*\nPassed"},
                 ]},
                 {"type": "context", "elements": [{"type": "mrkdwn", "text": summary}]},
             ]

@@ -243,7 +243,7 @@ async fn bad_variables_and_missing_artifacts_fail_plan_with_their_message() -> R
         (
             "calendar_parameter without a slash",
             json!({"calendar_parameter": "calendar"}),
-            "calendar_parameter must be an SSM parameter path starting with '/', or null",
+            "calendar_parameter must be an SSM parameter path starting with '/'",
         ),
         (
             "missing artifact",
@@ -713,6 +713,7 @@ async fn check_records_table(
         attributes,
         BTreeSet::from([
             pair("id", "S"),
+            pair("experiment", "S"),
             pair("open", "S"),
             pair("kind", "S"),
             pair("started_at", "S")
@@ -736,6 +737,13 @@ async fn check_records_table(
     assert_eq!(
         indexes,
         BTreeMap::from([
+            (
+                "experiment".to_owned(),
+                (
+                    vec![pair("experiment", "HASH"), pair("started_at", "RANGE")],
+                    json!("ALL")
+                )
+            ),
             (
                 "history".to_owned(),
                 (
@@ -981,22 +989,28 @@ async fn complete_example_applies_against_moto_and_its_monkey_acts() -> Result<(
         "{table_arn}"
     );
     let open_index = format!("{table_arn}/index/open");
+    let history_index = format!("{table_arn}/index/history");
     let experiment_index = format!("{table_arn}/index/experiment");
+    // The monkey reads the rounds since now - min_interval (history index); the timer finds
+    // the open records (open index) and an experiment's previous runs (experiment index).
     for (name, expected) in [
         (
             "monkey",
             BTreeMap::from([
-                ("dynamodb:PutItem", table_arn.as_str()),
-                ("dynamodb:UpdateItem", table_arn.as_str()),
-                ("dynamodb:Query", experiment_index.as_str()),
+                ("dynamodb:PutItem", vec![table_arn.as_str()]),
+                ("dynamodb:UpdateItem", vec![table_arn.as_str()]),
+                ("dynamodb:Query", vec![history_index.as_str()]),
             ]),
         ),
         (
             "recovery_timer",
             BTreeMap::from([
-                ("dynamodb:Query", open_index.as_str()),
-                ("dynamodb:GetItem", table_arn.as_str()),
-                ("dynamodb:UpdateItem", table_arn.as_str()),
+                (
+                    "dynamodb:Query",
+                    vec![open_index.as_str(), experiment_index.as_str()],
+                ),
+                ("dynamodb:GetItem", vec![table_arn.as_str()]),
+                ("dynamodb:UpdateItem", vec![table_arn.as_str()]),
             ]),
         ),
         ("notifier", BTreeMap::new()),
@@ -1022,7 +1036,7 @@ async fn complete_example_applies_against_moto_and_its_monkey_acts() -> Result<(
         }
         let expected: BTreeMap<String, Vec<String>> = expected
             .into_iter()
-            .map(|(a, r)| (a.to_owned(), vec![r.to_owned()]))
+            .map(|(a, r)| (a.to_owned(), r.iter().map(|x| (*x).to_owned()).collect()))
             .collect();
         assert_eq!(
             granted, expected,

