@@ -834,7 +834,6 @@ mod tests {
             actions: vec![
                 "scheduler:CreateSchedule".to_owned(),
                 "iam:PassRole".to_owned(),
-                "cloudwatch:GetMetricData".to_owned(),
             ],
         }];
         assert_eq!(

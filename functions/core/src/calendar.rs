@@ -238,25 +238,12 @@ mod tests {
     use super::*;
     use crate::record::{RecordAction, RecordTarget, State, VERSION};
     use crate::select::{Function, Group, Instance};
+    use crate::window::test_support::{at, window};
     use crate::window::Days;
     use chrono::{NaiveDate, NaiveTime};
     use proptest::prelude::*;
     use rand::rngs::StdRng;
     use rand::SeedableRng;
-
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
-
-    fn window(days: &str, start: &str, end: Option<&str>, tz: &str) -> Window {
-        let t = |s| NaiveTime::parse_from_str(s, "%H:%M").unwrap();
-        Window {
-            days: Days::parse(days).unwrap(),
-            start: t(start),
-            end: end.map(t),
-            tz: tz.parse().unwrap(),
-        }
-    }
 
     fn freeze(name: &str, from: &str, to: &str, tz: &str) -> Freeze {
         Freeze {

@@ -135,15 +135,18 @@ impl fmt::Display for Window {
     }
 }
 
+/// Test helpers shared by the modules that reason about windows (`window`, `calendar`).
 #[cfg(test)]
-mod tests {
+pub(crate) mod test_support {
     use super::*;
 
-    fn at(s: &str) -> DateTime<Utc> {
+    /// An RFC 3339 time.
+    pub(crate) fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
-    fn window(days: &str, start: &str, end: Option<&str>, tz: &str) -> Window {
+    /// `window("MON-FRI", "09:00", Some("16:00"), "Europe/London")`.
+    pub(crate) fn window(days: &str, start: &str, end: Option<&str>, tz: &str) -> Window {
         let t = |s| NaiveTime::parse_from_str(s, "%H:%M").unwrap();
         Window {
             days: Days::parse(days).unwrap(),
@@ -152,6 +155,12 @@ mod tests {
             tz: tz.parse().unwrap(),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{at, window};
+    use super::*;
 
     #[test]
     fn parses_days() {
