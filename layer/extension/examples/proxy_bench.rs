@@ -3,6 +3,8 @@
 //! emulator in up to three arms, interleaved:
 //!
 //! - `direct`: emulator → function;
+//! - `control`: a second direct chain, compared with `direct` as the proxies are (A/A): the
+//!   per-pair figures any arm would show if its proxy added nothing, on this machine, now;
 //! - `faultline`: emulator → `faultline-extension` → function;
 //! - `peer`: emulator → failure-lambda's Runtime API proxy → function (only when its binary is
 //!   given: `--peer PATH` or `PEER_PROXY`; build it from failure-lambda's repository, outside
@@ -27,8 +29,9 @@
 //! proxy's CPU per invocation (schedstat of all its threads), its RSS, and its SSM calls per
 //! invocation; each cell is the median over the runs with [min–max]. No assertion on speed.
 //!
-//! Options: `--peer PATH`, `--runs N` (3), `--n N` (2000; big event and missing: N/6.67),
-//! `--scenarios a,b` (all), `--startup N` (10 spawns per proxy; 0 skips).
+//! Options: `--peer PATH`, `--runs N` (3), `--n N` (2000),
+//! `--scenarios a,b` (all), `--startup N` (10 spawns per proxy; 0 skips). The big event runs
+//! N/2 invocations, the missing parameter N/6.67.
 //! Binaries: `FAULTLINE_BENCH_EXTENSION` and `FAULTLINE_BENCH_NOOP` (`layer/bench` points them
 //! at release builds); otherwise the workspace's debug builds are measured.
 
@@ -60,6 +63,9 @@ const LATENCY0: &str =
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 enum Kind {
     Direct,
+    /// A second direct chain: its per-pair figures against `Direct` are the method's own noise
+    /// (an A/A comparison), the floor under any proxy's per-pair figures in the same run.
+    Control,
     Faultline,
     Peer,
 }
@@ -68,6 +74,7 @@ impl Kind {
     fn name(self) -> &'static str {
         match self {
             Kind::Direct => "direct",
+            Kind::Control => "control",
             Kind::Faultline => "faultline",
             Kind::Peer => "peer",
         }
@@ -75,6 +82,7 @@ impl Kind {
     fn label(self) -> &'static str {
         match self {
             Kind::Direct => "direct (no proxy)",
+            Kind::Control => "direct again (A/A: the noise floor)",
             Kind::Faultline => "faultline-extension",
             Kind::Peer => "failure-lambda proxy",
         }
@@ -83,6 +91,7 @@ impl Kind {
     fn key(self) -> &'static str {
         match self {
             Kind::Direct => "AKIADIRECTBENCH00001",
+            Kind::Control => "AKIACONTROLBENCH0001",
             Kind::Faultline => "AKIAFAULTLINEBENCH01",
             Kind::Peer => "AKIAFAILURELAMBDA001",
         }
@@ -199,7 +208,7 @@ impl Arm {
         wait_port(emu_port, &mut emu, "cargo lambda watch")?;
         let upstream = format!("127.0.0.1:{emu_port}/.rt");
         let (proxy, api) = match kind {
-            Kind::Direct => (None, format!("http://{upstream}")),
+            Kind::Direct | Kind::Control => (None, format!("http://{upstream}")),
             Kind::Faultline => {
                 let port = free_port();
                 let tmp = dir.join("faultline-tmp");
@@ -791,11 +800,13 @@ fn main() -> Result<()> {
         // The kill switch as Terraform creates it, so faultline runs its usual path.
         moto.put_param("/faultline/enabled", "true").await
     })?;
-    let mut kinds = vec![Kind::Direct, Kind::Faultline];
+    let mut kinds = vec![Kind::Direct, Kind::Control, Kind::Faultline];
     if bins.peer.is_some() {
         kinds.push(Kind::Peer);
     }
     let small = (opts.n * 3 / 20).max(20);
+    // Enough big events that the p99 is not a handful of rounds (1,000 at the default n).
+    let big = (opts.n / 2).max(20);
     let all = [
         Scenario {
             name: "disabled",
@@ -815,7 +826,7 @@ fn main() -> Result<()> {
             name: "bigevent",
             param: "/bench/disabled",
             config: Some(DISABLED),
-            n: small,
+            n: big,
             event: big_event(),
         },
         Scenario {
@@ -854,7 +865,7 @@ fn main() -> Result<()> {
         let proxies: Vec<Kind> = kinds
             .iter()
             .copied()
-            .filter(|k| *k != Kind::Direct)
+            .filter(|k| !matches!(k, Kind::Direct | Kind::Control))
             .collect();
         for i in 0..opts.startup {
             let mut order = proxies.clone();
@@ -916,6 +927,18 @@ fn main() -> Result<()> {
                     .collect::<Vec<_>>()
                     .join(" / ")
             };
+            if k == Kind::Control {
+                println!(
+                    "| {} | {} | {} | {} | {} | {} | | | |",
+                    k.label(),
+                    lat(0),
+                    lat(1),
+                    lat(2),
+                    three(&|r, q| r.added[q]),
+                    three(&|r, q| r.pair[q]),
+                );
+                continue;
+            }
             let setup: Vec<String> = runs.iter().map(|r| r[&k].ssm_setup.to_string()).collect();
             println!(
                 "| {} | {} | {} | {} | {} | {} | {} | {} ({}) | {} ({}) |",

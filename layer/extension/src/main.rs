@@ -8,24 +8,39 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use faultline_extension::{extension, http_client, serve, upstream_base, Proxy};
 use faultline_layer_engine::{Engine, EngineSettings};
 use tokio::net::TcpListener;
-use tracing::{error, info, warn};
+use tracing::{error, info, warn, Level};
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// The proxy port variable (the wrappers point the runtime at it).
 const PROXY_PORT: &str = "FAULTLINE_PROXY_PORT";
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+    // `RUST_LOG` as `info` or `faultline_extension=debug,info`: targets and levels (no regex
+    // matching of spans or fields, which would bring the regex engines into the binary).
+    let rust_log = std::env::var("RUST_LOG").unwrap_or_default();
+    let filter = match rust_log.parse::<Targets>() {
+        Ok(t) if !rust_log.trim().is_empty() => t,
+        Ok(_) => Targets::new().with_default(Level::INFO),
+        Err(e) => {
+            eprintln!("faultline: RUST_LOG={rust_log:?} is not `level` or `target=level,...` ({e}); logging at info");
+            Targets::new().with_default(Level::INFO)
+        }
+    };
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_current_span(false)
+                .with_span_list(false)
+                .with_target(false),
         )
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_target(false)
+        .with(filter)
         .init();
     // One thread: every runtime call crosses the proxy twice in sequence, so a second worker
     // only adds cross-thread wake-ups (and their tail) to each hop. Blocking work (`diskspace`)
@@ -81,7 +96,15 @@ async fn run() -> anyhow::Result<()> {
     });
     let ssm = match settings.param {
         Some(_) => {
-            let conf = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            // The default credential chain (Lambda gives the extension the function's
+            // credentials in the environment), over rustls with ring.
+            let https = aws_smithy_http_client::Builder::new()
+                .tls_provider(Provider::Rustls(CryptoMode::Ring))
+                .build_https();
+            let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .http_client(https)
+                .load()
+                .await;
             Some(aws_sdk_ssm::Client::new(&conf))
         }
         None => None,
