@@ -43,7 +43,10 @@ fn the_shipped_extension_links_rustls_on_ring_and_none_of_the_heavy_stacks() {
     let deps = shipped_dependencies();
     let has = |name: &str| deps.iter().any(|d| d.split(' ').next() == Some(name));
     assert!(has("faultline-extension") && has("aws-sdk-ssm"), "{deps:?}");
-    assert!(has("ring") && has("rustls"), "TLS must come from rustls on ring: {deps:?}");
+    assert!(
+        has("ring") && has("rustls"),
+        "TLS must come from rustls on ring: {deps:?}"
+    );
     for heavy in [
         "aws-lc-rs",
         "aws-lc-sys",
