@@ -927,32 +927,28 @@ fn main() -> Result<()> {
                     .collect::<Vec<_>>()
                     .join(" / ")
             };
-            if k == Kind::Control {
-                println!(
-                    "| {} | {} | {} | {} | {} | {} | | | |",
-                    k.label(),
-                    lat(0),
-                    lat(1),
-                    lat(2),
-                    three(&|r, q| r.added[q]),
-                    three(&|r, q| r.pair[q]),
-                );
-                continue;
-            }
-            let setup: Vec<String> = runs.iter().map(|r| r[&k].ssm_setup.to_string()).collect();
+            // The control arm has no proxy process: its CPU, RSS and SSM cells stay empty.
+            let process = if k == Kind::Control {
+                " | | ".to_owned()
+            } else {
+                let setup: Vec<String> = runs.iter().map(|r| r[&k].ssm_setup.to_string()).collect();
+                format!(
+                    " {} | {} ({}) | {} ({}) ",
+                    col(&|r| r.cpu_us, &|x| format!("{x:.0}")),
+                    col(&|r| r.rss_mib, &|x| format!("{x:.1}")),
+                    col(&|r| r.hwm_mib, &|x| format!("{x:.1}")),
+                    col(&|r| r.ssm_per_inv, &|x| format!("{x:.3}")),
+                    setup.join("/")
+                )
+            };
             println!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} ({}) | {} ({}) |",
+                "| {} | {} | {} | {} | {} | {} |{process}|",
                 k.label(),
                 lat(0),
                 lat(1),
                 lat(2),
                 three(&|r, q| r.added[q]),
                 three(&|r, q| r.pair[q]),
-                col(&|r| r.cpu_us, &|x| format!("{x:.0}")),
-                col(&|r| r.rss_mib, &|x| format!("{x:.1}")),
-                col(&|r| r.hwm_mib, &|x| format!("{x:.1}")),
-                col(&|r| r.ssm_per_inv, &|x| format!("{x:.3}")),
-                setup.join("/")
             );
         }
     }
