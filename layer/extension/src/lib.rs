@@ -33,7 +33,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
-use tracing::{debug, warn};
+use tracing::{debug, warn, Level};
+use tracing_subscriber::filter::Targets;
 
 pub mod extension;
 
@@ -76,6 +77,26 @@ pub fn upstream_base(runtime_api: &str) -> String {
         s.to_owned()
     } else {
         format!("http://{s}")
+    }
+}
+
+/// The extension's log filter from `RUST_LOG`: a level (`info`) or `target=level,...`, by
+/// target and level only (span and field filters would bring the regex engines into the binary).
+/// Empty means `info`; anything else that does not parse also means `info`, with the reason to
+/// print.
+pub fn log_filter(rust_log: &str) -> (Targets, Option<String>) {
+    let info = || Targets::new().with_default(Level::INFO);
+    if rust_log.trim().is_empty() {
+        return (info(), None);
+    }
+    match rust_log.trim().parse::<Targets>() {
+        Ok(t) => (t, None),
+        Err(e) => (
+            info(),
+            Some(format!(
+                "RUST_LOG={rust_log:?} is not `level` or `target=level,...` ({e}); logging at info"
+            )),
+        ),
     }
 }
 
@@ -467,6 +488,23 @@ mod tests {
         assert_eq!(result_id("/2018-06-01/runtime/invocation//response"), None);
         assert_eq!(result_id("/2018-06-01/runtime/invocation/a/b/error"), None);
         assert_eq!(result_id("/2018-06-01/runtime/init/error"), None);
+    }
+
+    #[test]
+    fn rust_log_by_level_and_target_and_info_otherwise() {
+        use tracing::level_filters::LevelFilter;
+        let (f, p) = log_filter("");
+        assert!(p.is_none() && f.default_level() == Some(LevelFilter::INFO));
+        let (f, p) = log_filter("debug");
+        assert!(p.is_none() && f.default_level() == Some(LevelFilter::DEBUG));
+        let (f, p) = log_filter("faultline_extension=debug,warn");
+        assert!(p.is_none());
+        assert!(f.would_enable("faultline_extension", &Level::DEBUG));
+        assert!(!f.would_enable("hyper", &Level::INFO));
+        // `EnvFilter`'s span and field syntax is not read: info, and a reason naming the variable.
+        let (f, p) = log_filter("[request{id=1}]=trace");
+        assert!(f.default_level() == Some(LevelFilter::INFO));
+        assert!(p.is_some_and(|p| p.contains("RUST_LOG")), "no reason given");
     }
 
     /// A Runtime API whose every `next` is `event` (request id `big-N`, a `Content-Length`, no

@@ -9,11 +9,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-use faultline_extension::{extension, http_client, serve, upstream_base, Proxy};
+use faultline_extension::{extension, http_client, log_filter, serve, upstream_base, Proxy};
 use faultline_layer_engine::{Engine, EngineSettings};
 use tokio::net::TcpListener;
-use tracing::{error, info, warn, Level};
-use tracing_subscriber::filter::Targets;
+use tracing::{error, info, warn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -21,17 +20,10 @@ use tracing_subscriber::util::SubscriberInitExt;
 const PROXY_PORT: &str = "FAULTLINE_PROXY_PORT";
 
 fn main() -> ExitCode {
-    // `RUST_LOG` as `info` or `faultline_extension=debug,info`: targets and levels (no regex
-    // matching of spans or fields, which would bring the regex engines into the binary).
-    let rust_log = std::env::var("RUST_LOG").unwrap_or_default();
-    let filter = match rust_log.parse::<Targets>() {
-        Ok(t) if !rust_log.trim().is_empty() => t,
-        Ok(_) => Targets::new().with_default(Level::INFO),
-        Err(e) => {
-            eprintln!("faultline: RUST_LOG={rust_log:?} is not `level` or `target=level,...` ({e}); logging at info");
-            Targets::new().with_default(Level::INFO)
-        }
-    };
+    let (filter, problem) = log_filter(&std::env::var("RUST_LOG").unwrap_or_default());
+    if let Some(p) = problem {
+        eprintln!("faultline: {p}");
+    }
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
