@@ -192,8 +192,8 @@ data "aws_iam_policy_document" "monkey" {
 
   # Hypotheses and calendars (issue 17): the steady-state guard reads metrics before acting,
   # min_interval reads the rounds since now - min_interval through the records' history index,
-  # the shared freeze calendar is read with the kill switch in one GetParameters, and a random `start` becomes a
-  # one-off schedule in the module's group that the scheduler role runs.
+  # the shared freeze calendar is read with the kill switch in one GetParameters, and a random
+  # `start` becomes a one-off schedule in the module's group that the scheduler role runs.
   statement {
     sid       = "SteadyStateMetrics"
     actions   = ["cloudwatch:GetMetricData"]

@@ -275,30 +275,40 @@ fn passed_guards(inv: &Invocation) -> Vec<String> {
     out
 }
 
-/// The record's context: the guards passed and what the plan spared (groups with why, the
-/// instances excluded per reason, the eligible ones not chosen), at most [`MAX_SPARED`] listed.
-fn fill_context(rec: &mut Record, passed: Vec<String>, plan: &Plan) {
+/// The key under which the plan counts the instances `guards.min_interval` spared in one
+/// resource (its `excluded`), so the refusal's summary and the totals include them.
+fn min_interval_key(s: &Spared) -> String {
+    format!("{}: {}", s.id, s.reason)
+}
+
+/// The record's context: the guards passed and what the plan spared, at most [`MAX_SPARED`]
+/// listed: first what `guards.min_interval` spared, by name (`recent`); then groups with why,
+/// the instances excluded per other reason, the eligible ones not chosen.
+fn fill_context(rec: &mut Record, passed: Vec<String>, plan: &Plan, recent: Vec<Spared>) {
     let Some(cx) = &mut rec.context else {
         return;
     };
     cx.guards = passed;
-    let mut spared: Vec<Spared> = plan
-        .groups
-        .iter()
-        .filter_map(|g| {
-            g.spared.as_ref().map(|why| Spared {
-                id: g.name.clone(),
-                reason: why.clone(),
-            })
+    let recent_keys: Vec<String> = recent.iter().map(min_interval_key).collect();
+    let groups = plan.groups.iter().filter_map(|g| {
+        g.spared.as_ref().map(|why| Spared {
+            id: g.name.clone(),
+            reason: why.clone(),
         })
-        .collect();
-    let mut total = spared.len();
+    });
+    let mut spared = recent;
+    let before = spared.len();
+    spared.extend(groups);
+    let mut total = spared.len() - before;
     for (reason, n) in &plan.excluded {
+        total += n;
+        if recent_keys.contains(reason) {
+            continue; // listed by name above
+        }
         spared.push(Spared {
             id: format!("{n} instance(s)"),
             reason: reason.clone(),
         });
-        total += n;
     }
     let not_chosen = plan.eligible.saturating_sub(plan.chosen.len());
     if not_chosen > 0 {
@@ -396,7 +406,7 @@ pub async fn plan(
     cx.result.timings.inventory_ms = ms(t);
     let mut plan: Plan = select::plan(exp, &settings.opt_in, &inventory, rng);
     for (s, n) in &recent {
-        plan.excluded.insert(format!("{}: {}", s.id, s.reason), *n);
+        plan.excluded.insert(min_interval_key(s), *n);
     }
     let spared: Vec<Spared> = recent.into_iter().map(|(s, _)| s).collect();
     for g in &plan.groups {
@@ -579,18 +589,7 @@ pub async fn execute(
     let t = Instant::now();
     let now = clock.now();
     let mut rec = new_record(inv, &cx.result.plan, now);
-    fill_context(&mut rec, passed, &cx.result.plan);
-    // Calendars: what min_interval spared, for the report, by name (the plan counted its
-    // instances under `excluded`, which `fill_context` listed: replaced here by the names).
-    if let Some(c) = &mut rec.context {
-        let counted: Vec<String> = spared
-            .iter()
-            .map(|s| format!("{}: {}", s.id, s.reason))
-            .collect();
-        c.spared.retain(|s| !counted.contains(&s.reason));
-        c.spared.splice(0..0, spared);
-        c.spared.truncate(MAX_SPARED);
-    }
+    fill_context(&mut rec, passed, &cx.result.plan, spared);
     if let (Some(o), RecordAction::AzOutage { groups, acls, .. }) = (&outage, &mut rec.action) {
         groups.clone_from(&o.groups);
         *acls = zone::prepare(aws, o, &settings.opt_in, &rec.id).await?;
